@@ -1,0 +1,12 @@
+//! Documented process exit codes (README "Exit codes").
+
+/// Every expectation was met (or the command succeeded).
+pub const OK: i32 = 0;
+/// At least one expectation was missed; reports were still written.
+pub const EXPECTATION_MISSED: i32 = 1;
+/// A scenario file (or other user input) is invalid.
+pub const INVALID_SCENARIO: i32 = 2;
+/// The stack (or the sample services) failed to start.
+pub const STACK_FAILED: i32 = 3;
+/// gauntlet itself failed, or the command is not available yet.
+pub const INTERNAL_ERROR: i32 = 4;

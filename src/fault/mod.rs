@@ -1,0 +1,1 @@
+//! fault stage (see ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! load stage (see ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! runner stage (see ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! services stage (see ARCHITECTURE.md).
