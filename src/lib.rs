@@ -13,4 +13,5 @@ pub mod runner;
 pub mod scenario;
 pub mod services;
 pub mod stack;
+pub mod testing;
 pub mod verdict;
