@@ -1,1 +1,4 @@
-//! stack stage (see ARCHITECTURE.md).
+//! Stack providers: bring the observability stack up and take it down (native, compose,
+//! external).
+
+pub mod template;
