@@ -10,8 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 /// A fault to switch on, with an optional time-to-live after which the service reverts it.
+/// (`flatten` is used only on this internal wire type; serde cannot combine it with
+/// `deny_unknown_fields`, and users never write it by hand.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FaultRequest {
     #[serde(flatten)]
     pub hook: FaultHook,
