@@ -1,3 +1,23 @@
+use clap::Parser;
+
+use gauntlet::cli::{self, Cli};
+use gauntlet::exit_code;
+
 fn main() {
-    std::process::exit(gauntlet::exit_code::OK);
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.global.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gauntlet: cannot start the async runtime: {e}");
+            std::process::exit(exit_code::INTERNAL_ERROR);
+        }
+    };
+    let code = runtime.block_on(cli::run(cli));
+    std::process::exit(code);
 }

@@ -1,4 +1,18 @@
 //! Scenario files: YAML → raw serde structs → pure validation → [`Scenario`] model.
+//!
+//! `gauntlet check` runs this module alone: no network, no Docker.
 
 pub mod diagnostic;
+pub mod files;
+pub mod floor;
+pub mod model;
+pub mod raw;
+pub mod references;
 pub mod source;
+pub mod validate;
+pub mod values;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use files::{collect, load, load_all};
+pub use model::*;
+pub use validate::validate_text;

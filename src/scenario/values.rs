@@ -1,0 +1,123 @@
+//! Parsers for the scalar notations scenario files use: durations, rates, percentages.
+
+use std::time::Duration;
+
+/// `45s`, `1m 30s`, `500ms` (humantime). Zero is allowed; callers reject it where it matters.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| format!("invalid duration {text:?}: {e}"))
+}
+
+/// `200/s`, `12000/m`, `3/h` or a bare number (per second) → arrivals per second.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (number, per) = match t.split_once('/') {
+        Some((n, unit)) => {
+            let secs = match unit.trim() {
+                "s" | "sec" | "second" => 1.0,
+                "m" | "min" | "minute" => 60.0,
+                "h" | "hour" => 3600.0,
+                other => {
+                    return Err(format!(
+                        "unknown rate unit {other:?} in {text:?} (use /s, /m or /h)"
+                    ));
+                }
+            };
+            (n.trim(), secs)
+        }
+        None => (t, 1.0),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid rate {text:?} (expected e.g. 200/s)"))?;
+    if !value.is_finite() || value <= 0.0 {
+        return Err(format!("rate must be positive, got {text:?}"));
+    }
+    Ok(value / per)
+}
+
+/// `1%`, `0.5 %` → 1.0, 0.5. Must be in 0..=100.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let Some(number) = t.strip_suffix('%') else {
+        return Err(format!("invalid percentage {text:?} (expected e.g. 1%)"));
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid percentage {text:?} (expected e.g. 1%)"))?;
+    if !(0.0..=100.0).contains(&value) {
+        return Err(format!(
+            "percentage must be between 0% and 100%, got {text:?}"
+        ));
+    }
+    Ok(value)
+}
+
+/// Renders a duration the way users write them (`1s`, `1m 30s`, `250ms`).
+pub fn show(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// Names within edit distance 2 of `wanted`, for "did you mean" hints.
+pub fn similar<'a>(wanted: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (edit_distance(wanted, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        let cases: &[(&str, Result<f64, &str>)] = &[
+            ("200/s", Ok(200.0)),
+            ("120/m", Ok(2.0)),
+            ("50", Ok(50.0)),
+            ("0/s", Err("rate must be positive, got \"0/s\"")),
+            ("-3/s", Err("rate must be positive, got \"-3/s\"")),
+            (
+                "10/d",
+                Err("unknown rate unit \"d\" in \"10/d\" (use /s, /m or /h)"),
+            ),
+            ("fast", Err("invalid rate \"fast\" (expected e.g. 200/s)")),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                &parse_rate(input).map_err(|e| e),
+                &expected.map_err(str::to_string),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn percents_and_durations() {
+        assert_eq!(parse_percent("1%"), Ok(1.0));
+        assert_eq!(parse_percent("0.5 %"), Ok(0.5));
+        assert!(parse_percent("1").is_err());
+        assert!(parse_percent("120%").is_err());
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(similar("ordrs", ["frontend", "orders"]), Some("orders"));
+        assert_eq!(similar("zzz", ["frontend", "orders"]), None);
+    }
+}

@@ -1,0 +1,217 @@
+//! Every scenario in `scenarios/` validates, and every file in `fixtures/invalid/` fails
+//! with exactly the located diagnostics listed here.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gauntlet::scenario;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// (file in fixtures/invalid, the full rendered diagnostics).
+const INVALID: &[(&str, &str)] = &[
+    (
+        "bad-duration.yaml",
+        "2:27: stack.scrape-interval: invalid duration \"soon\": expected number at 0\n  hint: durations look like 500ms, 45s, 1m 30s",
+    ),
+    (
+        "bad-promql.yaml",
+        "5:15: expect[0].metric: PromQL does not parse: unclosed left parenthesis",
+    ),
+    (
+        "bad-yaml.yaml",
+        "3:7: invalid YAML: while parsing a flow mapping, did not find expected ',' or '}'",
+    ),
+    (
+        "container-fault-native.yaml",
+        "4:31: faults[0].kind: kind `container-pause` needs provider `compose`, this scenario uses `native`",
+    ),
+    (
+        "deadline-below-floor.yaml",
+        "8:13: expect[0].within: deadline 20s is below the timing floor 1m (scrape 15s + evaluation 15s + for 30s)\n  hint: raise `within` to at least 1m, or shorten the intervals in `stack`",
+    ),
+    (
+        "fault-after-load.yaml",
+        "4:11: faults[0].at: fault at 45s starts after the load ends at 30s\n  hint: the stack cannot react to a fault nobody exercises; lengthen `load.duration`",
+    ),
+    (
+        "fault-in-steady-state.yaml",
+        "5:11: faults[0].at: fault at 10s starts inside the steady-state window (0s–20s)\n  hint: faults start after steady state; move `at` or shorten `steady-state.for`",
+    ),
+    (
+        "field-not-for-kind.yaml",
+        "9:5: faults[0].status: `status` does not apply to kind `latency`\n  hint: kind `latency` uses: service, delay, jitter, rate",
+    ),
+    (
+        "many-problems.yaml",
+        "2:20: stack.provider: unknown provider \"natve\"\n  hint: known providers: native, compose, external, kubernetes\n\
+         @3:15: load.rate: invalid rate \"fast\" (expected e.g. 200/s)\n  hint: e.g. `rate: 200/s`\n\
+         @5:53: faults[0].service: unknown service \"cart\"\n  hint: known: frontend, api-gateway, users, products, orders, worker\n\
+         @5:65: faults[0].rate: rate must be in (0, 1], got 1.5\n  hint: the fraction of requests affected, e.g. 0.3\n\
+         @7:15: expect[0].metric: PromQL does not parse: unclosed left parenthesis",
+    ),
+    (
+        "missing-deadline.yaml",
+        "5:5: expect[0]: missing deadline `within`\n  hint: how long the stack may take to react, e.g. `within: 20s`",
+    ),
+    (
+        "missing-name.yaml",
+        "1:1: missing field `name`\n  hint: every scenario needs a `name`",
+    ),
+    (
+        "mixed-expectation.yaml",
+        "5:5: expect[0]: expectation mixes kinds `metric` and `log`\n  hint: write one expectation per list item",
+    ),
+    (
+        "negative-rate.yaml",
+        "2:15: load.rate: rate must be positive, got \"-5/s\"\n  hint: e.g. `rate: 200/s`",
+    ),
+    (
+        "overlapping-faults.yaml",
+        "7:5: faults[1]: overlaps faults[0] on \"orders\" (10s–30s vs 15s–25s): `kill-process` cannot combine with `http-errors`\n  hint: move one fault so the windows do not overlap, or merge them",
+    ),
+    (
+        "unknown-fault-kind.yaml",
+        "4:31: faults[0].kind: unknown fault kind \"http-error\"\n  hint: did you mean \"http-errors\"? known: http-errors, latency, hang, crash, cpu-burn, memory-growth, dependency-failure, queue-stall, kill-process, pause-process, container-stop, container-pause, container-kill, network-delay, network-bandwidth, network-blackhole, network-reset, pod-kill, scale-to-zero, rollout-restart, network-partition",
+    ),
+    (
+        "unknown-journey.yaml",
+        "2:55: load.journeys[1]: unknown journey \"chekout\"\n  hint: did you mean \"checkout\"? known: browse, checkout, account, health",
+    ),
+    (
+        "unknown-receiver.yaml",
+        "7:18: expect[0].notification: unknown receiver \"sms\"\n  hint: known: pager, chat",
+    ),
+    (
+        "unknown-service.yaml",
+        "5:53: faults[0].service: unknown service \"cart\"\n  hint: known: frontend, api-gateway, users, products, orders, worker",
+    ),
+    (
+        "unknown-top-level-field.yaml",
+        "2:1: laod: unknown field `laod`\n  hint: did you mean `load`? known fields: name, description, tags, stack, services, load, steady-state, faults, expect, recover, overhead, timeout",
+    ),
+    (
+        "wrong-type.yaml",
+        "2:50: load.max-requests: invalid type: string \"lots\", expected u64",
+    ),
+    (
+        "zero-rate.yaml",
+        "2:15: load.rate: rate must be positive, got \"0/s\"\n  hint: e.g. `rate: 200/s`",
+    ),
+];
+
+/// Expands the table's shorthand: each diagnostic starts with `line:col:`; `@` separates them.
+fn expected_text(file: &Path, compact: &str) -> String {
+    compact
+        .split("\n@")
+        .map(|d| format!("{}:{d}", file.display()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn every_invalid_fixture_fails_with_its_diagnostics() {
+    let dir = root().join("fixtures/invalid");
+    let on_disk = scenario::collect(&[dir.clone()]).expect("fixtures/invalid is readable");
+    assert!(
+        on_disk.len() >= 15,
+        "at least 15 broken scenarios, found {}",
+        on_disk.len()
+    );
+    let listed: Vec<PathBuf> = INVALID.iter().map(|(f, _)| dir.join(f)).collect();
+    for file in &on_disk {
+        assert!(
+            listed.contains(file),
+            "{} has no expected diagnostic in INVALID",
+            file.display()
+        );
+    }
+    for (name, compact) in INVALID {
+        let file = dir.join(name);
+        let err = scenario::load(&file).expect_err(&format!("{name} must be invalid"));
+        assert_eq!(
+            err.to_string(),
+            expected_text(&file, compact),
+            "diagnostics of {name}"
+        );
+    }
+}
+
+#[test]
+fn every_shipped_scenario_is_valid() {
+    let files = scenario::collect(&[root().join("scenarios")]).expect("scenarios/ is readable");
+    assert!(!files.is_empty());
+    for file in files {
+        if let Err(e) = scenario::load(&file) {
+            panic!("{} is invalid:\n{e}", file.display());
+        }
+    }
+}
+
+#[test]
+fn cli_check_exit_codes() {
+    let bin = env!("CARGO_BIN_EXE_gauntlet");
+    let ok = Command::new(bin)
+        .args(["check", "scenarios"])
+        .current_dir(root())
+        .output()
+        .expect("runs gauntlet");
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let bad = Command::new(bin)
+        .args(["check", "fixtures/invalid"])
+        .current_dir(root())
+        .output()
+        .expect("runs gauntlet");
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    // One located diagnostic per problem: every problem line starts with file:line:col.
+    let located = stderr
+        .lines()
+        .filter(|l| l.starts_with("fixtures/invalid/"))
+        .count();
+    let expected: usize = INVALID.iter().map(|(_, c)| c.split("\n@").count()).sum();
+    assert_eq!(located, expected, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{expected} problem(s) in {} of {} scenario file(s)",
+            INVALID.len(),
+            INVALID.len()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validated_model_carries_floors_and_defaults() {
+    let s = scenario::load(&root().join("scenarios/error-burst.yaml")).expect("valid");
+    let alert = s
+        .expect
+        .iter()
+        .find(|e| e.check.kind() == "alert")
+        .expect("alert expectation");
+    // scrape 1s + evaluation 1s + alert-for 2s
+    assert_eq!(alert.floor.as_secs(), 4, "{}", alert.floor_explained);
+    let notification = s
+        .expect
+        .iter()
+        .find(|e| e.check.kind() == "notification")
+        .expect("notification");
+    assert_eq!(
+        notification.floor.as_secs(),
+        5,
+        "{}",
+        notification.floor_explained
+    );
+    let load = s.load.as_ref().expect("load");
+    assert_eq!(load.rate, 40.0);
+    assert_eq!(load.max_requests, (40.0f64 * 60.0 * 1.1).ceil() as u64 + 10);
+    assert_eq!(s.faults[0].action.kind(), "http-errors");
+}
