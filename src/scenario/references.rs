@@ -170,10 +170,10 @@ fn collect_panel_titles(node: &serde_json::Value, titles: &mut BTreeSet<String>)
         .into_iter()
         .flatten()
     {
-        if let Some(t) = panel.get("title").and_then(serde_json::Value::as_str) {
-            if panel.get("type").and_then(serde_json::Value::as_str) != Some("row") {
-                titles.insert(t.to_string());
-            }
+        if let Some(t) = panel.get("title").and_then(serde_json::Value::as_str)
+            && panel.get("type").and_then(serde_json::Value::as_str) != Some("row")
+        {
+            titles.insert(t.to_string());
         }
         collect_panel_titles(panel, titles);
     }

@@ -38,7 +38,7 @@ pub fn validate_text(file: &Path, text: &str) -> Result<Scenario, Diagnostics> {
     match scenario {
         Some(s) if v.diags.is_empty() => Ok(s),
         _ => {
-            v.diags.sort_by(|a, b| a.position.cmp(&b.position));
+            v.diags.sort_by_key(|a| a.position);
             Err(Diagnostics(v.diags))
         }
     }
@@ -332,18 +332,18 @@ impl Validator {
             Some(v) => {
                 let text = self.piece::<String>("timeout", v);
                 let t = self.positive_duration("timeout", text.as_ref());
-                if let Some(t) = t {
-                    if t < planned {
-                        self.error(
-                            "timeout",
-                            format!(
-                                "timeout {} is shorter than the planned timeline {}",
-                                show(t),
-                                show(planned)
-                            ),
-                            Some("raise `timeout` or shorten load, faults or recovery".into()),
-                        );
-                    }
+                if let Some(t) = t
+                    && t < planned
+                {
+                    self.error(
+                        "timeout",
+                        format!(
+                            "timeout {} is shorter than the planned timeline {}",
+                            show(t),
+                            show(planned)
+                        ),
+                        Some("raise `timeout` or shorten load, faults or recovery".into()),
+                    );
                 }
                 t
             }
@@ -740,18 +740,18 @@ impl Validator {
             }
         };
         let ramp = self.duration("load.ramp", r.ramp.as_ref());
-        if let (Some(ramp), Some(duration)) = (ramp, duration) {
-            if ramp >= duration {
-                self.error(
-                    "load.ramp",
-                    format!(
-                        "ramp {} is not shorter than the load duration {}",
-                        show(ramp),
-                        show(duration)
-                    ),
-                    None,
-                );
-            }
+        if let (Some(ramp), Some(duration)) = (ramp, duration)
+            && ramp >= duration
+        {
+            self.error(
+                "load.ramp",
+                format!(
+                    "ramp {} is not shorter than the load duration {}",
+                    show(ramp),
+                    show(duration)
+                ),
+                None,
+            );
         }
         let journeys = r
             .journeys
@@ -773,7 +773,7 @@ impl Validator {
             .positive_duration("load.timeout", r.timeout.as_ref())
             .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         let target = r.target.clone().unwrap_or_else(|| "frontend".to_string());
-        if !services.iter().any(|s| *s == target) {
+        if !services.contains(&target) {
             let known: Vec<&str> = services.iter().map(String::as_str).collect();
             self.unknown_name("load.target", "service", &target, &known);
         }
@@ -881,18 +881,18 @@ impl Validator {
             }
             None => None,
         };
-        if let Some(p) = spec.provider {
-            if provider != p {
-                self.error(
-                    &join_key(path, "kind"),
-                    format!(
-                        "kind `{kind}` needs provider `{}`, this scenario uses `{}`",
-                        provider_name(p),
-                        provider_name(provider)
-                    ),
-                    None,
-                );
-            }
+        if let Some(p) = spec.provider
+            && provider != p
+        {
+            self.error(
+                &join_key(path, "kind"),
+                format!(
+                    "kind `{kind}` needs provider `{}`, this scenario uses `{}`",
+                    provider_name(p),
+                    provider_name(provider)
+                ),
+                None,
+            );
         }
 
         let known: Vec<&str> = services.iter().map(String::as_str).collect();
@@ -1350,31 +1350,31 @@ impl Validator {
                 None
             }
         };
-        if let Some(after) = &r.after {
-            if !ctx.faults.contains(after) {
-                let known: Vec<&str> = ctx.faults.iter().map(String::as_str).collect();
-                self.unknown_name(&join_key(path, "after"), "fault", after, &known);
-            }
+        if let Some(after) = &r.after
+            && !ctx.faults.contains(after)
+        {
+            let known: Vec<&str> = ctx.faults.iter().map(String::as_str).collect();
+            self.unknown_name(&join_key(path, "after"), "fault", after, &known);
         }
 
         let check = self.check(path, kind, r, ctx)?;
         let stack = ctx.stack?;
         let (floor, floor_explained) = timing_floor(&check, stack, ctx.export_interval);
-        if let Some(w) = within {
-            if w < floor {
-                self.error(
-                    &join_key(path, "within"),
-                    format!(
-                        "deadline {} is below the timing floor {} ({floor_explained})",
-                        show(w),
-                        show(floor)
-                    ),
-                    Some(format!(
-                        "raise `within` to at least {}, or shorten the intervals in `stack`",
-                        show(floor)
-                    )),
-                );
-            }
+        if let Some(w) = within
+            && w < floor
+        {
+            self.error(
+                &join_key(path, "within"),
+                format!(
+                    "deadline {} is below the timing floor {} ({floor_explained})",
+                    show(w),
+                    show(floor)
+                ),
+                Some(format!(
+                    "raise `within` to at least {}, or shorten the intervals in `stack`",
+                    show(floor)
+                )),
+            );
         }
         Some(Expectation {
             id: path.to_string(),
@@ -1540,11 +1540,11 @@ impl Validator {
                         return None;
                     }
                     (None, Some(panel)) => {
-                        if let Some(titles) = entry {
-                            if !titles.contains(panel) {
-                                let known: Vec<&str> = titles.iter().map(String::as_str).collect();
-                                self.unknown_name(&join_key(path, "panel"), "panel", panel, &known);
-                            }
+                        if let Some(titles) = entry
+                            && !titles.contains(panel)
+                        {
+                            let known: Vec<&str> = titles.iter().map(String::as_str).collect();
+                            self.unknown_name(&join_key(path, "panel"), "panel", panel, &known);
                         }
                         if r.above.is_none() && r.below.is_none() {
                             self.error(
@@ -1705,35 +1705,42 @@ impl Validator {
     ) {
         for (i, f) in faults.iter().enumerate() {
             let path = join_key(&join_index("faults", i), "at");
-            if let Some(ss) = steady {
-                if f.at < ss.duration {
-                    self.error(
-                        &path,
-                        format!("fault at {} starts inside the steady-state window (0s–{})", show(f.at), show(ss.duration)),
-                        Some("faults start after steady state; move `at` or shorten `steady-state.for`".into()),
-                    );
-                }
+            if let Some(ss) = steady
+                && f.at < ss.duration
+            {
+                self.error(
+                    &path,
+                    format!(
+                        "fault at {} starts inside the steady-state window (0s–{})",
+                        show(f.at),
+                        show(ss.duration)
+                    ),
+                    Some(
+                        "faults start after steady state; move `at` or shorten `steady-state.for`"
+                            .into(),
+                    ),
+                );
             }
-            if let Some(load) = load {
-                if f.at >= load.duration {
-                    self.error(
+            if let Some(load) = load
+                && f.at >= load.duration
+            {
+                self.error(
                         &path,
                         format!("fault at {} starts after the load ends at {}", show(f.at), show(load.duration)),
                         Some("the stack cannot react to a fault nobody exercises; lengthen `load.duration`".into()),
                     );
-                }
             }
         }
-        if faults.is_empty() {
-            if let Some(e) = expect.iter().find(|e| e.within.is_some()) {
-                // Deadlines then count from the start of the load; allowed, but `after` is not.
-                if e.after.is_some() {
-                    self.error(
-                        &join_key(&e.id, "after"),
-                        "there are no faults to measure from",
-                        None,
-                    );
-                }
+        if faults.is_empty()
+            && let Some(e) = expect.iter().find(|e| e.within.is_some())
+        {
+            // Deadlines then count from the start of the load; allowed, but `after` is not.
+            if e.after.is_some() {
+                self.error(
+                    &join_key(&e.id, "after"),
+                    "there are no faults to measure from",
+                    None,
+                );
             }
         }
     }

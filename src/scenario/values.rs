@@ -102,7 +102,7 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(
-                &parse_rate(input).map_err(|e| e),
+                &parse_rate(input),
                 &expected.map_err(str::to_string),
                 "{input}"
             );
