@@ -114,7 +114,8 @@ fn expected_text(file: &Path, compact: &str) -> String {
 #[test]
 fn every_invalid_fixture_fails_with_its_diagnostics() {
     let dir = root().join("fixtures/invalid");
-    let on_disk = scenario::collect(std::slice::from_ref(&dir)).expect("fixtures/invalid is readable");
+    let on_disk =
+        scenario::collect(std::slice::from_ref(&dir)).expect("fixtures/invalid is readable");
     assert!(
         on_disk.len() >= 15,
         "at least 15 broken scenarios, found {}",

@@ -1,1 +1,6 @@
-//! verdict stage (see ARCHITECTURE.md).
+//! Verdicts: the polling primitive and the pure evaluation of observations against
+//! expectations and deadlines.
+
+pub mod poll;
+
+pub use poll::{Backoff, PollOutcome, Probe, poll_until, watch_window};
