@@ -370,3 +370,10 @@ fn rerender_and_cli_write_requested_formats() {
         ExpectationStatus::Missed
     );
 }
+
+#[test]
+#[ignore = "writes the realistic report to GAUNTLET_REPORT_OUT for a person to look at"]
+fn write_sample_report() {
+    let out = std::env::var("GAUNTLET_REPORT_OUT").expect("GAUNTLET_REPORT_OUT");
+    report::write_all(Path::new(&out), &realistic(), &ReportFormat::ALL).expect("written");
+}

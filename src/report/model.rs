@@ -272,7 +272,9 @@ pub struct ScenarioResult {
     pub load: Option<LoadSummary>,
     /// Load samples over time (typically one per second).
     pub timeseries: Vec<SeriesPoint>,
-    /// Instrumentation overhead check, when the scenario asked for one.
+    /// Instrumentation overhead numbers, when the scenario asked for the check. Its verdict
+    /// also appears in `expectations` as an expectation of kind `overhead`, so counts and
+    /// JUnit see it once.
     pub overhead: Option<OverheadResult>,
     /// Why the scenario was skipped.
     pub skipped_reason: Option<String>,

@@ -41,10 +41,24 @@ impl TerminalStyle {
     /// Progress when standard error is a TTY and `no_progress` is false; colour when standard
     /// output is a TTY and `NO_COLOR` is unset or empty (<https://no-color.org>).
     pub fn detect(no_progress: bool) -> Self {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Self::decide(
+            no_progress,
+            std::env::var_os("NO_COLOR").as_deref(),
+            io::stderr().is_terminal(),
+            io::stdout().is_terminal(),
+        )
+    }
+
+    /// The pure part of [`TerminalStyle::detect`].
+    pub fn decide(
+        no_progress: bool,
+        no_color: Option<&std::ffi::OsStr>,
+        stderr_tty: bool,
+        stdout_tty: bool,
+    ) -> Self {
         TerminalStyle {
-            progress: !no_progress && io::stderr().is_terminal(),
-            color: !no_color && io::stdout().is_terminal(),
+            progress: !no_progress && stderr_tty,
+            color: no_color.is_none_or(|v| v.is_empty()) && stdout_tty,
             verbose: false,
         }
     }
@@ -648,6 +662,21 @@ mod tests {
             scenario_word(color, ScenarioStatus::Missed),
             "\x1b[31mMISSED\x1b[0m"
         );
+    }
+
+    #[test]
+    fn no_color_and_tty_decide_the_style() {
+        use std::ffi::OsStr;
+        let s = TerminalStyle::decide(false, None, true, true);
+        assert!(s.progress && s.color);
+        let s = TerminalStyle::decide(false, Some(OsStr::new("1")), true, true);
+        assert!(s.progress && !s.color, "NO_COLOR=1 turns colour off");
+        let s = TerminalStyle::decide(false, Some(OsStr::new("")), true, true);
+        assert!(s.color, "an empty NO_COLOR is ignored");
+        let s = TerminalStyle::decide(true, None, true, false);
+        assert!(!s.progress && !s.color, "--no-progress, stdout piped");
+        let s = TerminalStyle::decide(false, None, false, true);
+        assert!(!s.progress, "no live view without a TTY");
     }
 
     #[test]
