@@ -1,0 +1,683 @@
+//! The results model: what a run produced (`RunResults`, written as `results.json`) and the
+//! live events the runner sends while it runs (`RunEvent`).
+//!
+//! Every reporter reads these types and nothing else. The JSON form is versioned by
+//! [`FORMAT_VERSION`] and described by `fixtures/report.schema.json`; a field added or changed
+//! in a way an older reader cannot accept bumps the version. Times inside a scenario are
+//! milliseconds since that scenario started; run-level timestamps are RFC 3339 strings.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the `results.json` format written by this build.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Formats `t` as an RFC 3339 UTC timestamp with millisecond precision
+/// (`2025-05-01T12:00:00.123Z`), the form `started_at`/`finished_at` use.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Everything one `gauntlet run` produced: the top of `results.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunResults {
+    /// Always [`FORMAT_VERSION`] when written by this build.
+    pub format_version: u32,
+    /// Version of gauntlet that produced the run.
+    pub gauntlet_version: String,
+    /// RFC 3339 timestamp (see [`rfc3339`]).
+    pub started_at: String,
+    /// RFC 3339 timestamp (see [`rfc3339`]).
+    pub finished_at: String,
+    /// What was tested: stack components and the host.
+    pub environment: Environment,
+    /// One entry per scenario run, in run order.
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+impl RunResults {
+    /// A run with this build's version numbers and no scenarios yet.
+    pub fn new(started_at: SystemTime, environment: Environment) -> Self {
+        RunResults {
+            format_version: FORMAT_VERSION,
+            gauntlet_version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: rfc3339(started_at),
+            finished_at: rfc3339(started_at),
+            environment,
+            scenarios: Vec::new(),
+        }
+    }
+
+    /// Counts of scenarios by status.
+    pub fn scenario_counts(&self) -> StatusCounts {
+        let mut c = StatusCounts::default();
+        for s in &self.scenarios {
+            match s.status {
+                ScenarioStatus::Met => c.met += 1,
+                ScenarioStatus::Missed => c.missed += 1,
+                ScenarioStatus::Skipped => c.skipped += 1,
+                ScenarioStatus::Error => c.error += 1,
+            }
+        }
+        c
+    }
+
+    /// Counts of expectations (over all scenarios) by status.
+    pub fn expectation_counts(&self) -> StatusCounts {
+        let mut c = StatusCounts::default();
+        for e in self.scenarios.iter().flat_map(|s| &s.expectations) {
+            match e.status {
+                ExpectationStatus::Met => c.met += 1,
+                ExpectationStatus::Missed => c.missed += 1,
+                ExpectationStatus::Skipped => c.skipped += 1,
+            }
+        }
+        c
+    }
+
+    /// The run's overall verdict: `error` beats `missed` beats `met`; a run whose scenarios
+    /// were all skipped (or that has none) is `skipped`.
+    pub fn overall_status(&self) -> ScenarioStatus {
+        let c = self.scenario_counts();
+        if c.error > 0 {
+            ScenarioStatus::Error
+        } else if c.missed > 0 {
+            ScenarioStatus::Missed
+        } else if c.met > 0 {
+            ScenarioStatus::Met
+        } else {
+            ScenarioStatus::Skipped
+        }
+    }
+}
+
+/// Number of items per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    /// Met.
+    pub met: usize,
+    /// Missed.
+    pub missed: usize,
+    /// Skipped.
+    pub skipped: usize,
+    /// Harness error (scenarios only).
+    pub error: usize,
+}
+
+impl StatusCounts {
+    /// Sum of all counts.
+    pub fn total(&self) -> usize {
+        self.met + self.missed + self.skipped + self.error
+    }
+}
+
+/// What was tested: the stack's components and the host they ran on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Stack components (Prometheus, Alertmanager, Jaeger, services, …).
+    pub components: Vec<Component>,
+    /// Facts about the machine.
+    pub host: HostFacts,
+}
+
+/// One stack component and whether it was the real thing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    /// e.g. `prometheus`.
+    pub name: String,
+    /// Version reported by the component, when known.
+    pub version: Option<String>,
+    /// `false` when checks ran against recorded responses or a stand-in.
+    pub real: bool,
+    /// How the component was provided.
+    pub kind: ComponentKind,
+    /// Why it is recorded/skipped, or anything a reader should know.
+    pub note: Option<String>,
+}
+
+/// How a component was provided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ComponentKind {
+    /// A local process gauntlet started.
+    Native,
+    /// A container gauntlet started.
+    Container,
+    /// Already running elsewhere; gauntlet only talked to it.
+    External,
+    /// Recorded responses replayed from fixtures (not the real thing).
+    Recorded,
+    /// gauntlet's own OTLP tap / webhook sink.
+    Tap,
+}
+
+impl ComponentKind {
+    /// The kebab-case name used in JSON and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComponentKind::Native => "native",
+            ComponentKind::Container => "container",
+            ComponentKind::External => "external",
+            ComponentKind::Recorded => "recorded",
+            ComponentKind::Tap => "tap",
+        }
+    }
+}
+
+/// Facts about the machine the run used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostFacts {
+    /// `std::env::consts::OS`, e.g. `linux`.
+    pub os: String,
+    /// `std::env::consts::ARCH`, e.g. `x86_64`.
+    pub arch: String,
+    /// Kernel release when known (Linux: `/proc/sys/kernel/osrelease`).
+    pub kernel: Option<String>,
+    /// Logical cores available to the process.
+    pub cores: u32,
+}
+
+impl HostFacts {
+    /// Reads the facts of the current machine (never fails: unknowns become `None`/1).
+    pub fn detect() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+            .unwrap_or(1);
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        HostFacts {
+            os: std::env::consts::OS.to_owned(),
+            arch: std::env::consts::ARCH.to_owned(),
+            kernel,
+            cores,
+        }
+    }
+}
+
+/// Verdict of one scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScenarioStatus {
+    /// Every expectation that ran was met.
+    Met,
+    /// At least one expectation was missed.
+    Missed,
+    /// Not run (see `skipped_reason`).
+    Skipped,
+    /// The harness failed (see `error`); expectations may be incomplete.
+    Error,
+}
+
+impl ScenarioStatus {
+    /// The kebab-case name used in JSON and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScenarioStatus::Met => "met",
+            ScenarioStatus::Missed => "missed",
+            ScenarioStatus::Skipped => "skipped",
+            ScenarioStatus::Error => "error",
+        }
+    }
+}
+
+/// Verdict of one expectation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpectationStatus {
+    /// Observed within the deadline.
+    Met,
+    /// Not observed within the deadline (`last_observed` says what was seen).
+    Missed,
+    /// Not evaluated (see `skipped_reason`).
+    Skipped,
+}
+
+impl ExpectationStatus {
+    /// The kebab-case name used in JSON and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpectationStatus::Met => "met",
+            ExpectationStatus::Missed => "missed",
+            ExpectationStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// The result of one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioResult {
+    /// Scenario name (from the YAML).
+    pub name: String,
+    /// Path of the scenario file as given by the user.
+    pub file: String,
+    /// Verdict.
+    pub status: ScenarioStatus,
+    /// Wall time of the scenario.
+    pub duration_ms: u64,
+    /// Phases in the order they ran.
+    pub phases: Vec<PhaseTiming>,
+    /// Faults with their planned and actual times.
+    pub faults: Vec<FaultRecord>,
+    /// Every expectation, in scenario order.
+    pub expectations: Vec<ExpectationResult>,
+    /// Load totals, when load ran.
+    pub load: Option<LoadSummary>,
+    /// Load samples over time (typically one per second).
+    pub timeseries: Vec<SeriesPoint>,
+    /// Instrumentation overhead numbers, when the scenario asked for the check. Its verdict
+    /// also appears in `expectations` as an expectation of kind `overhead`, so counts and
+    /// JUnit see it once.
+    pub overhead: Option<OverheadResult>,
+    /// Why the scenario was skipped.
+    pub skipped_reason: Option<String>,
+    /// What failed in the harness (status `error`), with its cause chain.
+    pub error: Option<String>,
+}
+
+impl ScenarioResult {
+    /// Derives the scenario verdict from its expectations (`missed` if any is missed, `met` if
+    /// any is met, otherwise `skipped`). `error` is never derived: the runner sets it.
+    pub fn status_from_expectations(expectations: &[ExpectationResult]) -> ScenarioStatus {
+        if expectations
+            .iter()
+            .any(|e| e.status == ExpectationStatus::Missed)
+        {
+            ScenarioStatus::Missed
+        } else if expectations
+            .iter()
+            .any(|e| e.status == ExpectationStatus::Met)
+        {
+            ScenarioStatus::Met
+        } else {
+            ScenarioStatus::Skipped
+        }
+    }
+}
+
+/// When one phase ran (ms since scenario start).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseTiming {
+    /// `steady-state`, `faults`, `recover` (or a runner-specific phase such as `stack-up`).
+    pub name: String,
+    /// Start, ms since scenario start.
+    pub started_ms: u64,
+    /// End, ms since scenario start.
+    pub ended_ms: u64,
+}
+
+/// One fault: when it was planned, injected and rolled back (ms since scenario start).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRecord {
+    /// Name of the fault (from the scenario, or derived from its kind and target).
+    pub name: String,
+    /// Fault kind as written in the scenario, e.g. `http-errors`.
+    pub kind: String,
+    /// What it hit, e.g. `service orders` or `127.0.0.1:9090`.
+    pub target: String,
+    /// When the timeline said to inject it.
+    pub planned_at_ms: u64,
+    /// When it was actually injected (`None`: never injected).
+    pub injected_at_ms: Option<u64>,
+    /// When it was rolled back (`None`: still active at the end, or never injected).
+    pub rolled_back_at_ms: Option<u64>,
+}
+
+/// Kind of signal an expectation checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpectationKind {
+    /// A PromQL expression becomes true.
+    Metric,
+    /// An alert reaches a state in Prometheus/Alertmanager.
+    Alert,
+    /// A notification arrives at a receiver webhook.
+    Notification,
+    /// A trace with the expected shape is queryable.
+    Trace,
+    /// A log line with the expected fields is queryable.
+    Log,
+    /// Dashboard panels have data.
+    Dashboard,
+    /// No alert fires (steady state).
+    NoAlerts,
+    /// Signals correlate (trace id in logs, exemplars, …).
+    Correlation,
+    /// Instrumentation overhead stays within limits.
+    Overhead,
+}
+
+impl ExpectationKind {
+    /// All kinds, in report order.
+    pub const ALL: [ExpectationKind; 9] = [
+        ExpectationKind::Metric,
+        ExpectationKind::Alert,
+        ExpectationKind::Notification,
+        ExpectationKind::Trace,
+        ExpectationKind::Log,
+        ExpectationKind::Dashboard,
+        ExpectationKind::NoAlerts,
+        ExpectationKind::Correlation,
+        ExpectationKind::Overhead,
+    ];
+
+    /// The kebab-case name used in JSON and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpectationKind::Metric => "metric",
+            ExpectationKind::Alert => "alert",
+            ExpectationKind::Notification => "notification",
+            ExpectationKind::Trace => "trace",
+            ExpectationKind::Log => "log",
+            ExpectationKind::Dashboard => "dashboard",
+            ExpectationKind::NoAlerts => "no-alerts",
+            ExpectationKind::Correlation => "correlation",
+            ExpectationKind::Overhead => "overhead",
+        }
+    }
+
+    /// Plural heading for the per-signal sections of the reports.
+    pub fn heading(self) -> &'static str {
+        match self {
+            ExpectationKind::Metric => "Metrics",
+            ExpectationKind::Alert => "Alerts",
+            ExpectationKind::Notification => "Notifications",
+            ExpectationKind::Trace => "Traces",
+            ExpectationKind::Log => "Logs",
+            ExpectationKind::Dashboard => "Dashboards",
+            ExpectationKind::NoAlerts => "No alerts (steady state)",
+            ExpectationKind::Correlation => "Correlation",
+            ExpectationKind::Overhead => "Overhead",
+        }
+    }
+}
+
+/// Scenario phase an expectation belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpectationPhase {
+    /// Load on, no faults.
+    SteadyState,
+    /// Faults active.
+    Faults,
+    /// Faults rolled back.
+    Recover,
+}
+
+impl ExpectationPhase {
+    /// The kebab-case name used in JSON and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpectationPhase::SteadyState => "steady-state",
+            ExpectationPhase::Faults => "faults",
+            ExpectationPhase::Recover => "recover",
+        }
+    }
+}
+
+/// The result of one expectation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectationResult {
+    /// Stable id within the scenario, e.g. `expect[2]` or `recover.expect[0]`.
+    pub id: String,
+    /// Signal kind.
+    pub kind: ExpectationKind,
+    /// Human description, e.g. `alert HighErrorRate{service="orders"} firing`.
+    pub description: String,
+    /// Phase it belongs to.
+    pub phase: ExpectationPhase,
+    /// Verdict.
+    pub status: ExpectationStatus,
+    /// Time from the trigger (fault injection; rollback for `recover`) to the observation.
+    pub time_to_detect_ms: Option<u64>,
+    /// Deadline measured from the same trigger.
+    pub deadline_ms: u64,
+    /// Theoretical detection floor (scrape + evaluation + `for` + group_wait + delivery).
+    pub floor_ms: Option<u64>,
+    /// What was seen last (on a miss: the closest the system got), e.g. `0.7% at 12.3s`.
+    pub last_observed: Option<String>,
+    /// Backend queried, e.g. `prometheus`, `alertmanager`, `jaeger`, `loki (recorded)`.
+    pub backend: String,
+    /// `false` when the backend was recorded responses or a stand-in.
+    pub backend_real: bool,
+    /// Why it was skipped.
+    pub skipped_reason: Option<String>,
+    /// When the expectation was met, ms since scenario start (for plot markers).
+    pub observed_at_ms: Option<u64>,
+}
+
+/// Load totals of one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSummary {
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests that failed (transport error or 5xx).
+    pub failures: u64,
+    /// Mean achieved rate.
+    pub throughput_rps: f64,
+    /// Latency percentiles.
+    pub p50_ms: f64,
+    /// Latency percentiles.
+    pub p95_ms: f64,
+    /// Latency percentiles.
+    pub p99_ms: f64,
+    /// Slowest request.
+    pub max_ms: f64,
+}
+
+/// One load sample (ms since scenario start).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesPoint {
+    /// Sample time, ms since scenario start.
+    pub t_ms: u64,
+    /// Requests per second over the sample window.
+    pub rps: f64,
+    /// Failed / total over the sample window, 0.0–1.0.
+    pub error_rate: f64,
+    /// p95 latency over the sample window.
+    pub p95_ms: f64,
+}
+
+/// Instrumentation overhead: the same load with and without instrumentation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverheadResult {
+    /// p99 latency increase, percent (negative: faster).
+    pub p99_increase_pct: f64,
+    /// Throughput drop, percent (negative: more throughput).
+    pub throughput_drop_pct: f64,
+    /// Limits from the scenario.
+    pub limits: OverheadLimits,
+    /// Verdict.
+    pub status: ExpectationStatus,
+    /// p99 without instrumentation, when measured.
+    pub baseline_p99_ms: Option<f64>,
+    /// p99 with instrumentation, when measured.
+    pub instrumented_p99_ms: Option<f64>,
+    /// Throughput without instrumentation, when measured.
+    pub baseline_rps: Option<f64>,
+    /// Throughput with instrumentation, when measured.
+    pub instrumented_rps: Option<f64>,
+}
+
+/// Overhead limits, percent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverheadLimits {
+    /// `max-latency-p99-increase`.
+    pub max_p99_increase_pct: f64,
+    /// `max-throughput-drop`.
+    pub max_throughput_drop_pct: f64,
+}
+
+/// Severity of a [`RunEvent::Log`] line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogLevel {
+    /// Detail.
+    Debug,
+    /// Progress.
+    Info,
+    /// Something a user should look at.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+impl LogLevel {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// What the runner reports while it runs. Scenarios run one after another: every event
+/// between `ScenarioStarted` and `ScenarioFinished` belongs to that scenario, and its times
+/// are ms since that scenario started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum RunEvent {
+    /// A scenario begins.
+    ScenarioStarted {
+        /// Scenario name.
+        name: String,
+        /// Scenario file.
+        file: String,
+        /// Planned length (load duration), for the progress bar.
+        planned_ms: Option<u64>,
+        /// Number of expectations it will evaluate.
+        expectations: usize,
+    },
+    /// A phase begins.
+    PhaseStarted {
+        /// Phase name.
+        name: String,
+        /// ms since scenario start.
+        at_ms: u64,
+    },
+    /// A fault was injected.
+    FaultInjected {
+        /// Fault name.
+        name: String,
+        /// Fault kind.
+        kind: String,
+        /// What it hit.
+        target: String,
+        /// ms since scenario start.
+        at_ms: u64,
+    },
+    /// A fault was rolled back.
+    FaultRolledBack {
+        /// Fault name.
+        name: String,
+        /// ms since scenario start.
+        at_ms: u64,
+    },
+    /// A load sample.
+    LoadSample(SeriesPoint),
+    /// An expectation reached its verdict.
+    ExpectationFinished(ExpectationResult),
+    /// A scenario ended; its full result.
+    ScenarioFinished(ScenarioResult),
+    /// A message for the user.
+    Log {
+        /// Severity.
+        level: LogLevel,
+        /// Text.
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_is_utc_with_millis() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn status_from_expectations_prefers_missed() {
+        let mk = |status| ExpectationResult {
+            id: "expect[0]".into(),
+            kind: ExpectationKind::Metric,
+            description: "up".into(),
+            phase: ExpectationPhase::Faults,
+            status,
+            time_to_detect_ms: None,
+            deadline_ms: 1000,
+            floor_ms: None,
+            last_observed: None,
+            backend: "prometheus".into(),
+            backend_real: true,
+            skipped_reason: None,
+            observed_at_ms: None,
+        };
+        use ExpectationStatus as E;
+        assert_eq!(
+            ScenarioResult::status_from_expectations(&[mk(E::Met), mk(E::Missed)]),
+            ScenarioStatus::Missed
+        );
+        assert_eq!(
+            ScenarioResult::status_from_expectations(&[mk(E::Met), mk(E::Skipped)]),
+            ScenarioStatus::Met
+        );
+        assert_eq!(
+            ScenarioResult::status_from_expectations(&[mk(E::Skipped)]),
+            ScenarioStatus::Skipped
+        );
+        assert_eq!(
+            ScenarioResult::status_from_expectations(&[]),
+            ScenarioStatus::Skipped
+        );
+    }
+
+    #[test]
+    fn events_serialize_with_a_kebab_tag() {
+        let ev = RunEvent::PhaseStarted {
+            name: "faults".into(),
+            at_ms: 20_000,
+        };
+        let json = serde_json::to_string(&ev).expect("serializable");
+        assert_eq!(
+            json,
+            r#"{"event":"phase-started","name":"faults","at_ms":20000}"#
+        );
+    }
+
+    #[test]
+    fn newtype_events_round_trip() {
+        let ev = RunEvent::LoadSample(SeriesPoint {
+            t_ms: 1000,
+            rps: 200.5,
+            error_rate: 0.25,
+            p95_ms: 12.0,
+        });
+        let json = serde_json::to_string(&ev).expect("serializable");
+        assert!(
+            json.starts_with(r#"{"event":"load-sample","t_ms":1000"#),
+            "{json}"
+        );
+        let back: RunEvent = serde_json::from_str(&json).expect("parses back");
+        assert_eq!(back, ev);
+    }
+}
