@@ -16,13 +16,34 @@ use config_common::{
 use gauntlet::testing::require;
 use serde_json::{Value, json};
 
-const DASHBOARDS: [&str; 2] = ["service-overview", "slo"];
+/// The dashboards gauntlet ships; any other JSON file in the folder is checked the same way.
+const SHIPPED: [&str; 2] = ["service-overview", "slo"];
 
-fn dashboard(uid: &str) -> Value {
-    let path = stack_dir().join(format!("grafana/dashboards/{uid}.json"));
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+/// (file stem, dashboard) of every `grafana/dashboards/*.json`.
+fn dashboards() -> Vec<(String, Value)> {
+    let dir = stack_dir().join("grafana/dashboards");
+    let all: Vec<(String, Value)> = config_common::files_in(&dir, "json")
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+            let dashboard =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let stem = path
+                .file_stem()
+                .expect("file stem")
+                .to_string_lossy()
+                .to_string();
+            (stem, dashboard)
+        })
+        .collect();
+    for uid in SHIPPED {
+        assert!(
+            all.iter().any(|(stem, _)| stem == uid),
+            "dashboards/{uid}.json is missing"
+        );
+    }
+    all
 }
 
 /// Every panel, including those nested in collapsed rows.
@@ -82,11 +103,15 @@ fn dashboards_have_their_uid_the_service_variable_and_provisioned_datasources() 
         .filter_map(|d| d["uid"].as_str())
         .collect();
     let mut problems = Vec::new();
-    for uid in DASHBOARDS {
-        let d = dashboard(uid);
-        let mut problem = |what: String| problems.push(format!("{uid}: {what}"));
-        if d["uid"] != uid {
+    let mut seen_uids = BTreeSet::new();
+    for (file, d) in dashboards() {
+        let mut problem = |what: String| problems.push(format!("{file}.json: {what}"));
+        // The file is named after its uid, so a dashboard is found by either.
+        if d["uid"] != file.as_str() {
             problem(format!("uid is {}", d["uid"]));
+        }
+        if !seen_uids.insert(d["uid"].to_string()) {
+            problem(format!("uid {} twice", d["uid"]));
         }
         if !d["schemaVersion"]
             .as_u64()
@@ -176,8 +201,7 @@ fn every_panel_query_parses_and_follows_the_metric_contract_after_substitution()
     let recorded = recorded_labels(&load_rules());
     let mut problems = BTreeSet::new();
     let mut checked = 0;
-    for uid in DASHBOARDS {
-        let d = dashboard(uid);
+    for (uid, d) in dashboards() {
         for (title, exprs) in panel_queries(&d) {
             for expr in &exprs {
                 for service in SERVICES {
@@ -349,13 +373,9 @@ fn every_panel_has_data_for_every_service_in_a_steady_state() {
     let Some(promtool) = require("promtool", find_tool(&["promtool"])) else {
         return;
     };
-    let panels: Vec<Vec<String>> = DASHBOARDS
+    let panels: Vec<Vec<String>> = dashboards()
         .iter()
-        .flat_map(|uid| {
-            panel_queries(&dashboard(uid))
-                .into_iter()
-                .map(|(_, exprs)| exprs)
-        })
+        .flat_map(|(_, d)| panel_queries(d).into_iter().map(|(_, exprs)| exprs))
         .collect();
     let output = promtool_panels_have_data(&promtool, &panels);
     assert!(
