@@ -214,7 +214,8 @@ pub struct Rule {
     pub annotations: BTreeMap<String, String>,
 }
 
-fn string_map(value: Option<&yaml_serde::Value>) -> BTreeMap<String, String> {
+/// A YAML mapping of scalars as strings (labels, annotations); empty when absent.
+pub fn string_map(value: Option<&yaml_serde::Value>) -> BTreeMap<String, String> {
     let Some(yaml_serde::Value::Mapping(map)) = value else {
         return BTreeMap::new();
     };
