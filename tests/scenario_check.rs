@@ -82,7 +82,7 @@ const INVALID: &[(&str, &str)] = &[
     ),
     (
         "unknown-receiver.yaml",
-        "7:18: expect[0].notification: unknown receiver \"sms\"\n  hint: known: pager, chat",
+        "7:21: expect[0].notification: unknown receiver \"sms\"\n  hint: known: pager, chat",
     ),
     (
         "unknown-service.yaml",
