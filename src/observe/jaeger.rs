@@ -20,8 +20,12 @@ use super::time::unix_micros;
 pub enum JaegerError {
     #[error(transparent)]
     Http(#[from] HttpError),
-    #[error("jaeger reported errors for {endpoint}: {errors}")]
-    Api { endpoint: String, errors: String },
+    #[error("jaeger answered {endpoint} with http {status}: {errors}")]
+    Api {
+        endpoint: String,
+        status: StatusCode,
+        errors: String,
+    },
     #[error("cannot encode the tag filter for {endpoint}")]
     Encode {
         endpoint: String,
@@ -450,6 +454,7 @@ impl JaegerClient {
     pub async fn trace(&self, trace_id: &str) -> Result<Option<Trace>, JaegerError> {
         match self.get::<Vec<Trace>>(&["api", "traces", trace_id], &[]).await {
             Ok(data) => Ok(data.and_then(|traces| traces.into_iter().next())),
+            Err(JaegerError::Api { status, .. }) if status == StatusCode::NOT_FOUND => Ok(None),
             Err(JaegerError::Http(e)) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(None),
             Err(e) => Err(e),
         }
@@ -480,8 +485,16 @@ impl JaegerClient {
     ) -> Result<Option<T>, JaegerError> {
         let endpoint = http::endpoint_label(segments);
         let url = http::with_query(http::endpoint_url(&self.base_url, segments), params);
-        let body = http::send(self.http.get(url), &endpoint).await?;
-        let answer: Structured<T> = http::decode(&endpoint, &body)?;
+        let (status, body) = http::send_raw(self.http.get(url), &endpoint).await?;
+        let answer: Structured<T> = if status.is_success() {
+            http::decode(&endpoint, &body)?
+        } else {
+            // Errors (400 bad parameter, 404 trace not found) come in the same envelope.
+            match serde_json::from_slice::<Structured<serde_json::Value>>(&body) {
+                Ok(Structured { errors, .. }) if !errors.is_empty() => Structured { data: None, errors },
+                _ => return Err(http::status_error(&endpoint, status, &body).into()),
+            }
+        };
         if !answer.errors.is_empty() {
             let errors = answer
                 .errors
@@ -489,7 +502,11 @@ impl JaegerClient {
                 .map(|e| format!("{} {}", e.code, e.msg))
                 .collect::<Vec<_>>()
                 .join("; ");
-            return Err(JaegerError::Api { endpoint, errors });
+            return Err(JaegerError::Api {
+                endpoint,
+                status,
+                errors,
+            });
         }
         Ok(answer.data)
     }
