@@ -16,11 +16,23 @@ const SERVICE_DOWN_FP: &str = "5511c47a8af9c0ff";
 
 #[tokio::test]
 async fn alerts_show_inhibition_and_receivers() {
-    let srv = FixtureServer::start(vec![Route::get("/api/v2/alerts", fixture("alertmanager/alerts.json"))]).await;
+    let srv = FixtureServer::start(vec![Route::get(
+        "/api/v2/alerts",
+        fixture("alertmanager/alerts.json"),
+    )])
+    .await;
     let client = AlertmanagerClient::new(&srv.url(), http()).expect("client");
-    let alerts = client.alerts(&AlertFilter::default()).await.expect("alerts");
+    let alerts = client
+        .alerts(&AlertFilter::default())
+        .await
+        .expect("alerts");
     assert_eq!(alerts.len(), 3);
-    let by_name = |n: &str| alerts.iter().find(|a| a.name() == n).unwrap_or_else(|| panic!("{n}"));
+    let by_name = |n: &str| {
+        alerts
+            .iter()
+            .find(|a| a.name() == n)
+            .unwrap_or_else(|| panic!("{n}"))
+    };
     let down = by_name("ServiceDown");
     assert_eq!(down.fingerprint, SERVICE_DOWN_FP);
     assert_eq!(down.status.state, AlertState::Active);
@@ -56,43 +68,74 @@ async fn filter_reaches_the_query_string() {
 #[tokio::test]
 async fn silenced_alert_names_its_silence() {
     let srv = FixtureServer::start(vec![
-        Route::get("/api/v2/alerts", fixture("alertmanager/alerts_with_silence.json")),
+        Route::get(
+            "/api/v2/alerts",
+            fixture("alertmanager/alerts_with_silence.json"),
+        ),
         Route::get("/api/v2/silences", fixture("alertmanager/silences.json")),
     ])
     .await;
     let client = AlertmanagerClient::new(&srv.url(), http()).expect("client");
-    let alerts = client.alerts(&AlertFilter::default()).await.expect("alerts");
-    let always = alerts.iter().find(|a| a.name() == "AlwaysFiring").expect("AlwaysFiring");
+    let alerts = client
+        .alerts(&AlertFilter::default())
+        .await
+        .expect("alerts");
+    let always = alerts
+        .iter()
+        .find(|a| a.name() == "AlwaysFiring")
+        .expect("AlwaysFiring");
     assert_eq!(always.status.state, AlertState::Suppressed);
     let silences = client.silences().await.expect("silences");
     assert_eq!(silences.len(), 1);
     assert_eq!(always.status.silenced_by, [silences[0].id.clone()]);
     assert_eq!(silences[0].state, SilenceState::Active);
-    assert_eq!(silences[0].matchers, [Matcher::equal("alertname", "AlwaysFiring")]);
+    assert_eq!(
+        silences[0].matchers,
+        [Matcher::equal("alertname", "AlwaysFiring")]
+    );
     assert_eq!(silences[0].created_by, "gauntlet");
-    let (start, end) = (silences[0].starts_at.expect("start"), silences[0].ends_at.expect("end"));
+    let (start, end) = (
+        silences[0].starts_at.expect("start"),
+        silences[0].ends_at.expect("end"),
+    );
     let hour = end.duration_since(start).expect("ordered");
-    assert!(hour > Duration::from_secs(3590) && hour <= Duration::from_secs(3600), "{hour:?}");
+    assert!(
+        hour > Duration::from_secs(3590) && hour <= Duration::from_secs(3600),
+        "{hour:?}"
+    );
 }
 
 #[tokio::test]
 async fn groups_and_status() {
     let srv = FixtureServer::start(vec![
-        Route::get("/api/v2/alerts/groups", fixture("alertmanager/alert_groups.json")),
+        Route::get(
+            "/api/v2/alerts/groups",
+            fixture("alertmanager/alert_groups.json"),
+        ),
         Route::get("/api/v2/status", fixture("alertmanager/status.json")),
         Route::get("/-/ready", "OK".into()).text(),
     ])
     .await;
     let client = AlertmanagerClient::new(&srv.url(), http()).expect("client");
-    let groups = client.alert_groups(&AlertFilter::default()).await.expect("groups");
-    let pager = groups.iter().find(|g| g.receiver.name == "pager").expect("pager group");
+    let groups = client
+        .alert_groups(&AlertFilter::default())
+        .await
+        .expect("groups");
+    let pager = groups
+        .iter()
+        .find(|g| g.receiver.name == "pager")
+        .expect("pager group");
     assert_eq!(pager.labels["alertname"], "ServiceDown");
     assert_eq!(pager.labels["service"], "orders");
     assert_eq!(pager.alerts.len(), 1);
     let status = client.status().await.expect("status");
     assert_eq!(status.version_info.version, "0.25.0");
     assert_eq!(status.cluster.status, "disabled");
-    assert!(status.config_yaml.contains("receiver: pager"), "{}", status.config_yaml);
+    assert!(
+        status.config_yaml.contains("receiver: pager"),
+        "{}",
+        status.config_yaml
+    );
     assert!(status.uptime.is_some());
     client.ready().await.expect("ready");
 }
@@ -101,7 +144,10 @@ async fn groups_and_status() {
 async fn create_and_delete_silence_requests() {
     let id = "f74cb738-be63-4f0a-a484-f5f56dea0c41";
     let srv = FixtureServer::start(vec![
-        Route::post("/api/v2/silences", fixture("alertmanager/silence_created.json")),
+        Route::post(
+            "/api/v2/silences",
+            fixture("alertmanager/silence_created.json"),
+        ),
         Route::delete(&format!("/api/v2/silence/{id}")),
     ])
     .await;
@@ -118,7 +164,8 @@ async fn create_and_delete_silence_requests() {
         .await
         .expect("created");
     assert_eq!(created, id);
-    let body: serde_json::Value = serde_json::from_slice(&srv.last("/api/v2/silences").body).expect("json body");
+    let body: serde_json::Value =
+        serde_json::from_slice(&srv.last("/api/v2/silences").body).expect("json body");
     assert_eq!(body["startsAt"], "2026-11-21T10:34:53.000Z");
     assert_eq!(body["endsAt"], "2026-11-21T11:34:53.000Z");
     assert_eq!(body["matchers"][0]["name"], "alertname");
@@ -129,10 +176,7 @@ async fn create_and_delete_silence_requests() {
 
 #[tokio::test]
 async fn unknown_silence_delete_keeps_alertmanager_message() {
-    let srv = FixtureServer::start(vec![
-        Route::delete("/api/v2/silence/nope").status(500),
-    ])
-    .await;
+    let srv = FixtureServer::start(vec![Route::delete("/api/v2/silence/nope").status(500)]).await;
     let client = AlertmanagerClient::new(&srv.url(), http()).expect("client");
     let err = client.delete_silence("nope").await.expect_err("500");
     assert!(err.to_string().contains("/api/v2/silence/nope"), "{err}");
@@ -142,7 +186,13 @@ async fn unknown_silence_delete_keeps_alertmanager_message() {
 /// Real Alertmanager routing an alert to gauntlet's webhook sink; silence round trip.
 #[tokio::test]
 async fn real_alertmanager_notifies_the_webhook_sink() {
-    let Some(bin) = gauntlet::testing::require("alertmanager", binary("/usr/bin/prometheus-alertmanager")) else {
+    let Some(bin) = gauntlet::testing::require(
+        "alertmanager",
+        binary(
+            &["prometheus-alertmanager", "alertmanager"],
+            &["/usr/bin/prometheus-alertmanager"],
+        ),
+    ) else {
         return;
     };
     let sink = WebhookSink::start().await.expect("sink");
@@ -159,12 +209,33 @@ async fn real_alertmanager_notifies_the_webhook_sink() {
         "--web.listen-address=127.0.0.1:0".to_string(),
         "--cluster.listen-address=".to_string(),
     ];
-    let (process, addr) = RealProcess::start("alertmanager", &bin, &args, "Listening on", Duration::from_secs(20));
-    let addr = addr.unwrap_or_else(|| panic!("alertmanager did not report its address:\n{}", process.log_tail()));
+    let (process, addr) = RealProcess::start(
+        "alertmanager",
+        &bin,
+        &args,
+        "Listening on",
+        Duration::from_secs(20),
+    );
+    let addr = addr.unwrap_or_else(|| {
+        panic!(
+            "alertmanager did not report its address:\n{}",
+            process.log_tail()
+        )
+    });
     let client = AlertmanagerClient::new(&format!("http://{addr}"), http()).expect("client");
-    let ready = eventually(Duration::from_secs(20), || async { client.ready().await.ok() }).await;
-    assert!(ready.is_some(), "alertmanager never ready:\n{}", process.log_tail());
-    assert_eq!(client.status().await.expect("status").version_info.version, "0.25.0");
+    let ready = eventually(Duration::from_secs(20), || async {
+        client.ready().await.ok()
+    })
+    .await;
+    assert!(
+        ready.is_some(),
+        "alertmanager never ready:\n{}",
+        process.log_tail()
+    );
+    assert_eq!(
+        client.status().await.expect("status").version_info.version,
+        "0.25.0"
+    );
 
     let posted_at = SystemTime::now();
     let alert = serde_json::json!([{
@@ -181,21 +252,32 @@ async fn real_alertmanager_notifies_the_webhook_sink() {
         .expect("post alert");
     assert!(response.status().is_success(), "{}", response.status());
 
-    let notification = eventually(Duration::from_secs(15), || async { sink.notifications_for("pager").into_iter().next() })
-        .await
-        .unwrap_or_else(|| panic!("no notification reached the sink:\n{}", process.log_tail()));
+    let notification = eventually(Duration::from_secs(15), || async {
+        sink.notifications_for("pager").into_iter().next()
+    })
+    .await
+    .unwrap_or_else(|| panic!("no notification reached the sink:\n{}", process.log_tail()));
     assert_eq!(notification.payload.receiver, "pager");
     assert_eq!(notification.payload.status, NotificationStatus::Firing);
     assert_eq!(notification.payload.alerts[0].name(), "ServiceDown");
-    assert_eq!(notification.payload.common_annotations["summary"], "orders is down");
+    assert_eq!(
+        notification.payload.common_annotations["summary"],
+        "orders is down"
+    );
     assert!(notification.payload.alerts[0].ends_at.is_none());
     assert!(notification.received_wall >= posted_at);
     // group_wait is 100 ms; the rest is Alertmanager's dispatch and delivery.
-    let latency = notification.received_wall.duration_since(posted_at).expect("after post");
+    let latency = notification
+        .received_wall
+        .duration_since(posted_at)
+        .expect("after post");
     eprintln!("measured: alert posted -> webhook sink {latency:?} (group_wait 100ms)");
     assert!(sink.notifications_for("chat").is_empty());
 
-    let alerts = client.alerts(&AlertFilter::default().matcher(r#"service="orders""#)).await.expect("alerts");
+    let alerts = client
+        .alerts(&AlertFilter::default().matcher(r#"service="orders""#))
+        .await
+        .expect("alerts");
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].status.state, AlertState::Active);
 
@@ -211,12 +293,17 @@ async fn real_alertmanager_notifies_the_webhook_sink() {
         .expect("silence");
     let silenced = eventually(Duration::from_secs(10), || async {
         let alerts = client.alerts(&AlertFilter::default()).await.ok()?;
-        alerts.into_iter().find(|a| a.status.silenced_by.contains(&id))
+        alerts
+            .into_iter()
+            .find(|a| a.status.silenced_by.contains(&id))
     })
     .await;
     assert!(silenced.is_some(), "silence {id} never applied");
     client.delete_silence(&id).await.expect("delete");
     let silences = client.silences().await.expect("silences");
-    let expired = silences.iter().find(|s| s.id == id).expect("silence kept as expired");
+    let expired = silences
+        .iter()
+        .find(|s| s.id == id)
+        .expect("silence kept as expired");
     assert_eq!(expired.state, SilenceState::Expired);
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use assert_matches::assert_matches;
 use gauntlet::observe::prometheus::{
-    AlertState, PrometheusClient, PrometheusError, QueryResult, RangeQuery, Rule, RuleHealth, TargetHealth,
+    AlertState, PrometheusClient, PrometheusError, QueryResult, RangeQuery, Rule, RuleHealth,
+    TargetHealth,
 };
 use observe_support::{FixtureServer, RealProcess, Route, binary, eventually, fixture, http};
 
@@ -16,15 +17,30 @@ async fn server() -> FixtureServer {
         Route::get("/api/v1/targets", fixture("prometheus/targets.json")),
         Route::get("/api/v1/rules", fixture("prometheus/rules.json")),
         Route::get("/api/v1/alerts", fixture("prometheus/alerts.json")),
-        Route::get("/api/v1/status/buildinfo", fixture("prometheus/buildinfo.json")),
-        Route::get("/api/v1/query_range", fixture("prometheus/query_range.json")),
+        Route::get(
+            "/api/v1/status/buildinfo",
+            fixture("prometheus/buildinfo.json"),
+        ),
+        Route::get(
+            "/api/v1/query_range",
+            fixture("prometheus/query_range.json"),
+        ),
         Route::get("/-/ready", "Prometheus Server is Ready.\n".into()).text(),
     ])
     .await
 }
 
-async fn query_fixture(file: &str, status: u16) -> (FixtureServer, Result<gauntlet::observe::prometheus::QueryResponse, PrometheusError>) {
-    let srv = FixtureServer::start(vec![Route::get("/api/v1/query", fixture(file)).status(status)]).await;
+async fn query_fixture(
+    file: &str,
+    status: u16,
+) -> (
+    FixtureServer,
+    Result<gauntlet::observe::prometheus::QueryResponse, PrometheusError>,
+) {
+    let srv = FixtureServer::start(vec![
+        Route::get("/api/v1/query", fixture(file)).status(status),
+    ])
+    .await;
     let client = PrometheusClient::new(&srv.url(), http()).expect("client");
     let at = UNIX_EPOCH + Duration::from_millis(1_795_257_234_215);
     let answer = client.query("up", Some(at)).await;
@@ -57,7 +73,14 @@ async fn special_float_strings_become_f64() {
     let (_srv, answer) = query_fixture("prometheus/query_special_floats.json", 200).await;
     let result = answer.expect("query").result;
     let vector = result.as_vector().expect("vector");
-    let value = |k: &str| vector.iter().find(|s| s.labels["k"] == k).expect(k).sample.value;
+    let value = |k: &str| {
+        vector
+            .iter()
+            .find(|s| s.labels["k"] == k)
+            .expect(k)
+            .sample
+            .value
+    };
     assert!(value("nan").is_nan());
     assert_eq!(value("inf"), f64::INFINITY);
     assert_eq!(value("neg_inf"), f64::NEG_INFINITY);
@@ -67,7 +90,15 @@ async fn special_float_strings_become_f64() {
 #[tokio::test]
 async fn scalar_string_and_matrix_results() {
     let (_s, answer) = query_fixture("prometheus/query_scalar.json", 200).await;
-    assert_eq!(answer.expect("scalar").result.as_scalar().expect("scalar").value, 2.0);
+    assert_eq!(
+        answer
+            .expect("scalar")
+            .result
+            .as_scalar()
+            .expect("scalar")
+            .value,
+        2.0
+    );
 
     let (_s, answer) = query_fixture("prometheus/query_string.json", 200).await;
     assert_matches!(answer.expect("string").result, QueryResult::String(s) if s.value == "hello");
@@ -80,7 +111,12 @@ async fn scalar_string_and_matrix_results() {
     assert!(series.samples.iter().all(|s| s.value == 1.0));
     assert_eq!(series.samples[0].timestamp, 1_795_257_230.016);
     // Scrapes 1 s apart, give or take scheduling jitter.
-    assert!(series.samples.windows(2).all(|w| (w[1].timestamp - w[0].timestamp - 1.0).abs() < 0.05));
+    assert!(
+        series
+            .samples
+            .windows(2)
+            .all(|w| (w[1].timestamp - w[0].timestamp - 1.0).abs() < 0.05)
+    );
 }
 
 #[tokio::test]
@@ -88,7 +124,10 @@ async fn bad_query_is_an_api_error_with_prometheus_message() {
     let (_s, answer) = query_fixture("prometheus/query_error.json", 400).await;
     let err = answer.expect_err("400");
     assert_matches!(&err, PrometheusError::Api { error_type, status, .. } if error_type == "bad_data" && status.as_u16() == 400);
-    assert!(err.to_string().contains("unclosed left parenthesis"), "{err}");
+    assert!(
+        err.to_string().contains("unclosed left parenthesis"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -101,7 +140,11 @@ async fn range_query_sends_bounds_and_decodes_matrix() {
         end,
         step: Duration::from_secs(1),
     };
-    let result = client.query_range("sum by (job) (up)", range).await.expect("range").result;
+    let result = client
+        .query_range("sum by (job) (up)", range)
+        .await
+        .expect("range")
+        .result;
     let matrix = result.as_matrix().expect("matrix");
     let jobs: Vec<&str> = matrix.iter().map(|s| s.labels["job"].as_str()).collect();
     assert_eq!(jobs, ["alertmanager", "down", "prometheus"]);
@@ -119,15 +162,30 @@ async fn targets_report_health_and_last_error() {
     let client = PrometheusClient::new(&srv.url(), http()).expect("client");
     let targets = client.targets().await.expect("targets");
     assert_eq!(targets.active.len(), 3);
-    let down = targets.active.iter().find(|t| t.labels["job"] == "down").expect("down target");
+    let down = targets
+        .active
+        .iter()
+        .find(|t| t.labels["job"] == "down")
+        .expect("down target");
     assert_eq!(down.health, TargetHealth::Down);
-    assert!(down.last_error.contains("connection refused"), "{}", down.last_error);
+    assert!(
+        down.last_error.contains("connection refused"),
+        "{}",
+        down.last_error
+    );
     assert_eq!(down.scrape_url, "http://127.0.0.1:1/metrics");
     assert!(down.last_scrape.is_some());
-    let prom = targets.active.iter().find(|t| t.labels["job"] == "prometheus").expect("self");
+    let prom = targets
+        .active
+        .iter()
+        .find(|t| t.labels["job"] == "prometheus")
+        .expect("self");
     assert_eq!(prom.health, TargetHealth::Up);
     assert!(prom.last_error.is_empty());
-    assert_eq!(gauntlet::observe::prometheus::parse_duration(&prom.scrape_interval), Some(Duration::from_secs(1)));
+    assert_eq!(
+        gauntlet::observe::prometheus::parse_duration(&prom.scrape_interval),
+        Some(Duration::from_secs(1))
+    );
 }
 
 #[tokio::test]
@@ -140,11 +198,22 @@ async fn rules_carry_state_for_and_health() {
     assert_eq!(group.name, "gauntlet-fixture");
     assert_eq!(group.interval, Duration::from_secs(1));
     assert_eq!(group.rules.len(), 6);
-    let alerting = |name: &str| group.alerting_rules().find(|r| r.name == name).unwrap_or_else(|| panic!("{name}"));
+    let alerting = |name: &str| {
+        group
+            .alerting_rules()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
     assert_eq!(alerting("ServiceDown").for_duration, Duration::from_secs(2));
     assert_eq!(alerting("ServiceDown").state, AlertState::Firing);
-    assert_eq!(alerting("ServiceDown").alerts[0].labels["instance"], "127.0.0.1:1");
-    assert_eq!(alerting("PendingForever").for_duration, Duration::from_secs(600));
+    assert_eq!(
+        alerting("ServiceDown").alerts[0].labels["instance"],
+        "127.0.0.1:1"
+    );
+    assert_eq!(
+        alerting("PendingForever").for_duration,
+        Duration::from_secs(600)
+    );
     assert_eq!(alerting("PendingForever").state, AlertState::Pending);
     assert_eq!(alerting("NeverFires").state, AlertState::Inactive);
     assert!(alerting("NeverFires").alerts.is_empty());
@@ -158,13 +227,27 @@ async fn alerts_and_build_info() {
     let client = PrometheusClient::new(&srv.url(), http()).expect("client");
     let alerts = client.alerts().await.expect("alerts");
     let names: Vec<&str> = alerts.iter().map(|a| a.name()).collect();
-    assert_eq!(names, ["AlwaysFiring", "ServiceDown", "HighErrorRate", "PendingForever"]);
+    assert_eq!(
+        names,
+        [
+            "AlwaysFiring",
+            "ServiceDown",
+            "HighErrorRate",
+            "PendingForever"
+        ]
+    );
     let high = &alerts[2];
     assert_eq!(high.value, 0.42);
     assert_eq!(high.annotations["summary"], "error rate 0.42");
     assert_eq!(alerts[3].state, AlertState::Pending);
     let active_at = alerts[1].active_at.expect("active_at");
-    assert_eq!(active_at.duration_since(UNIX_EPOCH).expect("epoch").as_secs(), 1_795_257_212);
+    assert_eq!(
+        active_at
+            .duration_since(UNIX_EPOCH)
+            .expect("epoch")
+            .as_secs(),
+        1_795_257_212
+    );
     let info = client.build_info().await.expect("buildinfo");
     assert_eq!(info.version, "2.42.0+ds");
     assert_eq!(info.go_version, "go1.19.8");
@@ -173,7 +256,12 @@ async fn alerts_and_build_info() {
 
 #[tokio::test]
 async fn not_ready_is_an_http_status_error() {
-    let srv = FixtureServer::start(vec![Route::get("/-/ready", "Service Unavailable".into()).status(503).text()]).await;
+    let srv = FixtureServer::start(vec![
+        Route::get("/-/ready", "Service Unavailable".into())
+            .status(503)
+            .text(),
+    ])
+    .await;
     let client = PrometheusClient::new(&srv.url(), http()).expect("client");
     let err = client.ready().await.expect_err("503");
     assert_matches!(&err, PrometheusError::Http(e) if e.status().map(|s| s.as_u16()) == Some(503));
@@ -183,7 +271,10 @@ async fn not_ready_is_an_http_status_error() {
 /// Starts the real Prometheus with a rule that always fires and checks the client against it.
 #[tokio::test]
 async fn real_prometheus_ready_query_and_alert() {
-    let Some(bin) = gauntlet::testing::require("prometheus", binary("/usr/bin/prometheus")) else {
+    let Some(bin) = gauntlet::testing::require(
+        "prometheus",
+        binary(&["prometheus"], &["/usr/bin/prometheus"]),
+    ) else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -201,27 +292,61 @@ async fn real_prometheus_ready_query_and_alert() {
     )
     .expect("config");
     let args = vec![
-        format!("--config.file={}", dir.path().join("prometheus.yml").display()),
+        format!(
+            "--config.file={}",
+            dir.path().join("prometheus.yml").display()
+        ),
         format!("--storage.tsdb.path={}", dir.path().join("data").display()),
         "--web.listen-address=127.0.0.1:0".to_string(),
     ];
-    let (process, addr) = RealProcess::start("prometheus", &bin, &args, "Listening on", Duration::from_secs(20));
-    let addr = addr.unwrap_or_else(|| panic!("prometheus did not report its address:\n{}", process.log_tail()));
+    let (process, addr) = RealProcess::start(
+        "prometheus",
+        &bin,
+        &args,
+        "Listening on",
+        Duration::from_secs(20),
+    );
+    let addr = addr.unwrap_or_else(|| {
+        panic!(
+            "prometheus did not report its address:\n{}",
+            process.log_tail()
+        )
+    });
     let client = PrometheusClient::new(&format!("http://{addr}"), http()).expect("client");
 
-    let ready = eventually(Duration::from_secs(20), || async { client.ready().await.ok() }).await;
-    assert!(ready.is_some(), "prometheus never ready:\n{}", process.log_tail());
-    let answer = client.query("vector(42) * 2", Some(SystemTime::now())).await.expect("query");
+    let ready = eventually(Duration::from_secs(20), || async {
+        client.ready().await.ok()
+    })
+    .await;
+    assert!(
+        ready.is_some(),
+        "prometheus never ready:\n{}",
+        process.log_tail()
+    );
+    let answer = client
+        .query("vector(42) * 2", Some(SystemTime::now()))
+        .await
+        .expect("query");
     let vector = answer.result.as_vector().expect("vector").to_vec();
     assert_eq!(vector.len(), 1);
     assert_eq!(vector[0].sample.value, 84.0);
-    assert!(client.build_info().await.expect("buildinfo").version.starts_with("2."));
+    assert!(
+        client
+            .build_info()
+            .await
+            .expect("buildinfo")
+            .version
+            .starts_with("2.")
+    );
     let firing = eventually(Duration::from_secs(15), || async {
         let alerts = client.alerts().await.ok()?;
-        alerts.into_iter().find(|a| a.name() == "AlwaysFiring" && a.state == AlertState::Firing)
+        alerts
+            .into_iter()
+            .find(|a| a.name() == "AlwaysFiring" && a.state == AlertState::Firing)
     })
     .await;
-    let firing = firing.unwrap_or_else(|| panic!("AlwaysFiring never fired:\n{}", process.log_tail()));
+    let firing =
+        firing.unwrap_or_else(|| panic!("AlwaysFiring never fired:\n{}", process.log_tail()));
     assert_eq!(firing.labels["severity"], "warning");
     assert_eq!(firing.value, 1.0);
 }

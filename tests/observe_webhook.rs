@@ -24,11 +24,35 @@ async fn post(url: &str, body: String) -> u16 {
 async fn records_real_alertmanager_payloads_per_receiver() {
     let sink = WebhookSink::start().await.expect("sink");
     assert!(sink.addr().ip().is_loopback());
-    assert_eq!(sink.url_for("pager"), format!("http://{}/hook/pager", sink.addr()));
+    assert_eq!(
+        sink.url_for("pager"),
+        format!("http://{}/hook/pager", sink.addr())
+    );
 
-    assert_eq!(post(&sink.url_for("pager"), fixture("alertmanager/webhook_pager_firing.json")).await, 200);
-    assert_eq!(post(&sink.url_for("chat"), fixture("alertmanager/webhook_chat_firing.json")).await, 200);
-    assert_eq!(post(&sink.url_for("pager"), fixture("alertmanager/webhook_pager_resolved.json")).await, 200);
+    assert_eq!(
+        post(
+            &sink.url_for("pager"),
+            fixture("alertmanager/webhook_pager_firing.json")
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        post(
+            &sink.url_for("chat"),
+            fixture("alertmanager/webhook_chat_firing.json")
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        post(
+            &sink.url_for("pager"),
+            fixture("alertmanager/webhook_pager_resolved.json")
+        )
+        .await,
+        200
+    );
 
     let all = sink.notifications();
     assert_eq!(all.len(), 3);
@@ -42,13 +66,20 @@ async fn records_real_alertmanager_payloads_per_receiver() {
     assert_eq!(firing.receiver, "pager");
     assert_eq!(firing.group_labels["alertname"], "ServiceDown");
     assert_eq!(firing.common_labels["severity"], "critical");
-    assert_eq!(firing.group_key, r#"{}/{severity="critical"}:{alertname="ServiceDown", service="orders"}"#);
+    assert_eq!(
+        firing.group_key,
+        r#"{}/{severity="critical"}:{alertname="ServiceDown", service="orders"}"#
+    );
     let alert = &firing.alerts[0];
     assert_eq!(alert.name(), "ServiceDown");
     assert_eq!(alert.fingerprint, "5511c47a8af9c0ff");
     assert_eq!(alert.status, NotificationStatus::Firing);
     assert_eq!(alert.ends_at, None, "go zero time means unset");
-    let started = alert.starts_at.expect("startsAt").duration_since(UNIX_EPOCH).expect("epoch");
+    let started = alert
+        .starts_at
+        .expect("startsAt")
+        .duration_since(UNIX_EPOCH)
+        .expect("epoch");
     assert_eq!(started, Duration::from_millis(1_795_257_214_710));
 
     let resolved = &pager[1].payload;
@@ -65,12 +96,19 @@ async fn records_real_alertmanager_payloads_per_receiver() {
 #[tokio::test]
 async fn undecodable_bodies_are_rejected_and_kept() {
     let sink = WebhookSink::start().await.expect("sink");
-    assert_eq!(post(&sink.url_for("pager"), r#"{"hello":"world"}"#.into()).await, 400);
+    assert_eq!(
+        post(&sink.url_for("pager"), r#"{"hello":"world"}"#.into()).await,
+        400
+    );
     assert!(sink.notifications().is_empty());
     let rejected = sink.rejected();
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0].path_receiver, "pager");
-    assert!(rejected[0].error.contains("/hook/pager"), "{}", rejected[0].error);
+    assert!(
+        rejected[0].error.contains("/hook/pager"),
+        "{}",
+        rejected[0].error
+    );
     assert!(rejected[0].body_excerpt.contains("hello"));
 }
 
@@ -78,17 +116,25 @@ async fn undecodable_bodies_are_rejected_and_kept() {
 async fn dropping_the_sink_closes_the_port() {
     let sink = WebhookSink::start().await.expect("sink");
     let url = sink.url_for("pager");
-    assert_eq!(post(&url, fixture("alertmanager/webhook_pager_firing.json")).await, 200);
+    assert_eq!(
+        post(&url, fixture("alertmanager/webhook_pager_firing.json")).await,
+        200
+    );
     drop(sink);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let result = http().post(&url).body("{}").send().await;
-    assert!(result.is_err(), "sink still answering after drop: {result:?}");
+    assert!(
+        result.is_err(),
+        "sink still answering after drop: {result:?}"
+    );
 }
 
 #[tokio::test]
 async fn graceful_shutdown_finishes() {
     let sink = WebhookSink::start().await.expect("sink");
     let addr = sink.addr();
-    tokio::time::timeout(Duration::from_secs(3), sink.shutdown()).await.expect("shutdown in time");
+    tokio::time::timeout(Duration::from_secs(3), sink.shutdown())
+        .await
+        .expect("shutdown in time");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }

@@ -69,8 +69,11 @@ impl AlertFilter {
     }
 
     fn params(&self) -> Vec<(&'static str, String)> {
-        let mut params: Vec<(&'static str, String)> =
-            self.matchers.iter().map(|m| ("filter", m.clone())).collect();
+        let mut params: Vec<(&'static str, String)> = self
+            .matchers
+            .iter()
+            .map(|m| ("filter", m.clone()))
+            .collect();
         let flags = [
             ("active", self.active),
             ("silenced", self.silenced),
@@ -334,8 +337,12 @@ impl AlertmanagerClient {
     }
 
     /// `GET /api/v2/alerts/groups` with `filter`.
-    pub async fn alert_groups(&self, filter: &AlertFilter) -> Result<Vec<AlertGroup>, AlertmanagerError> {
-        self.get(&["api", "v2", "alerts", "groups"], &filter.params()).await
+    pub async fn alert_groups(
+        &self,
+        filter: &AlertFilter,
+    ) -> Result<Vec<AlertGroup>, AlertmanagerError> {
+        self.get(&["api", "v2", "alerts", "groups"], &filter.params())
+            .await
     }
 
     /// `GET /api/v2/silences`.

@@ -334,7 +334,10 @@ impl Dashboard {
                 let title = text(p, "title").unwrap_or_default();
                 let repeat = text(p, "repeat").filter(|s| !s.is_empty());
                 // A collapsed row keeps its panels inside; an open row's follow it.
-                for (j, child) in array(p, "panels", &format!("{path}.panels"))?.iter().enumerate() {
+                for (j, child) in array(p, "panels", &format!("{path}.panels"))?
+                    .iter()
+                    .enumerate()
+                {
                     panels.push(parse_panel(
                         child,
                         Some(&title),
@@ -355,12 +358,23 @@ impl Dashboard {
         for (i, r) in array(model, "rows", "rows")?.iter().enumerate() {
             let title = text(r, "title").unwrap_or_default();
             let repeat = text(r, "repeat").filter(|s| !s.is_empty());
-            for (j, p) in array(r, "panels", &format!("rows[{i}].panels"))?.iter().enumerate() {
-                panels.push(parse_panel(p, Some(&title), repeat.as_deref(), &format!("rows[{i}].panels[{j}]"))?);
+            for (j, p) in array(r, "panels", &format!("rows[{i}].panels"))?
+                .iter()
+                .enumerate()
+            {
+                panels.push(parse_panel(
+                    p,
+                    Some(&title),
+                    repeat.as_deref(),
+                    &format!("rows[{i}].panels[{j}]"),
+                )?);
             }
         }
         let variables = match model.get("templating") {
-            Some(t) => array(t, "list", "templating.list")?.iter().map(parse_variable).collect(),
+            Some(t) => array(t, "list", "templating.list")?
+                .iter()
+                .map(parse_variable)
+                .collect(),
             None => Vec::new(),
         };
         Ok(Dashboard {
@@ -392,8 +406,12 @@ impl Dashboard {
     fn repeat_scopes(&self, panel: &Panel, ctx: &RenderContext) -> Vec<BTreeMap<String, String>> {
         let mut scopes = vec![BTreeMap::new()];
         for var_name in [&panel.row_repeat, &panel.repeat].into_iter().flatten() {
-            let Some(var) = self.variable(var_name) else { continue };
-            let Some(values) = self.values_of(var, ctx) else { continue };
+            let Some(var) = self.variable(var_name) else {
+                continue;
+            };
+            let Some(values) = self.values_of(var, ctx) else {
+                continue;
+            };
             let mut next = Vec::new();
             for scope in &scopes {
                 for value in &values {
@@ -415,7 +433,14 @@ impl Dashboard {
         out: &mut Vec<PanelQuery>,
     ) {
         let mut title_unresolved = Vec::new();
-        let title = self.interpolate(&panel.title, ctx, scope, &Macros::none(), Some("text"), &mut title_unresolved);
+        let title = self.interpolate(
+            &panel.title,
+            ctx,
+            scope,
+            &Macros::none(),
+            Some("text"),
+            &mut title_unresolved,
+        );
         for target in &panel.targets {
             let Some(expr) = target.expr.as_deref().filter(|e| !e.trim().is_empty()) else {
                 continue;
@@ -437,7 +462,11 @@ impl Dashboard {
             let max_data_points = panel.max_data_points.unwrap_or(ctx.max_data_points);
             let interval = calculate_interval(ctx.range, min_interval, max_data_points);
             let rate_interval = rate_interval(interval, ctx.scrape_interval);
-            let step = if target.interval.as_deref().is_some_and(|i| i.contains("__rate_interval")) {
+            let step = if target
+                .interval
+                .as_deref()
+                .is_some_and(|i| i.contains("__rate_interval"))
+            {
                 rate_interval
             } else {
                 interval
@@ -449,9 +478,27 @@ impl Dashboard {
                 .as_ref()
                 .or(panel.datasource.as_ref())
                 .map(|ds| DatasourceRef {
-                    uid: ds.uid.as_ref().map(|u| self.interpolate(u, ctx, scope, &Macros::none(), Some("raw"), &mut unresolved)),
+                    uid: ds.uid.as_ref().map(|u| {
+                        self.interpolate(
+                            u,
+                            ctx,
+                            scope,
+                            &Macros::none(),
+                            Some("raw"),
+                            &mut unresolved,
+                        )
+                    }),
                     kind: ds.kind.clone(),
-                    name: ds.name.as_ref().map(|n| self.interpolate(n, ctx, scope, &Macros::none(), Some("raw"), &mut unresolved)),
+                    name: ds.name.as_ref().map(|n| {
+                        self.interpolate(
+                            n,
+                            ctx,
+                            scope,
+                            &Macros::none(),
+                            Some("raw"),
+                            &mut unresolved,
+                        )
+                    }),
                 });
             unresolved.sort();
             unresolved.dedup();
@@ -492,7 +539,9 @@ impl Dashboard {
         }
         match var.kind {
             VariableKind::Constant | VariableKind::Textbox => vec![var.query.clone()],
-            VariableKind::Custom | VariableKind::Interval => self.option_values(var).into_iter().take(1).collect(),
+            VariableKind::Custom | VariableKind::Interval => {
+                self.option_values(var).into_iter().take(1).collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -523,7 +572,10 @@ impl Dashboard {
         self.interpolate_depth(input, ctx, scope, macros, forced_format, unresolved, 0)
     }
 
-    #[expect(clippy::too_many_arguments, reason = "recursion carries the whole render state")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "recursion carries the whole render state"
+    )]
     fn interpolate_depth(
         &self,
         input: &str,
@@ -555,7 +607,9 @@ impl Dashboard {
             if let Some(value) = scope.get(reference.name) {
                 // A repeat instance binds one value; Grafana still formats it with the
                 // variable's own multi/All flags (a lone value is regex-escaped, no parens).
-                let multi_like = self.variable(reference.name).is_some_and(|v| v.multi || v.include_all);
+                let multi_like = self
+                    .variable(reference.name)
+                    .is_some_and(|v| v.multi || v.include_all);
                 let one = std::slice::from_ref(value);
                 out.push_str(&format_values(one, one, format, multi_like, reference.name));
                 continue;
@@ -582,7 +636,15 @@ impl Dashboard {
             {
                 // Grafana does not escape a custom All value, only resolves variables in it.
                 if depth < 4 {
-                    let inner = self.interpolate_depth(all_value, ctx, scope, macros, forced_format, unresolved, depth + 1);
+                    let inner = self.interpolate_depth(
+                        all_value,
+                        ctx,
+                        scope,
+                        macros,
+                        forced_format,
+                        unresolved,
+                        depth + 1,
+                    );
                     out.push_str(&inner);
                 } else {
                     out.push_str(all_value);
@@ -598,7 +660,9 @@ impl Dashboard {
                         continue;
                     }
                 }
-            } else if var.kind == VariableKind::Interval && selected.iter().any(|v| v.starts_with("$__auto_interval")) {
+            } else if var.kind == VariableKind::Interval
+                && selected.iter().any(|v| v.starts_with("$__auto_interval"))
+            {
                 vec![auto_interval(var, ctx.range)]
             } else {
                 selected
@@ -611,7 +675,9 @@ impl Dashboard {
                 var.current_text.clone()
             };
             let multi_like = var.multi || var.include_all;
-            out.push_str(&format_values(&values, &texts, format, multi_like, &var.name));
+            out.push_str(&format_values(
+                &values, &texts, format, multi_like, &var.name,
+            ));
         }
         out.push_str(rest);
         out
@@ -664,7 +730,10 @@ fn parse_reference(s: &str) -> Option<Reference<'_>> {
             Some((n, f)) => (n, Some(f)),
             None => (inner, None),
         };
-        if name.is_empty() || !name.chars().all(is_word) || format.is_some_and(|f| f.is_empty() || !f.chars().all(is_word)) {
+        if name.is_empty()
+            || !name.chars().all(is_word)
+            || format.is_some_and(|f| f.is_empty() || !f.chars().all(is_word))
+        {
             return None;
         }
         return Some(Reference {
@@ -692,7 +761,9 @@ struct Macros {
 
 impl Macros {
     fn none() -> Self {
-        Macros { values: BTreeMap::new() }
+        Macros {
+            values: BTreeMap::new(),
+        }
     }
 
     fn new(interval: Duration, rate_interval: Duration, range: Duration) -> Self {
@@ -722,12 +793,22 @@ fn is_interval_macro(text: &str) -> bool {
 
 /// Formats `values` for substitution. `format` is an explicit `:format`; `None` applies the
 /// Prometheus data source's escaping.
-fn format_values(values: &[String], texts: &[String], format: Option<&str>, multi_like: bool, name: &str) -> String {
+fn format_values(
+    values: &[String],
+    texts: &[String],
+    format: Option<&str>,
+    multi_like: bool,
+    name: &str,
+) -> String {
     let single = values.len() == 1;
     match format.map(|f| f.split(':').next().unwrap_or(f)) {
         None => {
             if !multi_like {
-                return values.iter().map(|v| prometheus_regular_escape(v)).collect::<Vec<_>>().join(",");
+                return values
+                    .iter()
+                    .map(|v| prometheus_regular_escape(v))
+                    .collect::<Vec<_>>()
+                    .join(",");
             }
             let escaped: Vec<String> = values.iter().map(|v| prometheus_regex_escape(v)).collect();
             if single {
@@ -749,7 +830,13 @@ fn format_values(values: &[String], texts: &[String], format: Option<&str>, mult
         Some("distributed") => values
             .iter()
             .enumerate()
-            .map(|(i, v)| if i == 0 { v.clone() } else { format!("{name}={v}") })
+            .map(|(i, v)| {
+                if i == 0 {
+                    v.clone()
+                } else {
+                    format!("{name}={v}")
+                }
+            })
             .collect::<Vec<_>>()
             .join(","),
         Some("json") => {
@@ -868,10 +955,18 @@ fn auto_interval(var: &Variable, range: Duration) -> String {
 
 /// Grafana's interval for a query: the larger of the rounded `range / max_data_points` (or
 /// `min_interval` when that is larger) and the safe interval `range / 11000`.
-pub fn calculate_interval(range: Duration, min_interval: Duration, max_data_points: u64) -> Duration {
+pub fn calculate_interval(
+    range: Duration,
+    min_interval: Duration,
+    max_data_points: u64,
+) -> Duration {
     let points = u32::try_from(max_data_points.max(1)).unwrap_or(u32::MAX);
     let raw = range / points;
-    let calculated = if raw < min_interval { min_interval } else { round_interval(raw) };
+    let calculated = if raw < min_interval {
+        min_interval
+    } else {
+        round_interval(raw)
+    };
     let safe = round_interval(range / SAFE_RESOLUTION);
     calculated.max(safe)
 }
@@ -917,9 +1012,11 @@ pub fn round_interval(interval: Duration) -> Duration {
         _ => 31_536_000_000,
     };
     // Sub-millisecond remainders count as above the boundary, like Go's nanosecond compare.
-    let exact_boundary = interval.subsec_nanos() % 1_000_000 == 0;
+    let exact_boundary = interval.subsec_nanos().is_multiple_of(1_000_000);
     if !exact_boundary && is_boundary(ms) {
-        return round_interval(Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX) + 1));
+        return round_interval(Duration::from_millis(
+            u64::try_from(ms).unwrap_or(u64::MAX) + 1,
+        ));
     }
     Duration::from_millis(step)
 }
@@ -1019,7 +1116,10 @@ pub fn go_duration_string(d: Duration) -> String {
 /// Parses a Grafana duration (`15s`, `1m`, `500ms`, `1h30m`, `2d`, `1w`, `1M`, `1y`; a bare
 /// number is seconds; `<`/`>` markers are ignored).
 pub fn parse_grafana_duration(text: &str) -> Option<Duration> {
-    let text = text.trim().trim_start_matches(['<', '>']).trim_end_matches(['<', '>']);
+    let text = text
+        .trim()
+        .trim_start_matches(['<', '>'])
+        .trim_end_matches(['<', '>']);
     if text.is_empty() {
         return None;
     }
@@ -1029,7 +1129,10 @@ pub fn parse_grafana_duration(text: &str) -> Option<Duration> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+        let digits = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || *b == b'.')
+            .count();
         if digits == 0 {
             return None;
         }
@@ -1077,12 +1180,27 @@ mod tests {
         // 3.6 s per point is below the 15 s minimum.
         assert_eq!(calculate_interval(hour, scrape, 1000), scrape);
         // 24 h / 1000 = 86.4 s → rounds to 1m.
-        assert_eq!(calculate_interval(hour * 24, scrape, 1000), Duration::from_secs(60));
+        assert_eq!(
+            calculate_interval(hour * 24, scrape, 1000),
+            Duration::from_secs(60)
+        );
         assert_eq!(rate_interval(scrape, scrape), Duration::from_secs(60));
-        assert_eq!(rate_interval(Duration::from_secs(60), scrape), Duration::from_secs(75));
-        assert_eq!(round_interval(Duration::from_millis(45_000)), Duration::from_secs(30));
-        assert_eq!(round_interval(Duration::from_millis(45_001)), Duration::from_secs(60));
-        assert_eq!(round_interval(Duration::from_micros(45_000_500)), Duration::from_secs(60));
+        assert_eq!(
+            rate_interval(Duration::from_secs(60), scrape),
+            Duration::from_secs(75)
+        );
+        assert_eq!(
+            round_interval(Duration::from_millis(45_000)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            round_interval(Duration::from_millis(45_001)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            round_interval(Duration::from_micros(45_000_500)),
+            Duration::from_secs(60)
+        );
         assert_eq!(format_duration(Duration::from_secs(90)), "1m");
         assert_eq!(format_duration(Duration::from_millis(200)), "200ms");
     }
@@ -1092,7 +1210,10 @@ mod tests {
         assert_eq!(parse_grafana_duration("30s"), Some(Duration::from_secs(30)));
         assert_eq!(parse_grafana_duration(">1m"), Some(Duration::from_secs(60)));
         assert_eq!(parse_grafana_duration("10"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_grafana_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(
+            parse_grafana_duration("1h30m"),
+            Some(Duration::from_secs(5400))
+        );
         assert_eq!(parse_grafana_duration("$foo"), None);
     }
 

@@ -54,7 +54,10 @@ pub enum GrafanaAuth {
     None,
     /// `Authorization: Bearer <token>` (service account token or API key).
     Bearer(Secret),
-    Basic { user: String, password: Secret },
+    Basic {
+        user: String,
+        password: Secret,
+    },
 }
 
 /// Failure talking to Grafana.
@@ -228,7 +231,11 @@ pub struct Frame {
 impl Frame {
     /// Rows in the frame (the longest column).
     pub fn row_count(&self) -> usize {
-        self.fields.iter().map(|f| f.values.len()).max().unwrap_or(0)
+        self.fields
+            .iter()
+            .map(|f| f.values.len())
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -371,7 +378,11 @@ fn from_wire(response: wire::Response) -> DsQueryResponse {
 
 impl GrafanaClient {
     /// A client for the Grafana at `base_url` (e.g. `http://127.0.0.1:3000`).
-    pub fn new(base_url: &str, http: reqwest::Client, auth: GrafanaAuth) -> Result<Self, GrafanaError> {
+    pub fn new(
+        base_url: &str,
+        http: reqwest::Client,
+        auth: GrafanaAuth,
+    ) -> Result<Self, GrafanaError> {
         let authorization = match auth {
             GrafanaAuth::None => None,
             GrafanaAuth::Bearer(token) => Some(format!("Bearer {}", token.expose())),
@@ -382,7 +393,8 @@ impl GrafanaClient {
         };
         let authorization = match authorization {
             Some(value) => {
-                let mut header = HeaderValue::from_str(&value).map_err(|_| GrafanaError::InvalidCredential)?;
+                let mut header =
+                    HeaderValue::from_str(&value).map_err(|_| GrafanaError::InvalidCredential)?;
                 header.set_sensitive(true);
                 Some(SensitiveHeader(header))
             }
@@ -408,19 +420,27 @@ impl GrafanaClient {
     pub async fn health(&self) -> Result<Health, GrafanaError> {
         let segments = ["api", "health"];
         let url = http::endpoint_url(&self.base_url, &segments);
-        Ok(http::get_json(self.authorized(self.http.get(url)), &http::endpoint_label(&segments)).await?)
+        Ok(http::get_json(
+            self.authorized(self.http.get(url)),
+            &http::endpoint_label(&segments),
+        )
+        .await?)
     }
 
     /// `GET /api/dashboards/uid/{uid}`, parsed into the dashboard model.
     pub async fn dashboard(&self, uid: &str) -> Result<DashboardWithMeta, GrafanaError> {
         let segments = ["api", "dashboards", "uid", uid];
         let url = http::endpoint_url(&self.base_url, &segments);
-        let raw: RawDashboardWithMeta =
-            http::get_json(self.authorized(self.http.get(url)), &http::endpoint_label(&segments)).await?;
-        let dashboard = Dashboard::from_json(&raw.dashboard).map_err(|source| GrafanaError::Dashboard {
-            uid: uid.to_string(),
-            source,
-        })?;
+        let raw: RawDashboardWithMeta = http::get_json(
+            self.authorized(self.http.get(url)),
+            &http::endpoint_label(&segments),
+        )
+        .await?;
+        let dashboard =
+            Dashboard::from_json(&raw.dashboard).map_err(|source| GrafanaError::Dashboard {
+                uid: uid.to_string(),
+                source,
+            })?;
         Ok(DashboardWithMeta {
             json: raw.dashboard,
             dashboard,
@@ -429,7 +449,10 @@ impl GrafanaClient {
     }
 
     /// `POST /api/ds/query`.
-    pub async fn ds_query(&self, request: &DsQueryRequest) -> Result<DsQueryResponse, GrafanaError> {
+    pub async fn ds_query(
+        &self,
+        request: &DsQueryRequest,
+    ) -> Result<DsQueryResponse, GrafanaError> {
         let segments = ["api", "ds", "query"];
         let endpoint = http::endpoint_label(&segments);
         let wire = WireRequest {
@@ -438,7 +461,9 @@ impl GrafanaClient {
                 .iter()
                 .map(|q| WireQuery {
                     ref_id: &q.ref_id,
-                    datasource: WireDatasource { uid: &q.datasource_uid },
+                    datasource: WireDatasource {
+                        uid: &q.datasource_uid,
+                    },
                     expr: &q.expr,
                     interval_ms: q.interval_ms,
                     max_data_points: q.max_data_points,
@@ -483,7 +508,11 @@ fn base64_encode(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
             if i <= chunk.len() {
@@ -500,10 +529,19 @@ fn base64_encode(bytes: &[u8]) -> String {
 mod tests {
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (input, expected) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(super::base64_encode(input.as_bytes()), expected);
         }
-        assert_eq!(super::base64_encode(b"admin:hunter2"), "YWRtaW46aHVudGVyMg==");
+        assert_eq!(
+            super::base64_encode(b"admin:hunter2"),
+            "YWRtaW46aHVudGVyMg=="
+        );
     }
 
     use super::*;
@@ -523,7 +561,10 @@ mod tests {
         )
         .expect("client");
         let shown = format!("{client:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("aHVudGVy"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("aHVudGVy"),
+            "{shown}"
+        );
         let auth = GrafanaAuth::Bearer(secret);
         assert!(!format!("{auth:?}").contains("topsecret"));
     }

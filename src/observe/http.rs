@@ -79,7 +79,10 @@ pub fn parse_base_url(raw: &str) -> Result<Url, HttpError> {
     };
     let url = Url::parse(raw).map_err(|e| invalid(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(format!("scheme {:?} is not http or https", url.scheme())));
+        return Err(invalid(format!(
+            "scheme {:?} is not http or https",
+            url.scheme()
+        )));
     }
     if url.cannot_be_a_base() || url.host().is_none() {
         return Err(invalid("no host".to_string()));

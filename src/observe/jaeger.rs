@@ -85,7 +85,12 @@ impl TryFrom<RawKeyValue> for KeyValue {
 
     fn try_from(raw: RawKeyValue) -> Result<Self, Self::Error> {
         use serde_json::Value as J;
-        let bad = || format!("tag {:?} of type {:?} has value {}", raw.key, raw.kind, raw.value);
+        let bad = || {
+            format!(
+                "tag {:?} of type {:?} has value {}",
+                raw.key, raw.kind, raw.value
+            )
+        };
         let value = match (raw.kind.as_str(), &raw.value) {
             ("string" | "", J::String(s)) => TagValue::String(s.clone()),
             ("bool", J::Bool(b)) => TagValue::Bool(*b),
@@ -97,7 +102,10 @@ impl TryFrom<RawKeyValue> for KeyValue {
             ("binary", J::String(s)) => TagValue::Binary(s.clone()),
             _ => return Err(bad()),
         };
-        Ok(KeyValue { key: raw.key, value })
+        Ok(KeyValue {
+            key: raw.key,
+            value,
+        })
     }
 }
 
@@ -176,7 +184,8 @@ impl Span {
     pub fn is_error(&self) -> bool {
         let error_tag = matches!(self.tag("error"), Some(TagValue::Bool(true)))
             || matches!(self.tag("error"), Some(TagValue::String(s)) if s == "true");
-        let otel_error = matches!(self.tag("otel.status_code"), Some(TagValue::String(s)) if s == "ERROR");
+        let otel_error =
+            matches!(self.tag("otel.status_code"), Some(TagValue::String(s)) if s == "ERROR");
         error_tag || otel_error
     }
 
@@ -233,7 +242,9 @@ impl Trace {
 
     /// The service that emitted `span`.
     pub fn service_of(&self, span: &Span) -> Option<&str> {
-        self.processes.get(&span.process_id).map(|p| p.service_name.as_str())
+        self.processes
+            .get(&span.process_id)
+            .map(|p| p.service_name.as_str())
     }
 
     /// Every service with at least one span in the trace.
@@ -274,7 +285,10 @@ impl Trace {
             if let Some(parent) = self.parent_of(span)
                 && parent.span_id != span.span_id
             {
-                children.entry(parent.span_id.as_str()).or_default().push(span);
+                children
+                    .entry(parent.span_id.as_str())
+                    .or_default()
+                    .push(span);
             }
         }
         let mut seen = HashSet::new();
@@ -413,7 +427,9 @@ impl JaegerClient {
 
     /// `GET /api/services/{service}/operations`.
     pub async fn operations(&self, service: &str) -> Result<Vec<String>, JaegerError> {
-        let data: Option<Vec<String>> = self.get(&["api", "services", service, "operations"], &[]).await?;
+        let data: Option<Vec<String>> = self
+            .get(&["api", "services", service, "operations"], &[])
+            .await?;
         Ok(data.unwrap_or_default())
     }
 
@@ -425,10 +441,11 @@ impl JaegerClient {
             params.push(("operation", op.clone()));
         }
         if !query.tags.is_empty() {
-            let tags = serde_json::to_string(&query.tags).map_err(|source| JaegerError::Encode {
-                endpoint: http::endpoint_label(&segments),
-                source,
-            })?;
+            let tags =
+                serde_json::to_string(&query.tags).map_err(|source| JaegerError::Encode {
+                    endpoint: http::endpoint_label(&segments),
+                    source,
+                })?;
             params.push(("tags", tags));
         }
         if let Some(start) = query.start {
@@ -452,7 +469,10 @@ impl JaegerClient {
 
     /// `GET /api/traces/{trace_id}`; `None` when Jaeger does not know the trace.
     pub async fn trace(&self, trace_id: &str) -> Result<Option<Trace>, JaegerError> {
-        match self.get::<Vec<Trace>>(&["api", "traces", trace_id], &[]).await {
+        match self
+            .get::<Vec<Trace>>(&["api", "traces", trace_id], &[])
+            .await
+        {
             Ok(data) => Ok(data.and_then(|traces| traces.into_iter().next())),
             Err(JaegerError::Api { status, .. }) if status == StatusCode::NOT_FOUND => Ok(None),
             Err(JaegerError::Http(e)) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(None),
@@ -491,7 +511,9 @@ impl JaegerClient {
         } else {
             // Errors (400 bad parameter, 404 trace not found) come in the same envelope.
             match serde_json::from_slice::<Structured<serde_json::Value>>(&body) {
-                Ok(Structured { errors, .. }) if !errors.is_empty() => Structured { data: None, errors },
+                Ok(Structured { errors, .. }) if !errors.is_empty() => {
+                    Structured { data: None, errors }
+                }
                 _ => return Err(http::status_error(&endpoint, status, &body).into()),
             }
         };
@@ -687,10 +709,20 @@ mod otlp_json {
                 .find(|t| t.key == "service.name")
                 .map(|t| t.value.as_text())
                 .unwrap_or_default();
-            trace.processes.insert(process_id.clone(), Process { service_name, tags });
+            trace
+                .processes
+                .insert(process_id.clone(), Process { service_name, tags });
             for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
-                let start_ns = span.start_time_unix_nano.as_ref().and_then(as_u64).unwrap_or(0);
-                let end_ns = span.end_time_unix_nano.as_ref().and_then(as_u64).unwrap_or(start_ns);
+                let start_ns = span
+                    .start_time_unix_nano
+                    .as_ref()
+                    .and_then(as_u64)
+                    .unwrap_or(0);
+                let end_ns = span
+                    .end_time_unix_nano
+                    .as_ref()
+                    .and_then(as_u64)
+                    .unwrap_or(start_ns);
                 let mut tags: Vec<KeyValue> = span.attributes.iter().filter_map(to_tag).collect();
                 if let Some(kind) = span.kind.as_ref().and_then(kind_name) {
                     tags.push(KeyValue {
@@ -824,7 +856,8 @@ mod tests {
     #[test]
     fn tag_values_decode_by_type() {
         let kv: KeyValue =
-            serde_json::from_str(r#"{"key":"http.status_code","type":"int64","value":500}"#).expect("int");
+            serde_json::from_str(r#"{"key":"http.status_code","type":"int64","value":500}"#)
+                .expect("int");
         assert_eq!(kv.value, TagValue::Int64(500));
         let bad = serde_json::from_str::<KeyValue>(r#"{"key":"x","type":"int64","value":"many"}"#);
         assert!(bad.is_err());

@@ -53,10 +53,14 @@ impl TryFrom<Vec<serde_json::Value>> for LogEntry {
 
     fn try_from(values: Vec<serde_json::Value>) -> Result<Self, Self::Error> {
         let (ts, line) = match (values.first(), values.get(1)) {
-            (Some(serde_json::Value::String(ts)), Some(serde_json::Value::String(line))) => (ts, line),
+            (Some(serde_json::Value::String(ts)), Some(serde_json::Value::String(line))) => {
+                (ts, line)
+            }
             _ => return Err(format!("expected [\"<ns>\", \"<line>\"], got {values:?}")),
         };
-        let timestamp_ns = ts.parse().map_err(|_| format!("invalid nanosecond timestamp {ts:?}"))?;
+        let timestamp_ns = ts
+            .parse()
+            .map_err(|_| format!("invalid nanosecond timestamp {ts:?}"))?;
         let mut structured_metadata = Labels::new();
         if let Some(serde_json::Value::Object(extra)) = values.get(2)
             && let Some(serde_json::Value::Object(meta)) = extra.get("structuredMetadata")
@@ -158,7 +162,8 @@ impl LokiClient {
 
     /// Sends `X-Scope-OrgID: tenant` (multi-tenant Loki).
     pub fn with_tenant(mut self, tenant: &str) -> Result<Self, LokiError> {
-        let value = reqwest::header::HeaderValue::from_str(tenant).map_err(|_| LokiError::InvalidTenant)?;
+        let value =
+            reqwest::header::HeaderValue::from_str(tenant).map_err(|_| LokiError::InvalidTenant)?;
         self.tenant = Some(value);
         Ok(self)
     }
@@ -196,7 +201,8 @@ impl LokiClient {
         if let Some(step) = query.step {
             params.push(("step", format!("{}", step.as_secs_f64())));
         }
-        self.get(&["loki", "api", "v1", "query_range"], &params).await
+        self.get(&["loki", "api", "v1", "query_range"], &params)
+            .await
     }
 
     /// `GET /loki/api/v1/label/{name}/values` over `[start, end]`.

@@ -101,7 +101,9 @@ pub struct OtlpTap {
 
 impl std::fmt::Debug for OtlpTap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OtlpTap").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("OtlpTap")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -191,7 +193,10 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, StatusCode> {
     }
 }
 
-fn decode<T: Message + Default + serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, StatusCode> {
+fn decode<T: Message + Default + serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, StatusCode> {
     match encoding(headers)? {
         Encoding::Protobuf => T::decode(body).map_err(|_| StatusCode::BAD_REQUEST),
         Encoding::Json => serde_json::from_slice(body).map_err(|_| StatusCode::BAD_REQUEST),
@@ -229,7 +234,9 @@ fn value_text(value: Option<&AnyValue>) -> String {
 }
 
 fn attributes(kvs: &[KeyValue]) -> BTreeMap<String, String> {
-    kvs.iter().map(|kv| (kv.key.clone(), value_text(kv.value.as_ref()))).collect()
+    kvs.iter()
+        .map(|kv| (kv.key.clone(), value_text(kv.value.as_ref())))
+        .collect()
 }
 
 fn service_name(resource_attributes: &[KeyValue]) -> String {
@@ -240,7 +247,11 @@ fn service_name(resource_attributes: &[KeyValue]) -> String {
         .unwrap_or_default()
 }
 
-async fn receive_traces(State(recorded): State<Arc<Recorded>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive_traces(
+    State(recorded): State<Arc<Recorded>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let (received_at, received_wall) = (Instant::now(), SystemTime::now());
     let request: ExportTraceServiceRequest = match decode(&headers, &body) {
         Ok(r) => r,
@@ -273,7 +284,11 @@ async fn receive_traces(State(recorded): State<Arc<Recorded>>, headers: HeaderMa
     StatusCode::OK
 }
 
-async fn receive_logs(State(recorded): State<Arc<Recorded>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive_logs(
+    State(recorded): State<Arc<Recorded>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let (received_at, received_wall) = (Instant::now(), SystemTime::now());
     let request: ExportLogsServiceRequest = match decode(&headers, &body) {
         Ok(r) => r,

@@ -440,17 +440,27 @@ impl PrometheusClient {
     }
 
     /// Instant query at `at` (Prometheus' "now" when `None`).
-    pub async fn query(&self, expr: &str, at: Option<SystemTime>) -> Result<QueryResponse, PrometheusError> {
+    pub async fn query(
+        &self,
+        expr: &str,
+        at: Option<SystemTime>,
+    ) -> Result<QueryResponse, PrometheusError> {
         let mut params = vec![("query", expr.to_string())];
         if let Some(at) = at {
             params.push(("time", format_seconds(at)));
         }
-        let (result, warnings) = self.get::<QueryResult>(&["api", "v1", "query"], &params).await?;
+        let (result, warnings) = self
+            .get::<QueryResult>(&["api", "v1", "query"], &params)
+            .await?;
         Ok(QueryResponse { result, warnings })
     }
 
     /// Range query; the result is a matrix.
-    pub async fn query_range(&self, expr: &str, range: RangeQuery) -> Result<QueryResponse, PrometheusError> {
+    pub async fn query_range(
+        &self,
+        expr: &str,
+        range: RangeQuery,
+    ) -> Result<QueryResponse, PrometheusError> {
         let params = [
             ("query", expr.to_string()),
             ("start", format_seconds(range.start)),
@@ -476,13 +486,18 @@ impl PrometheusClient {
 
     /// `GET /api/v1/alerts`: pending and firing alerts.
     pub async fn alerts(&self) -> Result<Vec<Alert>, PrometheusError> {
-        let (data, _) = self.get::<AlertsData>(&["api", "v1", "alerts"], &[]).await?;
+        let (data, _) = self
+            .get::<AlertsData>(&["api", "v1", "alerts"], &[])
+            .await?;
         Ok(data.alerts)
     }
 
     /// `GET /api/v1/status/buildinfo`.
     pub async fn build_info(&self) -> Result<BuildInfo, PrometheusError> {
-        Ok(self.get(&["api", "v1", "status", "buildinfo"], &[]).await?.0)
+        Ok(self
+            .get(&["api", "v1", "status", "buildinfo"], &[])
+            .await?
+            .0)
     }
 
     async fn get<T: DeserializeOwned>(
@@ -495,19 +510,21 @@ impl PrometheusClient {
         let (status, body) = http::send_raw(self.http.get(url), &endpoint).await?;
         if !status.is_success() {
             // Prometheus explains 400/422/503 in its JSON envelope; anything else is raw.
-            return Err(match serde_json::from_slice::<Envelope<serde_json::Value>>(&body) {
-                Ok(Envelope {
-                    error_type: Some(error_type),
-                    error: Some(error),
-                    ..
-                }) => PrometheusError::Api {
-                    endpoint,
-                    status,
-                    error_type,
-                    error,
+            return Err(
+                match serde_json::from_slice::<Envelope<serde_json::Value>>(&body) {
+                    Ok(Envelope {
+                        error_type: Some(error_type),
+                        error: Some(error),
+                        ..
+                    }) => PrometheusError::Api {
+                        endpoint,
+                        status,
+                        error_type,
+                        error,
+                    },
+                    _ => http::status_error(&endpoint, status, &body).into(),
                 },
-                _ => http::status_error(&endpoint, status, &body).into(),
-            });
+            );
         }
         let envelope: Envelope<T> = http::decode(&endpoint, &body)?;
         if envelope.status != "success" {
@@ -515,7 +532,9 @@ impl PrometheusClient {
                 endpoint,
                 status,
                 error_type: envelope.error_type.unwrap_or_default(),
-                error: envelope.error.unwrap_or_else(|| format!("status {:?}", envelope.status)),
+                error: envelope
+                    .error
+                    .unwrap_or_else(|| format!("status {:?}", envelope.status)),
             });
         }
         if !envelope.warnings.is_empty() {
@@ -610,8 +629,12 @@ mod tests {
             r#"{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"],[2,"+Inf"]]}]}"#,
         )
         .expect("matrix");
-        assert_eq!(m.as_matrix().expect("matrix")[0].samples[1].value, f64::INFINITY);
-        let bad = serde_json::from_str::<QueryResult>(r#"{"resultType":"scalar","result":[1,"x"]}"#);
+        assert_eq!(
+            m.as_matrix().expect("matrix")[0].samples[1].value,
+            f64::INFINITY
+        );
+        let bad =
+            serde_json::from_str::<QueryResult>(r#"{"resultType":"scalar","result":[1,"x"]}"#);
         assert!(bad.is_err());
     }
 }

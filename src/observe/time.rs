@@ -61,7 +61,10 @@ pub(crate) fn parse_rfc3339(text: &str) -> Result<Option<SystemTime>, String> {
     }
     let offset_seconds: i64 = match &text[pos..] {
         "Z" | "z" => 0,
-        tz if tz.len() == 6 && matches!(tz.as_bytes()[0], b'+' | b'-') && tz.as_bytes()[3] == b':' => {
+        tz if tz.len() == 6
+            && matches!(tz.as_bytes()[0], b'+' | b'-')
+            && tz.as_bytes()[3] == b':' =>
+        {
             let h = num(pos + 1..pos + 3)?;
             let m = num(pos + 4..pos + 6)?;
             let sign = if tz.starts_with('-') { -1 } else { 1 };
@@ -74,7 +77,8 @@ pub(crate) fn parse_rfc3339(text: &str) -> Result<Option<SystemTime>, String> {
     let time = if secs >= 0 {
         UNIX_EPOCH + Duration::new(secs.unsigned_abs(), nanos)
     } else {
-        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + Duration::from_nanos(u64::from(nanos))
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+            + Duration::from_nanos(u64::from(nanos))
     };
     Ok(Some(time))
 }
@@ -109,12 +113,16 @@ pub(crate) fn unix_seconds(t: SystemTime) -> f64 {
 
 /// Nanoseconds since the Unix epoch (Loki's timestamp format); 0 before the epoch.
 pub(crate) fn unix_nanos(t: SystemTime) -> u128 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 /// Microseconds since the Unix epoch (Jaeger's timestamp format); 0 before the epoch.
 pub(crate) fn unix_micros(t: SystemTime) -> u128 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -127,13 +135,24 @@ mod tests {
 
     #[test]
     fn parses_backend_timestamps() {
-        let t = parse_rfc3339("2026-11-21T10:33:54.344140097Z").expect("ok").expect("set");
-        assert_eq!(t.duration_since(UNIX_EPOCH).expect("after").as_nanos(), 1_795_257_234_344_140_097);
-        let t = parse_rfc3339("2026-11-21T10:33:34.71Z").expect("ok").expect("set");
+        let t = parse_rfc3339("2026-11-21T10:33:54.344140097Z")
+            .expect("ok")
+            .expect("set");
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).expect("after").as_nanos(),
+            1_795_257_234_344_140_097
+        );
+        let t = parse_rfc3339("2026-11-21T10:33:34.71Z")
+            .expect("ok")
+            .expect("set");
         assert!((secs(t) - 1_795_257_214.71).abs() < 1e-6);
-        let t = parse_rfc3339("2017-06-08T17:24:33-04:00").expect("ok").expect("set");
+        let t = parse_rfc3339("2017-06-08T17:24:33-04:00")
+            .expect("ok")
+            .expect("set");
         assert_eq!(secs(t), 1_496_957_073.0);
-        let t = parse_rfc3339("1970-01-01T00:00:00Z").expect("ok").expect("set");
+        let t = parse_rfc3339("1970-01-01T00:00:00Z")
+            .expect("ok")
+            .expect("set");
         assert_eq!(t, UNIX_EPOCH);
     }
 
@@ -145,7 +164,12 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["yesterday", "2026-13-01T00:00:00Z", "2026-11-21T10:33:54", "2026-11-21T10:33:54.Z"] {
+        for bad in [
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-11-21T10:33:54",
+            "2026-11-21T10:33:54.Z",
+        ] {
             assert!(parse_rfc3339(bad).is_err(), "{bad}");
         }
     }

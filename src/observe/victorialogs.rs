@@ -242,7 +242,8 @@ mod tests {
 
     #[test]
     fn bad_line_is_named() {
-        let err = parse_json_lines("/select/logsql/query", b"{\"_msg\":\"ok\"}\nnot json\n").expect_err("bad");
+        let err = parse_json_lines("/select/logsql/query", b"{\"_msg\":\"ok\"}\nnot json\n")
+            .expect_err("bad");
         assert!(err.to_string().contains("line 2"), "{err}");
     }
 }

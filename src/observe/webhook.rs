@@ -146,7 +146,9 @@ pub struct WebhookSink {
 
 impl std::fmt::Debug for WebhookSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookSink").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("WebhookSink")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -222,7 +224,9 @@ impl WebhookSink {
             let _ = tx.send(());
         }
         if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err()
+            && tokio::time::timeout(Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
         {
             task.abort();
         }

@@ -20,7 +20,9 @@ use axum::response::{IntoResponse, Response};
 
 /// Reads `fixtures/backends/<rel>`.
 pub fn fixture(rel: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/backends").join(rel);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/backends")
+        .join(rel);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
@@ -82,11 +84,18 @@ pub struct Seen {
 
 impl Seen {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn params(&self, name: &str) -> Vec<&str> {
-        self.query.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+        self.query
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 
@@ -109,8 +118,12 @@ impl FixtureServer {
             routes,
             seen: Mutex::new(Vec::new()),
         });
-        let app = Router::new().fallback(answer).with_state(Arc::clone(&shared));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fixture server");
+        let app = Router::new()
+            .fallback(answer)
+            .with_state(Arc::clone(&shared));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fixture server");
         let addr = listener.local_addr().expect("local addr");
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("fixture server");
@@ -144,14 +157,10 @@ impl Drop for FixtureServer {
 
 async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
-    let query = parts
-        .uri
-        .query()
-        .map(|q| {
-            url_pairs(q)
-        })
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
         .unwrap_or_default();
+    let query = parts.uri.query().map(url_pairs).unwrap_or_default();
     let path = parts.uri.path().to_string();
     shared.seen.lock().expect("lock").push(Seen {
         method: parts.method.clone(),
@@ -160,9 +169,22 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> Response
         headers: parts.headers.clone(),
         body,
     });
-    match shared.routes.iter().find(|r| r.method == parts.method && r.path == path) {
-        Some(route) => (route.status, [(header::CONTENT_TYPE, route.content_type)], route.body.clone()).into_response(),
-        None => (StatusCode::NOT_FOUND, format!("no fixture for {} {path}", parts.method)).into_response(),
+    match shared
+        .routes
+        .iter()
+        .find(|r| r.method == parts.method && r.path == path)
+    {
+        Some(route) => (
+            route.status,
+            [(header::CONTENT_TYPE, route.content_type)],
+            route.body.clone(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("no fixture for {} {path}", parts.method),
+        )
+            .into_response(),
     }
 }
 
@@ -175,14 +197,29 @@ pub fn url_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The binary at `path`, or why it is unavailable.
-pub fn binary(path: &str) -> Result<PathBuf, String> {
-    let p = PathBuf::from(path);
-    if p.is_file() {
-        Ok(p)
-    } else {
-        Err(format!("{path} not found"))
+/// The first of `names` found on `PATH`, in gauntlet's provisioned bin directory
+/// (`$GAUNTLET_HOME/bin`, default `~/.cache/gauntlet/bin`), or at one of `fallbacks`; else why
+/// it is unavailable.
+pub fn binary(names: &[&str], fallbacks: &[&str]) -> Result<PathBuf, String> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    let home = std::env::var_os("GAUNTLET_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/gauntlet")));
+    dirs.extend(home.map(|h| h.join("bin")));
+    let candidates = names
+        .iter()
+        .flat_map(|n| dirs.iter().map(move |d| d.join(n)))
+        .chain(fallbacks.iter().map(PathBuf::from));
+    for candidate in candidates {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
     }
+    Err(format!(
+        "none of {names:?} on PATH or in the gauntlet bin dir, nor at {fallbacks:?}"
+    ))
 }
 
 /// A real backend process; killed (and reaped) on drop.
@@ -195,7 +232,13 @@ pub struct RealProcess {
 impl RealProcess {
     /// Starts `bin args` and waits (at most `timeout`) for a stderr/stdout line containing
     /// `marker` followed by `address=HOST:PORT`; returns the process and that address.
-    pub fn start(name: &str, bin: &Path, args: &[String], marker: &str, timeout: Duration) -> (Self, Option<SocketAddr>) {
+    pub fn start(
+        name: &str,
+        bin: &Path,
+        args: &[String],
+        marker: &str,
+        timeout: Duration,
+    ) -> (Self, Option<SocketAddr>) {
         let mut child = Command::new(bin)
             .args(args)
             .stdin(Stdio::null())
@@ -206,8 +249,14 @@ impl RealProcess {
         let log = Arc::new(Mutex::new(VecDeque::new()));
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -252,7 +301,13 @@ impl RealProcess {
 
     /// The last log lines, for failure messages.
     pub fn log_tail(&self) -> String {
-        self.log.lock().expect("lock").iter().cloned().collect::<Vec<_>>().join("\n")
+        self.log
+            .lock()
+            .expect("lock")
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
