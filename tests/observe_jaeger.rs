@@ -273,6 +273,7 @@ async fn real_jaeger_stores_and_serves_an_otlp_trace() {
         resource("frontend", vec![span("a1a1a1a1a1a1a1a1", None, "GET /checkout", 0, false)]),
         resource("orders", vec![span("c3c3c3c3c3c3c3c3", Some("a1a1a1a1a1a1a1a1"), "create order", 2, true)]),
     ]});
+    let posted = std::time::Instant::now();
     let response = http()
         .post(format!("http://127.0.0.1:{otlp_port}/v1/traces"))
         .header("content-type", "application/json")
@@ -287,6 +288,10 @@ async fn real_jaeger_stores_and_serves_an_otlp_trace() {
     })
     .await
     .unwrap_or_else(|| panic!("trace never stored:\n{}", process.log_tail()));
+    eprintln!(
+        "measured: otlp post -> trace queryable in jaeger {:?} (200 ms polling)",
+        posted.elapsed()
+    );
     assert_eq!(trace.spans.len(), 2);
     assert_eq!(trace.services(), services(&["frontend", "orders"]));
     let child = trace.span("c3c3c3c3c3c3c3c3").expect("child");
