@@ -21,13 +21,16 @@ struct Admin {
 
 type Shared = Arc<Mutex<Admin>>;
 
-async fn create(State(s): State<Shared>, Json(req): Json<FaultRequest>) -> Result<(StatusCode, Json<FaultCreated>), (StatusCode, String)> {
+async fn create(
+    State(s): State<Shared>,
+    Json(req): Json<FaultRequest>,
+) -> Result<(StatusCode, Json<FaultCreated>), (StatusCode, String)> {
     let mut a = s.lock().expect("admin");
     a.calls.push(format!("POST {}", req.hook.kind()));
-    if let FaultHook::Errors { rate, .. } = req.hook {
-        if !(0.0..=1.0).contains(&rate) {
-            return Err((StatusCode::BAD_REQUEST, "rate must be within 0..=1".into()));
-        }
+    if let FaultHook::Errors { rate, .. } = req.hook
+        && !(0.0..=1.0).contains(&rate)
+    {
+        return Err((StatusCode::BAD_REQUEST, "rate must be within 0..=1".into()));
     }
     a.next += 1;
     let id = format!("f{}", a.next);
@@ -84,7 +87,13 @@ impl Service {
         self.admin.lock().expect("admin").calls.clone()
     }
     fn active_ids(&self) -> Vec<String> {
-        self.admin.lock().expect("admin").active.iter().map(|f| f.id.clone()).collect()
+        self.admin
+            .lock()
+            .expect("admin")
+            .active
+            .iter()
+            .map(|f| f.id.clone())
+            .collect()
     }
 }
 
@@ -94,7 +103,9 @@ async fn service() -> Service {
         .route("/admin/faults", get(list).post(create).delete(clear))
         .route("/admin/faults/{id}", delete(remove))
         .with_state(Arc::clone(&admin));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let task = tokio::spawn(async move {
         axum::serve(listener, app).await.expect("serve");
@@ -123,7 +134,11 @@ async fn inject_posts_with_ttl_and_rollback_deletes() {
         .inject(&reg, errors(), Duration::from_secs(2))
         .await
         .expect("inject");
-    assert_eq!(svc.admin.lock().expect("admin").last_ttl, Some(12_000), "duration + 10 s margin");
+    assert_eq!(
+        svc.admin.lock().expect("admin").last_ttl,
+        Some(12_000),
+        "duration + 10 s margin"
+    );
     assert_eq!(svc.active_ids(), ["f1"]);
     let active = svc.client.active().await.expect("list");
     assert_eq!(active.faults.len(), 1);
@@ -162,7 +177,10 @@ async fn drop_and_registry_roll_back_too() {
         )
         .await
         .expect("inject");
-    let _g3 = client.inject(&reg, errors(), Duration::from_secs(5)).await.expect("inject");
+    let _g3 = client
+        .inject(&reg, errors(), Duration::from_secs(5))
+        .await
+        .expect("inject");
     assert_eq!(svc.active_ids(), ["f2", "f3"]);
     let failures = reg.rollback_all().await;
     assert!(failures.is_empty(), "{failures:?}");
@@ -176,11 +194,15 @@ async fn drop_and_registry_roll_back_too() {
 async fn expired_faults_roll_back_cleanly_and_errors_are_typed() {
     let svc = service().await;
     let reg = FaultRegistry::new();
-    let guard = svc.client.inject(&reg, errors(), Duration::from_secs(1)).await.expect("inject");
+    let guard = svc
+        .client
+        .inject(&reg, errors(), Duration::from_secs(1))
+        .await
+        .expect("inject");
     // The service's TTL reverted it already: rollback's DELETE gets 404, which is fine.
     svc.admin.lock().expect("admin").active.clear();
     guard.rollback().await.expect("404 counts as rolled back");
-    assert_eq!(svc.client.remove("nope").await.expect("delete"), false);
+    assert!(!svc.client.remove("nope").await.expect("delete"));
 
     let err = svc
         .client
@@ -196,7 +218,9 @@ async fn expired_faults_roll_back_cleanly_and_errors_are_typed() {
         .await
         .expect_err("rejected");
     match err {
-        FaultError::Status { status, ref body, .. } => {
+        FaultError::Status {
+            status, ref body, ..
+        } => {
             assert_eq!(status, 400);
             assert!(body.contains("rate"), "{body}");
         }
@@ -207,7 +231,11 @@ async fn expired_faults_roll_back_cleanly_and_errors_are_typed() {
     // A crash has nothing to revert (the process is gone): no DELETE.
     let crash = svc
         .client
-        .inject(&reg, FaultHook::Crash { exit_code: 3 }, Duration::from_secs(1))
+        .inject(
+            &reg,
+            FaultHook::Crash { exit_code: 3 },
+            Duration::from_secs(1),
+        )
         .await
         .expect("inject");
     let before = svc.calls().len();
@@ -219,6 +247,12 @@ async fn expired_faults_roll_back_cleanly_and_errors_are_typed() {
 
     // An unreachable service is an http error, not a panic.
     let dead = HooksClient::new("http://127.0.0.1:1".parse().expect("url")).expect("client");
-    let err = dead.inject(&reg, errors(), Duration::from_secs(1)).await.expect_err("unreachable");
-    assert!(matches!(err, FaultError::Http { method: "POST", .. }), "{err}");
+    let err = dead
+        .inject(&reg, errors(), Duration::from_secs(1))
+        .await
+        .expect_err("unreachable");
+    assert!(
+        matches!(err, FaultError::Http { method: "POST", .. }),
+        "{err}"
+    );
 }

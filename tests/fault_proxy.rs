@@ -36,7 +36,9 @@ async fn echo() -> Echo {
 }
 
 async fn proxy(upstream: SocketAddr) -> FaultProxy {
-    FaultProxy::start(ProxyConfig::new(upstream)).await.expect("proxy")
+    FaultProxy::start(ProxyConfig::new(upstream))
+        .await
+        .expect("proxy")
 }
 
 /// Sends `msg` and reads the echo; returns the round-trip time.
@@ -93,21 +95,33 @@ async fn blackhole_holds_existing_and_new_connections_until_cleared() {
     round_trip(&mut c, b"ping", LIMIT).await.expect("baseline");
 
     p.set(ProxyEffect::Blackhole);
-    let err = round_trip(&mut c, b"lost", Duration::from_millis(400)).await.expect_err("held");
+    let err = round_trip(&mut c, b"lost", Duration::from_millis(400))
+        .await
+        .expect_err("held");
     assert_eq!(err.kind(), ErrorKind::TimedOut);
     // New connections are accepted and held too: no EOF, no reset, just silence.
     let mut fresh = TcpStream::connect(p.local_addr()).await.expect("accepted");
-    let err = round_trip(&mut fresh, b"new", Duration::from_millis(400)).await.expect_err("held");
+    let err = round_trip(&mut fresh, b"new", Duration::from_millis(400))
+        .await
+        .expect_err("held");
     assert_eq!(err.kind(), ErrorKind::TimedOut);
 
     p.clear();
     // Held bytes are delivered once the blackhole lifts; both connections work again.
     let mut got = [0u8; 4];
-    tokio::time::timeout(LIMIT, c.read_exact(&mut got)).await.expect("in time").expect("read");
+    tokio::time::timeout(LIMIT, c.read_exact(&mut got))
+        .await
+        .expect("in time")
+        .expect("read");
     assert_eq!(&got, b"lost");
-    round_trip(&mut c, b"back", LIMIT).await.expect("flows again");
+    round_trip(&mut c, b"back", LIMIT)
+        .await
+        .expect("flows again");
     let mut got = [0u8; 3];
-    tokio::time::timeout(LIMIT, fresh.read_exact(&mut got)).await.expect("in time").expect("read");
+    tokio::time::timeout(LIMIT, fresh.read_exact(&mut got))
+        .await
+        .expect("in time")
+        .expect("read");
     assert_eq!(&got, b"new");
 }
 
@@ -141,7 +155,9 @@ async fn reset_sends_rst_to_existing_and_new_connections() {
 
     drop(guard); // rollback on drop
     let mut again = TcpStream::connect(p.local_addr()).await.expect("connect");
-    round_trip(&mut again, b"ok", LIMIT).await.expect("flows after rollback");
+    round_trip(&mut again, b"ok", LIMIT)
+        .await
+        .expect("flows after rollback");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,12 +168,18 @@ async fn bandwidth_and_stall_slow_traffic_measurably() {
     round_trip(&mut c, b"warm", LIMIT).await.expect("baseline");
 
     // 20 kB/s each way, 8 kB echoed: at least ~0.4 s (pipelined up and down).
-    p.set(ProxyEffect::Bandwidth { bytes_per_sec: 20_000 });
+    p.set(ProxyEffect::Bandwidth {
+        bytes_per_sec: 20_000,
+    });
     let payload = vec![7u8; 8_000];
-    let t = round_trip(&mut c, &payload, LIMIT).await.expect("throttled");
+    let t = round_trip(&mut c, &payload, LIMIT)
+        .await
+        .expect("throttled");
     assert!(t >= Duration::from_millis(350), "{t:?}");
     p.clear();
-    let t = round_trip(&mut c, &payload, LIMIT).await.expect("unthrottled");
+    let t = round_trip(&mut c, &payload, LIMIT)
+        .await
+        .expect("unthrottled");
     assert!(t < Duration::from_millis(200), "{t:?}");
 
     // Every chunk stalled 200 ms: ≥ 400 ms per round trip, counted.
@@ -181,14 +203,23 @@ async fn connections_are_capped_and_idle_ones_closed() {
     let mut b = TcpStream::connect(p.local_addr()).await.expect("b");
     round_trip(&mut a, b"a", LIMIT).await.expect("a works");
     round_trip(&mut b, b"b", LIMIT).await.expect("b works");
-    let mut third = TcpStream::connect(p.local_addr()).await.expect("tcp accept");
+    let mut third = TcpStream::connect(p.local_addr())
+        .await
+        .expect("tcp accept");
     let mut buf = [0u8; 1];
-    let n = tokio::time::timeout(LIMIT, third.read(&mut buf)).await.expect("closed in time");
-    assert!(matches!(n, Ok(0)), "third connection closed at accept: {n:?}");
+    let n = tokio::time::timeout(LIMIT, third.read(&mut buf))
+        .await
+        .expect("closed in time");
+    assert!(
+        matches!(n, Ok(0)),
+        "third connection closed at accept: {n:?}"
+    );
     assert_eq!(p.counters().rejected, 1);
 
     // Idle for longer than the timeout: the proxy closes it (EOF).
-    let n = tokio::time::timeout(LIMIT, a.read(&mut buf)).await.expect("closed in time");
+    let n = tokio::time::timeout(LIMIT, a.read(&mut buf))
+        .await
+        .expect("closed in time");
     assert!(matches!(n, Ok(0)), "{n:?}");
     let deadline = Instant::now() + LIMIT;
     while p.counters().active > 0 && Instant::now() < deadline {

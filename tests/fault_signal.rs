@@ -1,7 +1,7 @@
 //! Process faults on a real child process (`sleep 30`).
 
-use gauntlet::fault::signal::{KillSignal, ProcessTarget, RestartFn, kill, pause};
 use gauntlet::fault::FaultRegistry;
+use gauntlet::fault::signal::{KillSignal, ProcessTarget, RestartFn, kill, pause};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -87,13 +87,22 @@ async fn kill_terminates_and_rollback_restarts() {
             Ok(())
         })
     });
-    let guard = kill(&reg, ProcessTarget::Pid(pid), KillSignal::Kill, Some(restart)).expect("kill");
+    let guard = kill(
+        &reg,
+        ProcessTarget::Pid(pid),
+        KillSignal::Kill,
+        Some(restart),
+    )
+    .expect("kill");
     let deadline = Instant::now() + Duration::from_secs(3);
     let status = loop {
         if let Some(s) = child.0.try_wait().expect("try_wait") {
             break s;
         }
-        assert!(Instant::now() < deadline, "child still running after SIGKILL");
+        assert!(
+            Instant::now() < deadline,
+            "child still running after SIGKILL"
+        );
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(status.signal(), Some(9));
@@ -104,7 +113,13 @@ async fn kill_terminates_and_rollback_restarts() {
     // SIGTERM, and a failing restart is reported.
     let mut other = sleeper(false);
     let restart: RestartFn = Box::new(|| Box::pin(async { Err("binary vanished".to_owned()) }));
-    let guard = kill(&reg, ProcessTarget::Pid(other.0.id()), KillSignal::Term, Some(restart)).expect("term");
+    let guard = kill(
+        &reg,
+        ProcessTarget::Pid(other.0.id()),
+        KillSignal::Term,
+        Some(restart),
+    )
+    .expect("term");
     let status = other.0.wait().expect("wait");
     assert_eq!(status.signal(), Some(15));
     let err = guard.rollback().await.expect_err("restart fails");
@@ -112,5 +127,9 @@ async fn kill_terminates_and_rollback_restarts() {
 
     // Signalling a process that is gone is a typed error.
     let err = pause(&reg, ProcessTarget::Pid(pid)).expect_err("gone");
-    assert!(err.to_string().starts_with(&format!("cannot send SIGSTOP to pid {pid}")), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot send SIGSTOP to pid {pid}")),
+        "{err}"
+    );
 }

@@ -19,7 +19,12 @@ async fn bench_runs_both_tools_alternating() {
     let report = bench_load(&args).await.expect("bench");
     assert!(report.gauntlet_requests_per_sec > 100.0, "{report:?}");
     match report.runs.as_slice() {
-        [BenchRun::Wrk { requests_per_sec: w }, BenchRun::Gauntlet { failed, total, .. }] => {
+        [
+            BenchRun::Wrk {
+                requests_per_sec: w,
+            },
+            BenchRun::Gauntlet { failed, total, .. },
+        ] => {
             assert!(wrk.is_some());
             assert!(*w > 100.0);
             assert_eq!(*failed, 0);

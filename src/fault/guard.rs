@@ -48,7 +48,10 @@ pub enum FaultError {
         source: nix::errno::Errno,
     },
     #[error("refusing to signal {target}: {reason}")]
-    Target { target: String, reason: &'static str },
+    Target {
+        target: String,
+        reason: &'static str,
+    },
     #[error("restart after {target} was killed failed: {reason}")]
     Restart { target: String, reason: String },
     #[error("fault proxy {what}")]
@@ -67,7 +70,10 @@ pub enum FaultError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("rollback of {description} did not finish within {timeout:?}")]
-    RollbackTimeout { description: String, timeout: Duration },
+    RollbackTimeout {
+        description: String,
+        timeout: Duration,
+    },
     #[error("rollback of {description} could not run: {reason}")]
     RollbackThread { description: String, reason: String },
 }
@@ -80,7 +86,10 @@ struct Entry {
 
 impl Entry {
     fn take(&self) -> Option<RollbackFn> {
-        self.action.lock().unwrap_or_else(PoisonError::into_inner).take()
+        self.action
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -98,7 +107,9 @@ pub struct FaultRegistry {
 
 impl std::fmt::Debug for FaultRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FaultRegistry").field("active", &self.active()).finish()
+        f.debug_struct("FaultRegistry")
+            .field("active", &self.active())
+            .finish()
     }
 }
 
@@ -130,21 +141,28 @@ impl FaultRegistry {
 
     /// Descriptions of the active faults, oldest first.
     pub fn active(&self) -> Vec<String> {
-        self.lock().active.values().map(|e| e.description.clone()).collect()
+        self.lock()
+            .active
+            .values()
+            .map(|e| e.description.clone())
+            .collect()
     }
 
     /// Rolls back every active fault, newest first; returns the failures (empty = all clean).
     pub async fn rollback_all(&self) -> Vec<FaultError> {
         let entries: Vec<Arc<Entry>> = {
             let mut inner = self.lock();
-            std::mem::take(&mut inner.active).into_values().rev().collect()
+            std::mem::take(&mut inner.active)
+                .into_values()
+                .rev()
+                .collect()
         };
         let mut errors = Vec::new();
         for e in entries {
-            if let Some(action) = e.take() {
-                if let Err(err) = run_logged(&e.description, action).await {
-                    errors.push(err);
-                }
+            if let Some(action) = e.take()
+                && let Err(err) = run_logged(&e.description, action).await
+            {
+                errors.push(err);
             }
         }
         errors
@@ -154,7 +172,9 @@ impl FaultRegistry {
     /// runs on a helper thread, each rollback bounded by [`DROP_ROLLBACK_TIMEOUT`].
     pub fn rollback_all_blocking(&self) -> Vec<FaultError> {
         let registry = self.clone();
-        match block_on_helper("all active faults", async move { Ok(registry.rollback_all().await) }) {
+        match block_on_helper("all active faults", async move {
+            Ok(registry.rollback_all().await)
+        }) {
             Ok(errors) => errors,
             Err(e) => vec![e],
         }

@@ -111,7 +111,11 @@ impl ProxyEffect {
             }
             ProxyEffect::Stall(s) => {
                 e.stall = Some(Stall {
-                    fraction: if s.fraction.is_nan() { 0.0 } else { s.fraction.clamp(0.0, 1.0) },
+                    fraction: if s.fraction.is_nan() {
+                        0.0
+                    } else {
+                        s.fraction.clamp(0.0, 1.0)
+                    },
                     pause: s.pause,
                 });
             }
@@ -212,12 +216,13 @@ impl FaultProxy {
                 addr: config.upstream,
             });
         }
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|source| FaultError::Proxy {
-                what: "cannot bind 127.0.0.1:0".to_owned(),
-                source,
-            })?;
+        let listener =
+            TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|source| FaultError::Proxy {
+                    what: "cannot bind 127.0.0.1:0".to_owned(),
+                    source,
+                })?;
         let addr = listener.local_addr().map_err(|source| FaultError::Proxy {
             what: "has no local address".to_owned(),
             source,
@@ -229,7 +234,11 @@ impl FaultProxy {
         });
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
         tracing::debug!(%addr, upstream = %state.config.upstream, "fault proxy listening");
-        Ok(FaultProxy { addr, state, accept })
+        Ok(FaultProxy {
+            addr,
+            state,
+            accept,
+        })
     }
 
     /// Where clients connect.
@@ -267,7 +276,12 @@ impl FaultProxy {
         self.set(effect);
         let state = Arc::clone(&self.state);
         registry.register(
-            format!("{} on proxy {} → {}", effect.name(), self.addr, self.upstream()),
+            format!(
+                "{} on proxy {} → {}",
+                effect.name(),
+                self.addr,
+                self.upstream()
+            ),
             move || {
                 Box::pin(async move {
                     state.effects.send_modify(|e| effect.remove(e));
@@ -370,11 +384,17 @@ async fn handle(state: &State, client: TcpStream) {
         Ok(Ok(s)) => s,
         Ok(Err(error)) => {
             tracing::debug!(%error, upstream = %state.config.upstream, "fault proxy upstream connect failed");
-            state.counters.upstream_failures.fetch_add(1, Ordering::Relaxed);
+            state
+                .counters
+                .upstream_failures
+                .fetch_add(1, Ordering::Relaxed);
             return;
         }
         Err(_) => {
-            state.counters.upstream_failures.fetch_add(1, Ordering::Relaxed);
+            state
+                .counters
+                .upstream_failures
+                .fetch_add(1, Ordering::Relaxed);
             return;
         }
     };
@@ -465,9 +485,11 @@ impl Pump<'_> {
                     _ => continue,
                 }
             }
-            let cap = e
-                .bandwidth_bytes_per_sec
-                .map_or(buf.len(), |bps| usize::try_from(bps / 10).unwrap_or(usize::MAX).clamp(1, buf.len()));
+            let cap = e.bandwidth_bytes_per_sec.map_or(buf.len(), |bps| {
+                usize::try_from(bps / 10)
+                    .unwrap_or(usize::MAX)
+                    .clamp(1, buf.len())
+            });
             let n = tokio::select! {
                 r = tokio::time::timeout(idle, from.read(&mut buf[..cap])) => match r {
                     Err(_) if self.activity.idle_for() >= idle => return self.close(),
@@ -496,11 +518,11 @@ impl Pump<'_> {
                         wait += d.jitter.mul_f64(rng.random::<f64>());
                     }
                 }
-                if let Some(s) = e.stall {
-                    if rng.random::<f64>() < s.fraction {
-                        wait += s.pause;
-                        self.state.counters.stalled.fetch_add(1, Ordering::Relaxed);
-                    }
+                if let Some(s) = e.stall
+                    && rng.random::<f64>() < s.fraction
+                {
+                    wait += s.pause;
+                    self.state.counters.stalled.fetch_add(1, Ordering::Relaxed);
                 }
             }
             if let Some(bps) = e.bandwidth_bytes_per_sec {
@@ -524,10 +546,11 @@ impl Pump<'_> {
                     break;
                 }
                 let limit = if e.blackhole { idle } else { until - now };
-                if let Wake::Timeout = self.wait(Some(limit)).await {
-                    if e.blackhole && self.activity.idle_for() >= idle {
-                        return self.close();
-                    }
+                if let Wake::Timeout = self.wait(Some(limit)).await
+                    && e.blackhole
+                    && self.activity.idle_for() >= idle
+                {
+                    return self.close();
                 }
             }
             // `write` is cancel-safe (nothing is written if it is cancelled), so a reset can

@@ -108,9 +108,8 @@ pub fn kill(
     restart: Option<RestartFn>,
 ) -> Result<FaultGuard, FaultError> {
     send_signal(target, how.signal())?;
-    Ok(registry.register(
-        format!("{} {target}", how.signal().as_str()),
-        move || {
+    Ok(
+        registry.register(format!("{} {target}", how.signal().as_str()), move || {
             Box::pin(async move {
                 match restart {
                     Some(restart) => restart().await.map_err(|reason| FaultError::Restart {
@@ -120,8 +119,8 @@ pub fn kill(
                     None => Ok(()),
                 }
             })
-        },
-    ))
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -47,8 +47,15 @@ impl Default for BenchLoadArgs {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "tool", rename_all = "kebab-case")]
 pub enum BenchRun {
-    Wrk { requests_per_sec: f64 },
-    Gauntlet { requests_per_sec: f64, total: u64, failed: u64, p99_us: u64 },
+    Wrk {
+        requests_per_sec: f64,
+    },
+    Gauntlet {
+        requests_per_sec: f64,
+        total: u64,
+        failed: u64,
+        p99_us: u64,
+    },
 }
 
 /// The benchmark's outcome.
@@ -179,7 +186,12 @@ pub async fn bench_load(args: &BenchLoadArgs) -> Result<BenchReport, BenchError>
             .iter()
             .filter_map(|r| match (r, want_wrk) {
                 (BenchRun::Wrk { requests_per_sec }, true)
-                | (BenchRun::Gauntlet { requests_per_sec, .. }, false) => Some(*requests_per_sec),
+                | (
+                    BenchRun::Gauntlet {
+                        requests_per_sec, ..
+                    },
+                    false,
+                ) => Some(*requests_per_sec),
                 _ => None,
             })
             .collect();
@@ -205,7 +217,10 @@ pub async fn bench_load(args: &BenchLoadArgs) -> Result<BenchReport, BenchError>
 pub async fn wrk_available(wrk: &std::path::Path) -> Result<(), String> {
     let out = tokio::time::timeout(
         Duration::from_secs(5),
-        tokio::process::Command::new(wrk).arg("-v").kill_on_drop(true).output(),
+        tokio::process::Command::new(wrk)
+            .arg("-v")
+            .kill_on_drop(true)
+            .output(),
     )
     .await
     .map_err(|_| format!("{} -v did not answer within 5 s", wrk.display()))?
@@ -215,14 +230,24 @@ pub async fn wrk_available(wrk: &std::path::Path) -> Result<(), String> {
     if text.contains("wrk") {
         Ok(())
     } else {
-        Err(format!("{} -v does not look like wrk: {text:?}", wrk.display()))
+        Err(format!(
+            "{} -v does not look like wrk: {text:?}",
+            wrk.display()
+        ))
     }
 }
 
-async fn run_wrk(wrk: &std::path::Path, args: &[String], duration: Duration) -> Result<f64, BenchError> {
+async fn run_wrk(
+    wrk: &std::path::Path,
+    args: &[String],
+    duration: Duration,
+) -> Result<f64, BenchError> {
     let out = tokio::time::timeout(
         duration + Duration::from_secs(15),
-        tokio::process::Command::new(wrk).args(args).kill_on_drop(true).output(),
+        tokio::process::Command::new(wrk)
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
     )
     .await
     .map_err(|_| BenchError::Wrk("did not finish in time".to_owned()))?
@@ -235,7 +260,8 @@ async fn run_wrk(wrk: &std::path::Path, args: &[String], duration: Duration) -> 
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    parse_wrk_rps(&stdout).ok_or_else(|| BenchError::Wrk(format!("no Requests/sec line in: {stdout}")))
+    parse_wrk_rps(&stdout)
+        .ok_or_else(|| BenchError::Wrk(format!("no Requests/sec line in: {stdout}")))
 }
 
 /// Reads `Requests/sec:` from wrk's output.
@@ -268,7 +294,8 @@ impl BenchServer {
             .name("bench-endpoint".to_owned())
             .spawn(move || {
                 rt.block_on(async move {
-                    let app = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+                    let app = axum::Router::new()
+                        .route("/healthz", axum::routing::get(|| async { "ok" }));
                     let listener = match tokio::net::TcpListener::from_std(std_listener) {
                         Ok(l) => l,
                         Err(error) => {

@@ -34,7 +34,9 @@
 
 use super::journey::{Journey, StepMethod};
 use super::plan::{ArrivalSchedule, LoadModel, LoadPlan, PlanError};
-use super::record::{Collector, ErrorKind, LoadReport, LoadSample, Outcome, RecordLimits, RequestRecord};
+use super::record::{
+    Collector, ErrorKind, LoadReport, LoadSample, Outcome, RecordLimits, RequestRecord,
+};
 use super::traceparent::{TRACEPARENT, TraceContext};
 use rand::Rng;
 use std::future::Future;
@@ -70,7 +72,11 @@ pub async fn run(plan: &LoadPlan, options: LoadOptions) -> Result<LoadReport, Lo
 
 /// Runs `plan` until it completes or `stop` resolves, then returns what was measured.
 /// Dropping the returned future aborts every request task it started.
-pub async fn run_until<F>(plan: &LoadPlan, options: LoadOptions, stop: F) -> Result<LoadReport, LoadError>
+pub async fn run_until<F>(
+    plan: &LoadPlan,
+    options: LoadOptions,
+    stop: F,
+) -> Result<LoadReport, LoadError>
 where
     F: Future<Output = ()> + Send,
 {
@@ -135,14 +141,23 @@ where
 
     // In-flight requests end by their own timeout; the bound here is a backstop.
     let grace = plan.timeout + Duration::from_secs(1);
-    if tokio::time::timeout(grace, drain(&mut tasks)).await.is_err() {
-        tracing::warn!(remaining = tasks.len(), "load tasks outlived their timeout; aborting them");
+    if tokio::time::timeout(grace, drain(&mut tasks))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            remaining = tasks.len(),
+            "load tasks outlived their timeout; aborting them"
+        );
         tasks.abort_all();
     }
     drop(progress);
     let elapsed = shared.start.elapsed();
     let collector = std::mem::replace(
-        &mut *shared.collector.lock().unwrap_or_else(PoisonError::into_inner),
+        &mut *shared
+            .collector
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
         Collector::new(RecordLimits::default()),
     );
     Ok(collector.finish(elapsed))
@@ -150,10 +165,10 @@ where
 
 async fn drain(tasks: &mut JoinSet<()>) {
     while let Some(res) = tasks.join_next().await {
-        if let Err(e) = res {
-            if e.is_panic() {
-                tracing::error!(error = %e, "load task panicked");
-            }
+        if let Err(e) = res
+            && e.is_panic()
+        {
+            tracing::error!(error = %e, "load task panicked");
         }
     }
 }
@@ -167,7 +182,9 @@ async fn dispatch_open<F: Future<Output = ()>>(
 ) {
     let slots = Arc::new(Semaphore::new(plan.max_in_flight));
     for k in 0u64.. {
-        let Some(offset) = schedule.offset_of(k) else { break };
+        let Some(offset) = schedule.offset_of(k) else {
+            break;
+        };
         if offset >= plan.duration || shared.issued.load(Ordering::Relaxed) >= shared.max_requests {
             break;
         }
@@ -262,17 +279,26 @@ async fn run_journey(shared: &Shared, journey: Journey, first_intended: Instant)
 }
 
 async fn report_progress(shared: Arc<Shared>, tx: mpsc::Sender<LoadSample>) {
-    let mut tick = tokio::time::interval_at(shared.start + Duration::from_secs(1), Duration::from_secs(1));
+    let mut tick = tokio::time::interval_at(
+        shared.start + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_total = 0u64;
     let mut last_at = shared.start;
     loop {
         let now = tick.tick().await;
         let (window, total) = {
-            let mut c = shared.collector.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut c = shared
+                .collector
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             (c.take_window(), c.total())
         };
-        let secs = now.saturating_duration_since(last_at).as_secs_f64().max(1e-3);
+        let secs = now
+            .saturating_duration_since(last_at)
+            .as_secs_f64()
+            .max(1e-3);
         let done = total - last_total;
         let sample = LoadSample {
             elapsed: now.saturating_duration_since(shared.start),

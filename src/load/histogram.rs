@@ -212,7 +212,18 @@ mod tests {
             assert_eq!(index_of(up), i);
             prev_upper = Some(up);
         }
-        for v in [0u64, 1, 255, 256, 257, 1000, 12_345, 999_999, 60_000_000, u64::MAX] {
+        for v in [
+            0u64,
+            1,
+            255,
+            256,
+            257,
+            1000,
+            12_345,
+            999_999,
+            60_000_000,
+            u64::MAX,
+        ] {
             let up = upper_of(index_of(v));
             assert!(up >= v);
             assert!((up - v) as f64 <= v as f64 / 128.0 + 1.0, "{v} -> {up}");

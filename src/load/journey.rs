@@ -151,7 +151,10 @@ mod tests {
 
             let a = Journey::Account.step(0, &mut rng).expect("account");
             assert_eq!(a.route, "/account/{id}");
-            assert_eq!(Journey::Health.step(0, &mut rng).expect("health").path, "/healthz");
+            assert_eq!(
+                Journey::Health.step(0, &mut rng).expect("health").path,
+                "/healthz"
+            );
         }
         for j in Journey::ALL {
             assert_eq!(Journey::from_name(j.name()), Some(j));

@@ -172,7 +172,9 @@ pub async fn check_loopback(url: &Url, allow: bool) -> Result<(), PlanError> {
 pub fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -381,15 +383,24 @@ mod tests {
 
     #[tokio::test]
     async fn loopback_guard_refuses_other_hosts() {
-        for ok in ["http://127.0.0.1:1/", "http://127.3.2.1:1/", "http://[::1]:1/", "http://localhost:1/"] {
+        for ok in [
+            "http://127.0.0.1:1/",
+            "http://127.3.2.1:1/",
+            "http://[::1]:1/",
+            "http://localhost:1/",
+        ] {
             let url = Url::parse(ok).expect("url");
-            check_loopback(&url, false).await.unwrap_or_else(|e| panic!("{ok}: {e}"));
+            check_loopback(&url, false)
+                .await
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         let url = Url::parse("http://192.0.2.7:80/").expect("url");
         let err = check_loopback(&url, false).await.expect_err("refused");
         assert!(matches!(err, PlanError::NonLoopbackTarget { .. }), "{err}");
         assert!(err.to_string().contains("not a loopback address"));
         // The explicit flag lets it through without sending anything.
-        check_loopback(&url, true).await.expect("allowed on purpose");
+        check_loopback(&url, true)
+            .await
+            .expect("allowed on purpose");
     }
 }

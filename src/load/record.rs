@@ -256,10 +256,10 @@ impl Collector {
                     self.sampled_ok.push(rec);
                 } else if self.limits.max_sampled_ok > 0 {
                     let j = rng.random_range(0..self.ok_seen);
-                    if let Ok(j) = usize::try_from(j) {
-                        if j < self.limits.max_sampled_ok {
-                            self.sampled_ok[j] = rec;
-                        }
+                    if let Ok(j) = usize::try_from(j)
+                        && j < self.limits.max_sampled_ok
+                    {
+                        self.sampled_ok[j] = rec;
                     }
                 }
                 return;
@@ -286,7 +286,9 @@ impl Collector {
 
     /// Stats of one second so far (for live progress).
     pub fn second(&self, second: u64) -> Option<&SecondStats> {
-        usize::try_from(second).ok().and_then(|i| self.series.get(i))
+        usize::try_from(second)
+            .ok()
+            .and_then(|i| self.series.get(i))
     }
 
     /// Final aggregates; `elapsed` is the run's wall time.
@@ -359,7 +361,10 @@ mod tests {
         assert_eq!(r.summary.success, 240);
         assert_eq!(r.summary.failed, 10);
         assert_eq!(r.summary.failures_by_status.get(&503), Some(&5));
-        assert_eq!(r.summary.failures_by_error.get(&ErrorKind::Timeout), Some(&5));
+        assert_eq!(
+            r.summary.failures_by_error.get(&ErrorKind::Timeout),
+            Some(&5)
+        );
         assert_eq!(r.failed.len(), 3);
         assert_eq!(r.failed_not_kept, 7);
         assert_eq!(r.failed[0].trace_id, TraceId(1));
@@ -371,11 +376,18 @@ mod tests {
         assert_eq!(r.series[0].requests, 100);
         assert_eq!(r.series[2].requests, 50);
         assert_eq!(r.series[0].errors, 4);
-        assert!(r.series[0].p95_us >= 1_090 && r.series[0].p95_us <= 1_110, "{}", r.series[0].p95_us);
+        assert!(
+            r.series[0].p95_us >= 1_090 && r.series[0].p95_us <= 1_110,
+            "{}",
+            r.series[0].p95_us
+        );
         assert_eq!(r.summary.max_us, 1_249);
         let json = serde_json::to_value(&r.failed[0]).expect("serializes");
         assert_eq!(json["trace_id"], "00000000000000000000000000000001");
-        assert_eq!(json["outcome"], serde_json::json!({"kind": "status", "value": 503}));
+        assert_eq!(
+            json["outcome"],
+            serde_json::json!({"kind": "status", "value": 503})
+        );
         assert_eq!(json["latency_us"], 1_000);
     }
 }

@@ -90,8 +90,10 @@ mod tests {
         assert_eq!(parts[1].len(), 32);
         assert_eq!(parts[2].len(), 16);
         assert_eq!(parts[3], "01");
-        assert!(parts[1..3].iter().all(|p| p.chars().all(|c| c.is_ascii_hexdigit()
-            && !c.is_ascii_uppercase())));
+        assert!(parts[1..3].iter().all(|p| {
+            p.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        }));
         assert_eq!(u128::from_str_radix(parts[1], 16).ok(), Some(a.trace_id.0));
     }
 
