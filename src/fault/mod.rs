@@ -5,8 +5,10 @@
 //! - [`hooks`]: the sample services' admin API (errors, latency, hang, crash, …) with a TTL
 //! - [`signal`]: process kill / SIGSTOP by pid or process group
 //! - [`proxy`]: a TCP fault proxy (delay, bandwidth, stall, blackhole, reset)
+//! - [`container`]: docker stop / pause / kill through the Engine API
 //! - [`guard`]: ownership, rollback and the registry
 
+pub mod container;
 pub mod guard;
 pub mod hooks;
 pub mod proxy;
