@@ -102,9 +102,15 @@ impl HooksClient {
         if matches!(hook, FaultHook::Crash { .. }) {
             return Ok(registry.register(description, || Box::pin(async { Ok(()) })));
         }
-        let client = self.clone();
+        let base_url = self.base_url.clone();
         Ok(registry.register(description, move || {
-            Box::pin(async move { client.remove(&created.id).await.map(|_| ()) })
+            Box::pin(async move {
+                // A fresh client: the rollback may run on another runtime (from `Drop` or a
+                // signal handler), where pooled connections of the original one cannot be
+                // driven.
+                let client = HooksClient::new(base_url)?;
+                client.remove(&created.id).await.map(|_| ())
+            })
         }))
     }
 
