@@ -1,1 +1,20 @@
-//! fault stage (see ARCHITECTURE.md).
+//! Fault injection with guaranteed rollback: every fault is owned by a [`FaultGuard`] that
+//! undoes it at its end, on error and on drop, and a [`FaultRegistry`] can undo all active
+//! faults at once (for signal handlers).
+//!
+//! - [`hooks`]: the sample services' admin API (errors, latency, hang, crash, …) with a TTL
+//! - [`signal`]: process kill / SIGSTOP by pid or process group
+//! - [`proxy`]: a TCP fault proxy (delay, bandwidth, stall, blackhole, reset)
+//! - [`container`]: docker stop / pause / kill through the Engine API
+//! - [`guard`]: ownership, rollback and the registry
+
+pub mod container;
+pub mod guard;
+pub mod hooks;
+pub mod proxy;
+pub mod signal;
+
+pub use guard::{FaultError, FaultGuard, FaultRegistry};
+pub use hooks::HooksClient;
+pub use proxy::{FaultProxy, ProxyConfig, ProxyEffect};
+pub use signal::{KillSignal, ProcessTarget};

@@ -1,0 +1,111 @@
+//! W3C Trace Context `traceparent` headers (<https://www.w3.org/TR/trace-context/>).
+//!
+//! Every request gauntlet sends starts a fresh trace: version `00`, a random non-zero 16-byte
+//! trace id, a random non-zero 8-byte parent (span) id and flags `01` (sampled), so the
+//! services' tracers keep the trace and a failed request can be looked up in Jaeger by id.
+
+use rand::Rng;
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// The header name.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// A 16-byte W3C trace id (never zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TraceId(pub u128);
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl Serialize for TraceId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// An 8-byte W3C span (parent) id (never zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SpanId(pub u64);
+
+impl fmt::Display for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl Serialize for SpanId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The ids of one outgoing request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceContext {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+}
+
+impl TraceContext {
+    /// Fresh random ids; all-zero ids are invalid in W3C, so they are redrawn.
+    pub fn random<R: Rng + ?Sized>(rng: &mut R) -> Self {
+        let mut trace = rng.random::<u128>();
+        while trace == 0 {
+            trace = rng.random();
+        }
+        let mut span = rng.random::<u64>();
+        while span == 0 {
+            span = rng.random();
+        }
+        TraceContext {
+            trace_id: TraceId(trace),
+            span_id: SpanId(span),
+        }
+    }
+
+    /// The `traceparent` header value: `00-<trace id>-<span id>-01`.
+    pub fn header_value(&self) -> String {
+        format!("00-{}-{}-01", self.trace_id, self.span_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_has_w3c_shape_and_fresh_ids() {
+        let mut rng = rand::rng();
+        let a = TraceContext::random(&mut rng);
+        let b = TraceContext::random(&mut rng);
+        assert_ne!(a.trace_id, b.trace_id);
+        let h = a.header_value();
+        let parts: Vec<&str> = h.split('-').collect();
+        assert_eq!(parts.len(), 4, "{h}");
+        assert_eq!(parts[0], "00");
+        assert_eq!(parts[1].len(), 32);
+        assert_eq!(parts[2].len(), 16);
+        assert_eq!(parts[3], "01");
+        assert!(parts[1..3].iter().all(|p| {
+            p.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        }));
+        assert_eq!(u128::from_str_radix(parts[1], 16).ok(), Some(a.trace_id.0));
+    }
+
+    #[test]
+    fn small_ids_are_zero_padded() {
+        let ctx = TraceContext {
+            trace_id: TraceId(1),
+            span_id: SpanId(2),
+        };
+        assert_eq!(
+            ctx.header_value(),
+            "00-00000000000000000000000000000001-0000000000000002-01"
+        );
+    }
+}
