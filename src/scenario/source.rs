@@ -50,14 +50,23 @@ impl SourceMap {
             }
             match parent(current) {
                 Some(up) => current = up,
-                None => return self.values.get("").copied().unwrap_or(Position { line: 1, column: 1 }),
+                None => {
+                    return self
+                        .values
+                        .get("")
+                        .copied()
+                        .unwrap_or(Position { line: 1, column: 1 });
+                }
             }
         }
     }
 
     /// Position of the key of a mapping entry (falls back to [`Self::locate`]).
     pub fn locate_key(&self, path: &str) -> Position {
-        self.keys.get(path).copied().unwrap_or_else(|| self.locate(path))
+        self.keys
+            .get(path)
+            .copied()
+            .unwrap_or_else(|| self.locate(path))
     }
 
     /// Whether `path` is present in the document.
@@ -88,8 +97,14 @@ pub(crate) fn join_index(base: &str, index: usize) -> String {
 }
 
 enum Frame {
-    Map { path: String, pending_key: Option<String> },
-    Seq { path: String, next: usize },
+    Map {
+        path: String,
+        pending_key: Option<String>,
+    },
+    Seq {
+        path: String,
+        next: usize,
+    },
 }
 
 #[derive(Default)]
@@ -147,7 +162,10 @@ impl MarkedEventReceiver for Builder {
             Event::MappingStart(..) => {
                 let path = self.value_path(None, mark).unwrap_or_else(|| "?".into());
                 self.map.values.entry(path.clone()).or_insert(pos);
-                self.stack.push(Frame::Map { path, pending_key: None });
+                self.stack.push(Frame::Map {
+                    path,
+                    pending_key: None,
+                });
             }
             Event::SequenceStart(..) => {
                 let path = self.value_path(None, mark).unwrap_or_else(|| "?".into());
@@ -168,11 +186,21 @@ mod tests {
 
     #[test]
     fn indexes_nested_paths() {
-        let text = "name: x\nfaults:\n  - at: 5s\n    service: orders\n  - { at: 9s, service: cart }\n";
+        let text =
+            "name: x\nfaults:\n  - at: 5s\n    service: orders\n  - { at: 9s, service: cart }\n";
         let map = SourceMap::parse(text).expect("valid yaml");
         assert_eq!(map.locate("name"), Position { line: 1, column: 7 });
-        assert_eq!(map.locate("faults[0].service"), Position { line: 4, column: 14 });
-        assert_eq!(map.locate_key("faults[0].service"), Position { line: 4, column: 5 });
+        assert_eq!(
+            map.locate("faults[0].service"),
+            Position {
+                line: 4,
+                column: 14
+            }
+        );
+        assert_eq!(
+            map.locate_key("faults[0].service"),
+            Position { line: 4, column: 5 }
+        );
         assert_eq!(map.locate("faults[1].service").line, 5);
         // Unknown paths fall back to the nearest ancestor.
         assert_eq!(map.locate("faults[1].nope"), map.locate("faults[1]"));

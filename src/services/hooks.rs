@@ -120,7 +120,10 @@ mod tests {
             ttl_ms: Some(30_000),
         };
         let json = serde_json::to_string(&req).expect("serializes");
-        assert_eq!(json, r#"{"kind":"errors","rate":0.3,"status":500,"ttl_ms":30000}"#);
+        assert_eq!(
+            json,
+            r#"{"kind":"errors","rate":0.3,"status":500,"ttl_ms":30000}"#
+        );
         let back: FaultRequest = serde_json::from_str(r#"{"kind":"queue-stall"}"#).expect("parses");
         assert_eq!(back.hook.kind(), "queue-stall");
         assert_eq!(back.ttl_ms, None);
