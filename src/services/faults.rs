@@ -43,13 +43,13 @@ pub(crate) struct Snapshot {
     pub queue_stall: bool,
 }
 
-/// What the request path must do to this request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    Pass,
-    Delay(Duration),
-    Hang,
-    Fail(u16),
+/// What the request path must do to this request: hang, or wait `delay` then answer
+/// `fail` (or run normally).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Verdict {
+    pub hang: bool,
+    pub delay: Duration,
+    pub fail: Option<u16>,
 }
 
 impl Snapshot {
@@ -154,17 +154,10 @@ impl Faults {
     /// What to do to an incoming request on `route` (template) / `path` (raw).
     pub fn on_request(&self, route: &str, path: &str) -> Verdict {
         let Some(s) = self.snapshot() else {
-            return Verdict::Pass;
+            return Verdict::default();
         };
         let mut rng = rand::rng();
-        if let Some(rate) = s.hang
-            && rng.random_bool(rate)
-        {
-            return Verdict::Hang;
-        }
-        if let Some(status) = s.errors_on(route, path) {
-            return Verdict::Fail(status);
-        }
+        let hang = s.hang.is_some_and(|rate| rng.random_bool(rate));
         let mut delay: u64 = 0;
         for &(rate, fixed, jitter) in &s.latency {
             if rng.random_bool(rate) {
@@ -176,10 +169,10 @@ impl Faults {
                     };
             }
         }
-        if delay > 0 {
-            Verdict::Delay(Duration::from_millis(delay))
-        } else {
-            Verdict::Pass
+        Verdict {
+            hang,
+            delay: Duration::from_millis(delay),
+            fail: s.errors_on(route, path),
         }
     }
 

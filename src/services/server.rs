@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::client::Upstreams;
 use super::config::{Instrumentation, ServiceName};
-use super::faults::{Faults, HANG_MAX, Verdict};
+use super::faults::{Faults, HANG_MAX};
 use super::metrics::Metrics;
 use super::telemetry::{LogEntry, Telemetry};
 
@@ -138,17 +138,20 @@ pub(crate) async fn instrument(
     req.extensions_mut().insert(RequestCx(cx.clone()));
 
     let verdict = ctx.faults.on_request(route, req.uri().path());
-    let resp = match verdict {
-        Verdict::Pass => next.run(req).await,
-        Verdict::Delay(d) => {
-            tokio::time::sleep(d).await;
-            next.run(req).await
+    let resp = if verdict.hang {
+        hang(&ctx).await.into_response()
+    } else {
+        if !verdict.delay.is_zero() {
+            tokio::time::sleep(verdict.delay).await;
         }
-        Verdict::Fail(status) => {
-            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            AppError::new(code, format!("injected error ({status})")).into_response()
+        match verdict.fail {
+            None => next.run(req).await,
+            Some(status) => {
+                let code =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                AppError::new(code, format!("injected error ({status})")).into_response()
+            }
         }
-        Verdict::Hang => hang(&ctx).await.into_response(),
     };
 
     let status = resp.status().as_u16();
