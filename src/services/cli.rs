@@ -139,7 +139,22 @@ pub async fn run_cli(args: ServicesArgs) -> Result<(), ServiceError> {
                 .map(|(n, u)| format!("{n} {u}"))
                 .collect();
             print_line(&lines.join("\n"))?;
-            let sig = signals.recv().await;
+            // A crash fault stops one service; say so, keep the others running.
+            let crashes = futures::future::join_all(fleet.services().map(|s| async move {
+                let code = s.crashed().await;
+                eprintln!(
+                    "CRASHED {} exit code {code} (injected crash fault)",
+                    s.name()
+                );
+            }));
+            let report_crashes = async {
+                crashes.await;
+                std::future::pending::<&'static str>().await
+            };
+            let sig = tokio::select! {
+                sig = signals.recv() => sig,
+                never = report_crashes => never,
+            };
             tracing::info!(signal = sig, "stopping the fleet");
             fleet.shutdown().await;
             Ok(())

@@ -80,7 +80,7 @@ fn duration_histogram() -> ExemplarHistogram {
 }
 
 fn task_histogram() -> Histogram {
-    Histogram::new(TASK_BUCKETS.into_iter())
+    Histogram::new(TASK_BUCKETS)
 }
 
 /// Every metric one service records.

@@ -236,13 +236,13 @@ impl RunningService {
     /// flushes telemetry.
     pub async fn shutdown(mut self) {
         self.stop.send_replace(true);
-        if let Some(mut server) = self.server.take() {
+        if let Some(mut server) = self.server.take()
+            && tokio::time::timeout(GRACE, &mut server).await.is_err()
+        {
+            tracing::warn!(service = %self.name, "graceful shutdown timed out; cutting connections");
+            self.kill.send_replace(true);
             if tokio::time::timeout(GRACE, &mut server).await.is_err() {
-                tracing::warn!(service = %self.name, "graceful shutdown timed out; cutting connections");
-                self.kill.send_replace(true);
-                if tokio::time::timeout(GRACE, &mut server).await.is_err() {
-                    server.abort();
-                }
+                server.abort();
             }
         }
         self.kill.send_replace(true);
