@@ -1,0 +1,157 @@
+//! Calls from one service to its upstreams: a client span per call, `traceparent`
+//! injected into the request, dependency-failure faults applied before the network, and
+//! upstream failures mapped to the status this service answers with.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use http::HeaderMap;
+use opentelemetry::Context;
+
+use super::config::{ServiceName, ValidatedUpstreams};
+use super::faults::Faults;
+use super::server::AppError;
+use super::telemetry::Telemetry;
+
+/// The HTTP client and base URLs of one service's upstreams.
+#[derive(Debug, Clone)]
+pub(crate) struct Upstreams {
+    client: reqwest::Client,
+    base: BTreeMap<ServiceName, String>,
+}
+
+/// A call that reached the upstream and got an answer.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+/// Builds the upstream client; fails only when TLS setup fails.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        // Loopback traffic must never go through a proxy from the environment.
+        .no_proxy()
+        .timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        .build()
+}
+
+impl Upstreams {
+    pub fn new(client: reqwest::Client, base: ValidatedUpstreams) -> Self {
+        Self {
+            client,
+            base: base.0,
+        }
+    }
+
+    /// Calls `method path` on `target`; `Err` is already the answer this service gives
+    /// (502 for an upstream 5xx or transport error, 504 for a timeout, the upstream's own
+    /// status for a 4xx).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site per service, all distinct"
+    )]
+    pub async fn call(
+        &self,
+        telemetry: &Telemetry,
+        faults: &Faults,
+        parent: &Context,
+        target: ServiceName,
+        method: reqwest::Method,
+        span_name: &'static str,
+        path: &str,
+        json: Option<&serde_json::Value>,
+    ) -> Result<Reply, AppError> {
+        let base = self.base.get(&target).ok_or_else(|| {
+            AppError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("no upstream {target} configured"),
+            )
+        })?;
+        let url = format!("{base}{path}");
+        let method_label = if method == reqwest::Method::POST {
+            "POST"
+        } else {
+            "GET"
+        };
+        let cx = telemetry.client_span(parent, span_name, method_label, target.as_str(), &url);
+
+        if let Some(status) = faults.dependency_failure(target) {
+            let why = format!("injected dependency failure: {target} answered {status}");
+            telemetry.end_span(&cx, Some(status), Some(&why));
+            return Err(map_status(status, why));
+        }
+
+        let mut headers = HeaderMap::new();
+        telemetry.inject(&cx, &mut headers);
+        let mut rb = self.client.request(method, &url).headers(headers);
+        if let Some(body) = json {
+            rb = rb.json(body);
+        }
+        let result = async {
+            let resp = rb.send().await?;
+            let status = resp.status();
+            let body = resp.bytes().await?;
+            Ok::<_, reqwest::Error>(Reply { status, body })
+        }
+        .await;
+        match result {
+            Ok(reply) if reply.status.is_success() => {
+                telemetry.end_span(&cx, Some(reply.status.as_u16()), None);
+                Ok(reply)
+            }
+            Ok(reply) => {
+                let code = reply.status.as_u16();
+                let why = format!(
+                    "{target} answered {code}: {}",
+                    upstream_message(&reply.body)
+                );
+                telemetry.end_span(&cx, Some(code), Some(&why));
+                Err(map_status(code, why))
+            }
+            Err(e) => {
+                let timeout = e.is_timeout();
+                let why = format!("call to {target} failed: {}", error_chain(&e));
+                telemetry.end_span(&cx, None, Some(&why));
+                let status = if timeout {
+                    StatusCode::GATEWAY_TIMEOUT
+                } else {
+                    StatusCode::BAD_GATEWAY
+                };
+                Err(AppError::new(status, why))
+            }
+        }
+    }
+}
+
+fn map_status(code: u16, why: String) -> AppError {
+    let status = match StatusCode::from_u16(code) {
+        Ok(s) if s.is_client_error() => s,
+        _ => StatusCode::BAD_GATEWAY,
+    };
+    AppError::new(status, why)
+}
+
+/// The `error` field of an upstream's JSON error body, or a short prefix of the body.
+fn upstream_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned())
+}
+
+/// `e` and its causes, joined by ": ".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
