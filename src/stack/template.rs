@@ -21,7 +21,11 @@ pub enum TemplateError {
 /// Replaces every `{{name}}` in `text` with `vars[name]`.
 ///
 /// `template` only names the source in errors.
-pub fn render(template: &str, text: &str, vars: &BTreeMap<&str, String>) -> Result<String, TemplateError> {
+pub fn render(
+    template: &str,
+    text: &str,
+    vars: &BTreeMap<&str, String>,
+) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut consumed = 0;
