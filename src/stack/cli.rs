@@ -303,10 +303,17 @@ pub async fn stack_down(args: &StackDownArgs, out: &mut dyn Write) -> Result<(),
             stop_foreign_group(p.pid, args.grace).await;
         }
     }
-    if state.run_dir.starts_with(std::env::temp_dir()) && state.run_dir.exists() {
-        if let Err(error) = std::fs::remove_dir_all(&state.run_dir) {
-            tracing::warn!(%error, dir = %state.run_dir.display(), "cannot delete the run dir");
-        }
+    // Only ever delete a run dir that gauntlet created under the temp dir.
+    let ours = state.run_dir.starts_with(std::env::temp_dir())
+        && state
+            .run_dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("gauntlet-stack-"));
+    if ours
+        && state.run_dir.exists()
+        && let Err(error) = std::fs::remove_dir_all(&state.run_dir)
+    {
+        tracing::warn!(%error, dir = %state.run_dir.display(), "cannot delete the run dir");
     }
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -19,6 +19,6 @@ pub mod template;
 
 pub use config::StackConfig;
 pub use external::ExternalStack;
-pub use native::{NativeError, NativeStack};
+pub use native::{ComponentFailure, NativeError, NativeStack};
 pub use process::{ManagedProcess, ProcessError, install_signal_cleanup};
 pub use running::{ComponentInfo, LogStoreKind, RunningStack, StackError, StackUrls};

@@ -70,26 +70,10 @@ pub enum NativeError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "{component} exited before becoming ready ({status}); log {log}, last lines:\n{log_tail}"
-    )]
-    Exited {
-        component: String,
-        status: String,
-        log: PathBuf,
-        log_tail: String,
-    },
-    #[error(
-        "{component} not ready after {waited:?} at {url} (last answer: {last}); log {log}, last lines:\n{log_tail}"
-    )]
-    NotReady {
-        component: String,
-        url: Url,
-        waited: Duration,
-        last: String,
-        log: PathBuf,
-        log_tail: String,
-    },
+    #[error("{0}")]
+    Exited(Box<ComponentFailure>),
+    #[error("{0}")]
+    NotReady(Box<ComponentFailure>),
     #[error("invalid job name {job:?}: use letters, digits, '-' and '_'")]
     InvalidJob { job: String },
     #[error("invalid scrape target {target:?} for job {job}: expected host:port")]
@@ -100,7 +84,33 @@ pub enum NativeError {
 
 impl NativeError {
     fn lost_port_race(&self) -> bool {
-        matches!(self, NativeError::Exited { log_tail, .. } if log_tail.contains("address already in use"))
+        matches!(self, NativeError::Exited(f) if f.log_tail.contains("address already in use"))
+    }
+}
+
+/// A component that died or never became ready, with the end of its log.
+#[derive(Debug)]
+pub struct ComponentFailure {
+    /// `prometheus`, `alertmanager`, `otel-collector`, `jaeger-query`, `loki`.
+    pub component: String,
+    /// What went wrong (exit status, or the readiness URL and its last answer).
+    pub problem: String,
+    /// The component's log file.
+    pub log: PathBuf,
+    /// The last lines of that log.
+    pub log_tail: String,
+}
+
+impl std::fmt::Display for ComponentFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}; log {}, last lines:\n{}",
+            self.component,
+            self.problem,
+            self.log.display(),
+            self.log_tail
+        )
     }
 }
 
@@ -768,12 +778,12 @@ async fn wait_ready(
                 .find(|p| p.name() == launch.component)
                 .expect("every launch has a process with its component name");
             if let Some(status) = process.try_exit_status() {
-                return Err(NativeError::Exited {
+                return Err(NativeError::Exited(Box::new(ComponentFailure {
                     component: launch.component.to_string(),
-                    status: status.to_string(),
+                    problem: format!("exited before becoming ready ({status})"),
                     log: process.log_path().to_path_buf(),
                     log_tail: process.log_tail(LOG_TAIL_BYTES),
-                });
+                })));
             }
         }
         if started.elapsed() >= timeout {
@@ -786,14 +796,15 @@ async fn wait_ready(
                 .iter()
                 .find(|p| p.name() == launch.component)
                 .expect("every launch has a process with its component name");
-            return Err(NativeError::NotReady {
+            return Err(NativeError::NotReady(Box::new(ComponentFailure {
                 component: launch.component.to_string(),
-                url,
-                waited: started.elapsed(),
-                last,
+                problem: format!(
+                    "not ready after {:.1?} at {url} (last answer: {last})",
+                    started.elapsed()
+                ),
                 log: process.log_path().to_path_buf(),
                 log_tail: process.log_tail(LOG_TAIL_BYTES),
-            });
+            })));
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(200));
