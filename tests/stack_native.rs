@@ -454,3 +454,32 @@ async fn a_component_that_dies_is_reported_with_its_log() {
     );
     assert!(text.contains("fake alertmanager: bad config"), "{text}");
 }
+
+/// `gauntlet bench startup` through its library function. Ignored by default (it starts the
+/// stack five times); run with `cargo test --test stack_native -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "benchmark: starts the stack five times"]
+async fn bench_startup_five_runs() {
+    if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+        return;
+    }
+    let args = gauntlet::stack::cli::BenchStartupArgs {
+        stack: gauntlet::stack::cli::NativeStackArgs {
+            scrape_interval: Duration::from_secs(1),
+            evaluation_interval: Duration::from_secs(1),
+            rule_files: Vec::new(),
+            webhooks: Vec::new(),
+            fixtures_dir: None,
+            log_dir: None,
+            ready_timeout: Duration::from_secs(30),
+        },
+        runs: 5,
+    };
+    let mut out = Vec::new();
+    let bench = gauntlet::stack::cli::bench_startup(&args, &mut out)
+        .await
+        .expect("bench");
+    eprintln!("{}", String::from_utf8_lossy(&out));
+    assert_eq!(bench.samples.len(), 5);
+    assert!(bench.median() < Duration::from_secs(5), "{bench}");
+}

@@ -413,14 +413,12 @@ pub async fn doctor() -> DoctorReport {
         component: "go (builds jaeger, loki)".into(),
         ok: go.is_ok(),
         version: go.clone().unwrap_or_default(),
-        detail: go.err().unwrap_or_default(),
+        detail: go
+            .err()
+            .unwrap_or_else(|| "toolchain for scripts/provision.sh".into()),
     });
-    let client = command_output(
-        "docker",
-        &["version", "--format", "{{.Client.Version}}"],
-        short,
-    )
-    .await;
+    // `docker version` fails as a whole when the daemon is down; `--version` is client-only.
+    let client = command_output("docker", &["--version"], short).await;
     let server = command_output(
         "docker",
         &["version", "--format", "{{.Server.Version}}"],
@@ -571,6 +569,40 @@ mod tests {
         assert!(!state_is_live(&state));
         write_state(&state_path(Some(dir.path())), &state).expect("write");
         assert_eq!(read_state(Some(dir.path())).expect("read"), Some(state));
+    }
+
+    #[tokio::test]
+    async fn doctor_reports_every_binary_and_the_docker_daemon() {
+        let report = doctor().await;
+        for b in Binary::ALL {
+            let row = report
+                .rows
+                .iter()
+                .find(|r| r.component == b.name())
+                .unwrap_or_else(|| panic!("no row for {}", b.name()));
+            // Found binaries carry their path and a version; missing ones say where we looked.
+            assert_eq!(row.ok, b.find().is_ok(), "{row:?}");
+            if row.ok {
+                assert!(
+                    !row.version.is_empty() && Path::new(&row.detail).is_file(),
+                    "{row:?}"
+                );
+            } else {
+                assert!(row.detail.contains("not found"), "{row:?}");
+            }
+        }
+        let daemon = report
+            .rows
+            .iter()
+            .find(|r| r.component == "docker daemon")
+            .expect("docker daemon row");
+        assert_eq!(daemon.ok, daemon.detail == "answers", "{daemon:?}");
+        let table = report.to_string();
+        eprintln!("{table}");
+        assert!(
+            table.contains("component") && table.contains("docker daemon"),
+            "{table}"
+        );
     }
 
     #[tokio::test]
