@@ -2,6 +2,8 @@
 //!
 //! - [`native`]: Prometheus, Alertmanager, Jaeger v2 (collector and query roles) and Loki as
 //!   child processes on OS-chosen loopback ports.
+//! - [`compose`]: the same components as containers (local images, host network) from a
+//!   compose file, through testcontainers.
 //! - [`external`]: URLs of a stack someone else runs.
 //! - [`process`]: the owner of every child process gauntlet starts (process groups, cleanup
 //!   on drop, signals and panics).
@@ -9,6 +11,7 @@
 
 pub mod binaries;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod external;
 pub mod native;

@@ -188,6 +188,25 @@ impl NativeBinaries {
         })
     }
 
+    /// The version of each binary (cached per path).
+    pub async fn versions(&self) -> BTreeMap<Binary, String> {
+        let mut v = BTreeMap::new();
+        for b in Binary::ALL {
+            v.insert(b, version_of(b, self.path(b)).await);
+        }
+        v
+    }
+
+    /// The path of one binary.
+    pub fn path(&self, binary: Binary) -> &Path {
+        match binary {
+            Binary::Prometheus => &self.prometheus,
+            Binary::Alertmanager => &self.alertmanager,
+            Binary::Jaeger => &self.jaeger,
+            Binary::Loki => &self.loki,
+        }
+    }
+
     /// Like [`find`](Self::find) but as the `Result<_, String>` that
     /// `gauntlet::testing::require` takes.
     pub fn available() -> Result<Self, String> {
@@ -196,11 +215,144 @@ impl NativeBinaries {
 }
 
 /// One process to start and how to know it is ready.
-struct Launch {
-    component: &'static str,
-    path: PathBuf,
-    args: Vec<OsString>,
-    ready: Vec<Url>,
+pub(crate) struct Launch {
+    /// Process/log name: `loki`, `jaeger-query`, `otel-collector`, `alertmanager`, `prometheus`.
+    pub(crate) component: &'static str,
+    pub(crate) path: PathBuf,
+    pub(crate) args: Vec<OsString>,
+    /// URLs that answer 200 once the component is ready.
+    pub(crate) ready: Vec<Url>,
+}
+
+/// A stack rendered into its run dir but not started (shared by the native and compose
+/// providers).
+pub(crate) struct Prepared {
+    pub(crate) run_dir: tempfile::TempDir,
+    pub(crate) run_path: PathBuf,
+    pub(crate) log_dir: PathBuf,
+    pub(crate) targets_dir: PathBuf,
+    pub(crate) urls: StackUrls,
+    pub(crate) launches: Vec<Launch>,
+}
+
+/// Creates the run dir, allocates every port, writes the initial scrape targets and renders
+/// every config.
+pub(crate) fn prepare(
+    config: &StackConfig,
+    binaries: &NativeBinaries,
+) -> Result<Prepared, NativeError> {
+    let run_dir = tempfile::Builder::new()
+        .prefix("gauntlet-stack-")
+        .tempdir()
+        .map_err(NativeError::RunDir)?;
+    let run_path = run_dir.path().to_path_buf();
+    let log_dir = config
+        .log_dir
+        .clone()
+        .unwrap_or_else(|| run_path.join("logs"));
+    let targets_dir = run_path.join("targets");
+    for dir in [&log_dir, &targets_dir] {
+        std::fs::create_dir_all(dir).map_err(|source| NativeError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let ports = Ports::allocate()?;
+    let run_id = run_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let urls = StackUrls {
+        prometheus: loopback_url(ports.prometheus),
+        alertmanager: loopback_url(ports.alertmanager),
+        jaeger_query: loopback_url(ports.query_http),
+        otlp_grpc: loopback_url(ports.collector_otlp_grpc),
+        otlp_http: loopback_url(ports.collector_otlp_http),
+        log_store: loopback_url(ports.loki_http),
+        log_store_kind: LogStoreKind::Loki,
+        grafana: None,
+    };
+    // Initial scrape targets: the stack's own components, then the caller's.
+    let own_targets = [
+        ("prometheus", ports.prometheus),
+        ("alertmanager", ports.alertmanager),
+        ("otel-collector", ports.collector_telemetry),
+        ("otel-collector-exporter", ports.collector_metrics),
+        ("jaeger-query", ports.query_telemetry),
+        ("loki", ports.loki_http),
+    ];
+    for (job, port) in own_targets {
+        write_targets(&targets_dir, job, &[format!("127.0.0.1:{port}")])?;
+    }
+    for (job, targets) in &config.scrape_targets {
+        write_targets(&targets_dir, job, targets)?;
+    }
+    let launches = render_all(config, binaries, &ports, &run_path, &targets_dir, &run_id)?;
+    Ok(Prepared {
+        run_dir,
+        run_path,
+        log_dir,
+        targets_dir,
+        urls,
+        launches,
+    })
+}
+
+/// The component list for `describe()`; `how` is appended to each implementation
+/// (e.g. " in a container").
+pub(crate) fn component_infos(
+    urls: &StackUrls,
+    versions: &BTreeMap<Binary, String>,
+    how: &str,
+    pid: impl Fn(&str) -> Option<u32>,
+) -> Vec<ComponentInfo> {
+    let version = |b: Binary| versions.get(&b).cloned().unwrap_or_default();
+    let info =
+        |name: &str, implementation: &str, b: Binary, url: &Url, process: &str| ComponentInfo {
+            name: name.to_string(),
+            implementation: format!("{implementation}{how}"),
+            real: true,
+            version: version(b),
+            url: url.clone(),
+            pid: pid(process),
+        };
+    vec![
+        info(
+            "prometheus",
+            "Prometheus",
+            Binary::Prometheus,
+            &urls.prometheus,
+            "prometheus",
+        ),
+        info(
+            "alertmanager",
+            "Alertmanager",
+            Binary::Alertmanager,
+            &urls.alertmanager,
+            "alertmanager",
+        ),
+        info(
+            "otel-collector",
+            "Jaeger v2 binary in the OpenTelemetry Collector role",
+            Binary::Jaeger,
+            &urls.otlp_http,
+            "otel-collector",
+        ),
+        info(
+            "jaeger-query",
+            "Jaeger v2 (memory storage, query API)",
+            Binary::Jaeger,
+            &urls.jaeger_query,
+            "jaeger-query",
+        ),
+        info(
+            "log-store",
+            "Grafana Loki (single binary, filesystem storage)",
+            Binary::Loki,
+            &urls.log_store,
+            "loki",
+        ),
+    ]
 }
 
 /// The native stack: owns its processes (killed on `stop()` or `Drop`) and its run dir.
@@ -247,56 +399,15 @@ impl NativeStack {
         binaries: &NativeBinaries,
     ) -> Result<Self, NativeError> {
         let started = Instant::now();
-        let run_dir = tempfile::Builder::new()
-            .prefix("gauntlet-stack-")
-            .tempdir()
-            .map_err(NativeError::RunDir)?;
-        let run_path = run_dir.path().to_path_buf();
-        let log_dir = config
-            .log_dir
-            .clone()
-            .unwrap_or_else(|| run_path.join("logs"));
-        let targets_dir = run_path.join("targets");
-        for dir in [&log_dir, &targets_dir] {
-            std::fs::create_dir_all(dir).map_err(|source| NativeError::Write {
-                path: dir.clone(),
-                source,
-            })?;
-        }
-        let ports = Ports::allocate()?;
-        let run_id = run_path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-
-        let urls = StackUrls {
-            prometheus: loopback_url(ports.prometheus),
-            alertmanager: loopback_url(ports.alertmanager),
-            jaeger_query: loopback_url(ports.query_http),
-            otlp_grpc: loopback_url(ports.collector_otlp_grpc),
-            otlp_http: loopback_url(ports.collector_otlp_http),
-            log_store: loopback_url(ports.loki_http),
-            log_store_kind: LogStoreKind::Loki,
-            grafana: None,
-        };
-
-        // Initial scrape targets: the stack's own components, then the caller's.
-        let own_targets = [
-            ("prometheus", ports.prometheus),
-            ("alertmanager", ports.alertmanager),
-            ("otel-collector", ports.collector_telemetry),
-            ("otel-collector-exporter", ports.collector_metrics),
-            ("jaeger-query", ports.query_telemetry),
-            ("loki", ports.loki_http),
-        ];
-        for (job, port) in own_targets {
-            write_targets(&targets_dir, job, &[format!("127.0.0.1:{port}")])?;
-        }
-        for (job, targets) in &config.scrape_targets {
-            write_targets(&targets_dir, job, targets)?;
-        }
-
-        let launches = render_all(config, binaries, &ports, &run_path, &targets_dir, &run_id)?;
+        let Prepared {
+            run_dir,
+            run_path,
+            log_dir,
+            targets_dir,
+            urls,
+            launches,
+            ..
+        } = prepare(config, binaries)?;
 
         let mut processes = Vec::with_capacity(launches.len());
         for l in &launches {
@@ -305,22 +416,9 @@ impl NativeStack {
             processes.push(ManagedProcess::spawn(l.component, cmd, &log_dir)?);
         }
 
-        let versions = async {
-            let mut v = BTreeMap::new();
-            for b in Binary::ALL {
-                let path = match b {
-                    Binary::Prometheus => &binaries.prometheus,
-                    Binary::Alertmanager => &binaries.alertmanager,
-                    Binary::Jaeger => &binaries.jaeger,
-                    Binary::Loki => &binaries.loki,
-                };
-                v.insert(b, version_of(b, path).await);
-            }
-            v
-        };
         let (ready, versions) = tokio::join!(
             wait_ready(&mut processes, &launches, config.ready_timeout),
-            versions
+            binaries.versions()
         );
         ready?;
 
@@ -330,49 +428,7 @@ impl NativeStack {
                 .find(|p| p.name() == name)
                 .map(ManagedProcess::pid)
         };
-        let version = |b: Binary| versions.get(&b).cloned().unwrap_or_default();
-        let components = vec![
-            ComponentInfo {
-                name: "prometheus".into(),
-                implementation: "Prometheus".into(),
-                real: true,
-                version: version(Binary::Prometheus),
-                url: urls.prometheus.clone(),
-                pid: pid("prometheus"),
-            },
-            ComponentInfo {
-                name: "alertmanager".into(),
-                implementation: "Alertmanager".into(),
-                real: true,
-                version: version(Binary::Alertmanager),
-                url: urls.alertmanager.clone(),
-                pid: pid("alertmanager"),
-            },
-            ComponentInfo {
-                name: "otel-collector".into(),
-                implementation: "Jaeger v2 binary in the OpenTelemetry Collector role".into(),
-                real: true,
-                version: version(Binary::Jaeger),
-                url: urls.otlp_http.clone(),
-                pid: pid("otel-collector"),
-            },
-            ComponentInfo {
-                name: "jaeger-query".into(),
-                implementation: "Jaeger v2 (memory storage, query API)".into(),
-                real: true,
-                version: version(Binary::Jaeger),
-                url: urls.jaeger_query.clone(),
-                pid: pid("jaeger-query"),
-            },
-            ComponentInfo {
-                name: "log-store".into(),
-                implementation: "Grafana Loki (single binary, filesystem storage)".into(),
-                real: true,
-                version: version(Binary::Loki),
-                url: urls.log_store.clone(),
-                pid: pid("loki"),
-            },
-        ];
+        let components = component_infos(&urls, &versions, "", pid);
         let startup = started.elapsed();
         tracing::info!(?startup, run_dir = %run_path.display(), "native stack ready");
         Ok(Self {
@@ -469,7 +525,7 @@ impl NativeStack {
 }
 
 /// Writes `<dir>/<job>.json` for Prometheus file_sd atomically (temp file + rename).
-fn write_targets(dir: &Path, job: &str, targets: &[String]) -> Result<(), NativeError> {
+pub(crate) fn write_targets(dir: &Path, job: &str, targets: &[String]) -> Result<(), NativeError> {
     let valid_job = !job.is_empty()
         && job
             .chars()
@@ -548,13 +604,18 @@ fn render_all(
     let p = |port: u16| port.to_string();
 
     // Prometheus.
+    // Rule files are copied into the run dir so every path Prometheus reads is under it
+    // (the compose provider mounts only the run dir into containers).
+    let rules_dir = dir_in(run, "rules")?;
     let mut rule_files = Vec::new();
-    for f in &config.rule_files {
-        let abs = std::fs::canonicalize(f).map_err(|source| NativeError::RuleFile {
+    for (i, f) in config.rule_files.iter().enumerate() {
+        let file_name = f.file_name().map(|n| n.to_string_lossy().into_owned());
+        let dest = rules_dir.join(format!("{i:02}-{}", file_name.unwrap_or_default()));
+        std::fs::copy(f, &dest).map_err(|source| NativeError::RuleFile {
             path: f.clone(),
             source,
         })?;
-        rule_files.push(abs.display().to_string());
+        rule_files.push(dest.display().to_string());
     }
     let scrape_timeout = config.scrape_interval.min(Duration::from_secs(10));
     let vars = BTreeMap::from([
