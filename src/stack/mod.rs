@@ -1,4 +1,27 @@
-//! Stack providers: bring the observability stack up and take it down (native, compose,
-//! external).
+//! Stack providers: bring the observability stack up and take it down.
+//!
+//! - [`native`]: Prometheus, Alertmanager, Jaeger v2 (collector and query roles) and Loki as
+//!   child processes on OS-chosen loopback ports.
+//! - [`compose`]: the same components as containers (local images, host network) from a
+//!   compose file, through testcontainers.
+//! - [`external`]: URLs of a stack someone else runs.
+//! - [`process`]: the owner of every child process gauntlet starts (process groups, cleanup
+//!   on drop, signals and panics).
+//! - [`cli`]: `stack up` / `stack down`, `doctor`, `bench startup`.
 
+pub mod binaries;
+pub mod cli;
+pub mod compose;
+pub mod config;
+pub mod external;
+pub mod native;
+pub mod ports;
+pub mod process;
+pub mod running;
 pub mod template;
+
+pub use config::StackConfig;
+pub use external::ExternalStack;
+pub use native::{ComponentFailure, NativeError, NativeStack};
+pub use process::{ManagedProcess, ProcessError, install_signal_cleanup};
+pub use running::{ComponentInfo, LogStoreKind, RunningStack, StackError, StackUrls};

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Installs what gauntlet's native stack needs, idempotently and without questions:
+#   - Debian packages: prometheus, prometheus-alertmanager, docker.io, wrk
+#     (skipped entirely when all are installed)
+#   - Jaeger v2 and Loki, built from the pinned Go "tools" modules in tools/go/<name>/ into
+#     ${GAUNTLET_HOME:-$HOME/.cache/gauntlet}/bin (skipped when the binary exists and its
+#     stamp file records the same pin).
+# Prints what it did and the versions at the end.
+#
+# Options (environment):
+#   GAUNTLET_HOME=DIR          where bin/ goes (default ~/.cache/gauntlet)
+#   GAUNTLET_SKIP_APT=1        do not touch Debian packages
+#   GAUNTLET_SKIP_LOKI=1       do not build Loki (the slowest build)
+#   GAUNTLET_FORCE_BUILD=1     rebuild Jaeger/Loki even when the stamp matches
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+home="${GAUNTLET_HOME:-$HOME/.cache/gauntlet}"
+bin="$home/bin"
+mkdir -p "$bin"
+
+log() { printf 'provision: %s\n' "$*"; }
+
+# --- Debian packages -------------------------------------------------------------------
+apt_packages=(prometheus prometheus-alertmanager docker.io wrk)
+if [[ "${GAUNTLET_SKIP_APT:-0}" == 1 ]]; then
+  log "apt: skipped (GAUNTLET_SKIP_APT=1)"
+else
+  missing=()
+  for p in "${apt_packages[@]}"; do
+    if ! dpkg -s "$p" >/dev/null 2>&1; then missing+=("$p"); fi
+  done
+  if ((${#missing[@]} == 0)); then
+    log "apt: all installed (${apt_packages[*]})"
+  else
+    log "apt: installing ${missing[*]}"
+    sudo_cmd=()
+    if [[ $(id -u) != 0 ]]; then sudo_cmd=(sudo -n); fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo_cmd[@]}" apt-get update -qq
+    # No systemd here: nothing starts by itself; gauntlet starts the daemons it needs.
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+# --- Go tools (Jaeger v2, Loki) --------------------------------------------------------
+# Each tools module pins one upstream module (go.mod + go.sum committed), so `go build`
+# needs no checksum-database lookups: every hash is already in go.sum.
+pinned_version() { # module dir, module path -> version from go.mod's require
+  awk -v m="$2" '$1 == m { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod"
+}
+
+build_go_tool() { # name, module path, package, human label
+  local name="$1" module="$2" package="$3" label="$4"
+  local dir="$repo_root/tools/go/$name"
+  local version stamp_text out="$bin/$name"
+  version="$(pinned_version "$dir" "$module")"
+  if [[ -z "$version" ]]; then
+    log "$name: cannot find the pinned version of $module in $dir/go.mod" >&2
+    return 1
+  fi
+  stamp_text="$label ($module $version)"
+  if [[ "${GAUNTLET_FORCE_BUILD:-0}" != 1 && -x "$out" && -f "$out.version" ]] \
+     && [[ "$(cat "$out.version")" == "$stamp_text" ]]; then
+    log "$name: up to date ($stamp_text) at $out"
+    return 0
+  fi
+  if ! command -v go >/dev/null 2>&1; then
+    log "$name: the Go toolchain is not installed; cannot build $label" >&2
+    return 1
+  fi
+  log "$name: building $package @ $version (cold builds take minutes; the Go build cache makes rebuilds fast)"
+  local start end
+  start=$(date +%s)
+  # go.mod/go.sum are complete (go mod tidy), so the default -mod=readonly suffices.
+  (cd "$dir" && GOFLAGS="${GOFLAGS:-} -buildvcs=false" go build -o "$out.tmp" "$package")
+  mv -f "$out.tmp" "$out"
+  printf '%s\n' "$stamp_text" > "$out.version"
+  end=$(date +%s)
+  log "$name: built in $((end - start)) s -> $out"
+}
+
+build_go_tool jaeger github.com/jaegertracing/jaeger github.com/jaegertracing/jaeger/cmd/jaeger \
+  "Jaeger v2.13"
+if [[ "${GAUNTLET_SKIP_LOKI:-0}" == 1 ]]; then
+  log "loki: skipped (GAUNTLET_SKIP_LOKI=1)"
+else
+  build_go_tool loki github.com/grafana/loki/v3 github.com/grafana/loki/v3/cmd/loki "Loki"
+fi
+
+# --- Versions --------------------------------------------------------------------------
+first_line() { # first non-empty output line of a command, or "missing"
+  if ! command -v "$1" >/dev/null 2>&1; then echo missing; return; fi
+  { "$@" 2>&1 || true; } | sed -n '/./{p;q}'
+}
+log "versions:"
+printf '  %-14s %s\n' prometheus "$(first_line prometheus --version)"
+printf '  %-14s %s\n' alertmanager "$(first_line prometheus-alertmanager --version)"
+for t in jaeger loki; do
+  if [[ -x "$bin/$t" ]]; then
+    printf '  %-14s %s (%s)\n' "$t" "$(cat "$bin/$t.version" 2>/dev/null || echo unstamped)" "$bin/$t"
+  else
+    printf '  %-14s missing\n' "$t"
+  fi
+done
+printf '  %-14s %s\n' docker "$(first_line docker --version)"
+printf '  %-14s %s\n' wrk "$(first_line wrk --version)"
+printf '  %-14s %s\n' go "$(first_line go version)"

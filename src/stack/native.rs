@@ -1,0 +1,943 @@
+//! The native provider: Prometheus, Alertmanager, Jaeger v2 (twice: collector role and query
+//! role) and the log store as child processes of gauntlet, on loopback ports the OS chose.
+//!
+//! Configs are rendered from `fixtures/stack/` templates into a per-run temp dir. Readiness:
+//! Prometheus and Alertmanager `GET /-/ready`
+//! (<https://prometheus.io/docs/prometheus/latest/management_api/>), Jaeger's `healthcheckv2`
+//! extension `GET /status` plus `GET /api/services` on the query role
+//! (<https://www.jaegertracing.io/docs/latest/apis/>), Loki `GET /ready`
+//! (<https://grafana.com/docs/loki/latest/reference/loki-http-api/>).
+//!
+//! Scrape targets live in Prometheus `file_sd_configs` files (one JSON file per job in the
+//! run's `targets/` dir), so [`NativeStack::set_targets`] can add services after the stack is
+//! up; Prometheus watches the directory.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use reqwest::Url;
+
+use super::binaries::{Binary, version_of};
+use super::config::{StackConfig, go_duration};
+use super::ports::{PortError, allocate_ports};
+use super::process::{ManagedProcess, ProcessError};
+use super::running::{ComponentInfo, LogStoreKind, StackUrls, describe_components};
+use super::template::{TemplateError, render};
+
+/// How many times a start is retried when a component lost the race for a port.
+const START_ATTEMPTS: usize = 3;
+/// How much of a component's log goes into an error.
+const LOG_TAIL_BYTES: u64 = 2048;
+/// URL given to template receivers the caller did not provide: nothing listens on the
+/// discard port, so notifications fail visibly in Alertmanager's log.
+const UNUSED_RECEIVER_BASE: &str = "http://127.0.0.1:9/gauntlet-no-receiver/";
+/// Receivers the Alertmanager template refers to.
+const TEMPLATE_RECEIVERS: [&str; 2] = ["pager", "chat"];
+
+/// Starting or driving the native stack failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NativeError {
+    #[error("{component} is not installed: {reason}")]
+    BinaryMissing {
+        component: &'static str,
+        reason: String,
+    },
+    #[error("cannot read config template {path}")]
+    Fixture {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the run directory")]
+    RunDir(#[source] std::io::Error),
+    #[error(transparent)]
+    Ports(#[from] PortError),
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error("rule file {path} cannot be used")]
+    RuleFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Exited(Box<ComponentFailure>),
+    #[error("{0}")]
+    NotReady(Box<ComponentFailure>),
+    #[error("invalid job name {job:?}: use letters, digits, '-' and '_'")]
+    InvalidJob { job: String },
+    #[error("invalid scrape target {target:?} for job {job}: expected host:port")]
+    InvalidTarget { job: String, target: String },
+    #[error("cannot build the HTTP client")]
+    HttpClient(#[source] reqwest::Error),
+}
+
+impl NativeError {
+    fn lost_port_race(&self) -> bool {
+        matches!(self, NativeError::Exited(f) if f.log_tail.contains("address already in use"))
+    }
+}
+
+/// A component that died or never became ready, with the end of its log.
+#[derive(Debug)]
+pub struct ComponentFailure {
+    /// `prometheus`, `alertmanager`, `otel-collector`, `jaeger-query`, `loki`.
+    pub component: String,
+    /// What went wrong (exit status, or the readiness URL and its last answer).
+    pub problem: String,
+    /// The component's log file.
+    pub log: PathBuf,
+    /// The last lines of that log.
+    pub log_tail: String,
+}
+
+impl std::fmt::Display for ComponentFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}; log {}, last lines:\n{}",
+            self.component,
+            self.problem,
+            self.log.display(),
+            self.log_tail
+        )
+    }
+}
+
+/// Ports of one native stack, all on 127.0.0.1.
+#[derive(Debug, Clone, Copy)]
+struct Ports {
+    prometheus: u16,
+    alertmanager: u16,
+    query_http: u16,
+    query_grpc: u16,
+    query_otlp_grpc: u16,
+    query_health: u16,
+    query_telemetry: u16,
+    collector_otlp_grpc: u16,
+    collector_otlp_http: u16,
+    collector_health: u16,
+    collector_telemetry: u16,
+    collector_metrics: u16,
+    loki_http: u16,
+    loki_grpc: u16,
+}
+
+impl Ports {
+    const COUNT: usize = 14;
+
+    fn allocate() -> Result<Self, PortError> {
+        let p = allocate_ports(Self::COUNT)?;
+        Ok(Self {
+            prometheus: p[0],
+            alertmanager: p[1],
+            query_http: p[2],
+            query_grpc: p[3],
+            query_otlp_grpc: p[4],
+            query_health: p[5],
+            query_telemetry: p[6],
+            collector_otlp_grpc: p[7],
+            collector_otlp_http: p[8],
+            collector_health: p[9],
+            collector_telemetry: p[10],
+            collector_metrics: p[11],
+            loki_http: p[12],
+            loki_grpc: p[13],
+        })
+    }
+}
+
+fn loopback_url(port: u16) -> Url {
+    Url::parse(&format!("http://127.0.0.1:{port}/"))
+        .expect("a loopback URL with a numeric port always parses")
+}
+
+/// The executables a native stack needs.
+#[derive(Debug, Clone)]
+pub struct NativeBinaries {
+    pub prometheus: PathBuf,
+    pub alertmanager: PathBuf,
+    pub jaeger: PathBuf,
+    pub loki: PathBuf,
+}
+
+impl NativeBinaries {
+    /// Finds every binary or names the first missing one.
+    pub fn find() -> Result<Self, NativeError> {
+        let find = |b: Binary| {
+            b.find().map_err(|reason| NativeError::BinaryMissing {
+                component: b.name(),
+                reason,
+            })
+        };
+        Ok(Self {
+            prometheus: find(Binary::Prometheus)?,
+            alertmanager: find(Binary::Alertmanager)?,
+            jaeger: find(Binary::Jaeger)?,
+            loki: find(Binary::Loki)?,
+        })
+    }
+
+    /// The version of each binary (cached per path).
+    pub async fn versions(&self) -> BTreeMap<Binary, String> {
+        let mut v = BTreeMap::new();
+        for b in Binary::ALL {
+            v.insert(b, version_of(b, self.path(b)).await);
+        }
+        v
+    }
+
+    /// The path of one binary.
+    pub fn path(&self, binary: Binary) -> &Path {
+        match binary {
+            Binary::Prometheus => &self.prometheus,
+            Binary::Alertmanager => &self.alertmanager,
+            Binary::Jaeger => &self.jaeger,
+            Binary::Loki => &self.loki,
+        }
+    }
+
+    /// Like [`find`](Self::find) but as the `Result<_, String>` that
+    /// `gauntlet::testing::require` takes.
+    pub fn available() -> Result<Self, String> {
+        Self::find().map_err(|e| e.to_string())
+    }
+}
+
+/// One process to start and how to know it is ready.
+pub(crate) struct Launch {
+    /// Process/log name: `loki`, `jaeger-query`, `otel-collector`, `alertmanager`, `prometheus`.
+    pub(crate) component: &'static str,
+    pub(crate) path: PathBuf,
+    pub(crate) args: Vec<OsString>,
+    /// URLs that answer 200 once the component is ready.
+    pub(crate) ready: Vec<Url>,
+}
+
+/// A stack rendered into its run dir but not started (shared by the native and compose
+/// providers).
+pub(crate) struct Prepared {
+    pub(crate) run_dir: tempfile::TempDir,
+    pub(crate) run_path: PathBuf,
+    pub(crate) log_dir: PathBuf,
+    pub(crate) targets_dir: PathBuf,
+    pub(crate) urls: StackUrls,
+    pub(crate) launches: Vec<Launch>,
+}
+
+/// Creates the run dir, allocates every port, writes the initial scrape targets and renders
+/// every config.
+pub(crate) fn prepare(
+    config: &StackConfig,
+    binaries: &NativeBinaries,
+) -> Result<Prepared, NativeError> {
+    let run_dir = tempfile::Builder::new()
+        .prefix("gauntlet-stack-")
+        .tempdir()
+        .map_err(NativeError::RunDir)?;
+    let run_path = run_dir.path().to_path_buf();
+    let log_dir = config
+        .log_dir
+        .clone()
+        .unwrap_or_else(|| run_path.join("logs"));
+    let targets_dir = run_path.join("targets");
+    for dir in [&log_dir, &targets_dir] {
+        std::fs::create_dir_all(dir).map_err(|source| NativeError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    let ports = Ports::allocate()?;
+    let run_id = run_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let urls = StackUrls {
+        prometheus: loopback_url(ports.prometheus),
+        alertmanager: loopback_url(ports.alertmanager),
+        jaeger_query: loopback_url(ports.query_http),
+        otlp_grpc: loopback_url(ports.collector_otlp_grpc),
+        otlp_http: loopback_url(ports.collector_otlp_http),
+        log_store: loopback_url(ports.loki_http),
+        log_store_kind: LogStoreKind::Loki,
+        grafana: None,
+    };
+    // Initial scrape targets: the stack's own components, then the caller's.
+    let own_targets = [
+        ("prometheus", ports.prometheus),
+        ("alertmanager", ports.alertmanager),
+        ("otel-collector", ports.collector_telemetry),
+        ("otel-collector-exporter", ports.collector_metrics),
+        ("jaeger-query", ports.query_telemetry),
+        ("loki", ports.loki_http),
+    ];
+    for (job, port) in own_targets {
+        write_targets(&targets_dir, job, &[format!("127.0.0.1:{port}")])?;
+    }
+    for (job, targets) in &config.scrape_targets {
+        write_targets(&targets_dir, job, targets)?;
+    }
+    let launches = render_all(config, binaries, &ports, &run_path, &targets_dir, &run_id)?;
+    Ok(Prepared {
+        run_dir,
+        run_path,
+        log_dir,
+        targets_dir,
+        urls,
+        launches,
+    })
+}
+
+/// The component list for `describe()`; `how` is appended to each implementation
+/// (e.g. " in a container").
+pub(crate) fn component_infos(
+    urls: &StackUrls,
+    versions: &BTreeMap<Binary, String>,
+    how: &str,
+    pid: impl Fn(&str) -> Option<u32>,
+) -> Vec<ComponentInfo> {
+    let version = |b: Binary| versions.get(&b).cloned().unwrap_or_default();
+    let info =
+        |name: &str, implementation: &str, b: Binary, url: &Url, process: &str| ComponentInfo {
+            name: name.to_string(),
+            implementation: format!("{implementation}{how}"),
+            real: true,
+            version: version(b),
+            url: url.clone(),
+            pid: pid(process),
+        };
+    vec![
+        info(
+            "prometheus",
+            "Prometheus",
+            Binary::Prometheus,
+            &urls.prometheus,
+            "prometheus",
+        ),
+        info(
+            "alertmanager",
+            "Alertmanager",
+            Binary::Alertmanager,
+            &urls.alertmanager,
+            "alertmanager",
+        ),
+        info(
+            "otel-collector",
+            "Jaeger v2 binary in the OpenTelemetry Collector role",
+            Binary::Jaeger,
+            &urls.otlp_http,
+            "otel-collector",
+        ),
+        info(
+            "jaeger-query",
+            "Jaeger v2 (memory storage, query API)",
+            Binary::Jaeger,
+            &urls.jaeger_query,
+            "jaeger-query",
+        ),
+        info(
+            "log-store",
+            "Grafana Loki (single binary, filesystem storage)",
+            Binary::Loki,
+            &urls.log_store,
+            "loki",
+        ),
+    ]
+}
+
+/// The native stack: owns its processes (killed on `stop()` or `Drop`) and its run dir.
+#[derive(Debug)]
+pub struct NativeStack {
+    // Field order matters: processes are killed (dropped) before the run dir is deleted.
+    processes: Vec<ManagedProcess>,
+    run_dir: Option<tempfile::TempDir>,
+    run_path: PathBuf,
+    log_dir: PathBuf,
+    targets_dir: PathBuf,
+    urls: StackUrls,
+    components: Vec<ComponentInfo>,
+    startup: Duration,
+}
+
+impl NativeStack {
+    /// Starts every component and waits until all are ready (each within
+    /// `config.ready_timeout`). Retries the whole start when a component lost a port race.
+    pub async fn start(config: &StackConfig) -> Result<Self, NativeError> {
+        let binaries = NativeBinaries::find()?;
+        Self::start_with(config, &binaries).await
+    }
+
+    /// [`start`](Self::start) with explicit binaries.
+    pub async fn start_with(
+        config: &StackConfig,
+        binaries: &NativeBinaries,
+    ) -> Result<Self, NativeError> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(config, binaries).await {
+                Err(e) if e.lost_port_race() && attempt < START_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "a stack component lost a port race, retrying");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(
+        config: &StackConfig,
+        binaries: &NativeBinaries,
+    ) -> Result<Self, NativeError> {
+        let started = Instant::now();
+        let Prepared {
+            run_dir,
+            run_path,
+            log_dir,
+            targets_dir,
+            urls,
+            launches,
+            ..
+        } = prepare(config, binaries)?;
+
+        let mut processes = Vec::with_capacity(launches.len());
+        for l in &launches {
+            let mut cmd = std::process::Command::new(&l.path);
+            cmd.args(&l.args).current_dir(&run_path);
+            processes.push(ManagedProcess::spawn(l.component, cmd, &log_dir)?);
+        }
+
+        let (ready, versions) = tokio::join!(
+            wait_ready(&mut processes, &launches, config.ready_timeout),
+            binaries.versions()
+        );
+        ready?;
+
+        let pid = |name: &str| {
+            processes
+                .iter()
+                .find(|p| p.name() == name)
+                .map(ManagedProcess::pid)
+        };
+        let components = component_infos(&urls, &versions, "", pid);
+        let startup = started.elapsed();
+        tracing::info!(?startup, run_dir = %run_path.display(), "native stack ready");
+        Ok(Self {
+            processes,
+            run_dir: Some(run_dir),
+            run_path,
+            log_dir,
+            targets_dir,
+            urls,
+            components,
+            startup,
+        })
+    }
+
+    /// Where each component answers.
+    pub fn urls(&self) -> &StackUrls {
+        &self.urls
+    }
+
+    /// The components, their versions and pids.
+    pub fn components(&self) -> &[ComponentInfo] {
+        &self.components
+    }
+
+    /// Time from `start()` to every component ready.
+    pub fn startup_time(&self) -> Duration {
+        self.startup
+    }
+
+    /// The per-run directory with rendered configs and data.
+    pub fn run_dir(&self) -> &Path {
+        &self.run_path
+    }
+
+    /// Where component logs are.
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    /// The owned processes (for pids, and for SIGSTOP/SIGKILL faults on stack components).
+    pub fn processes(&self) -> &[ManagedProcess] {
+        &self.processes
+    }
+
+    /// A component's process by name (`prometheus`, `alertmanager`, `otel-collector`,
+    /// `jaeger-query`, `loki`).
+    pub fn process_mut(&mut self, name: &str) -> Option<&mut ManagedProcess> {
+        self.processes.iter_mut().find(|p| p.name() == name)
+    }
+
+    /// What runs, and whether each part is the real thing.
+    pub fn describe(&self) -> String {
+        describe_components(
+            &format!(
+                "native stack (run dir {}, logs {}, ready in {:.2?}):",
+                self.run_path.display(),
+                self.log_dir.display(),
+                self.startup
+            ),
+            &self.components,
+        )
+    }
+
+    /// Replaces the scrape targets of `job` (`host:port` each; empty removes the job).
+    /// Prometheus picks the change up within about a second (file_sd watches the dir).
+    pub fn set_targets(&self, job: &str, targets: &[String]) -> Result<(), NativeError> {
+        write_targets(&self.targets_dir, job, targets)
+    }
+
+    /// Stops every component (SIGTERM, grace, SIGKILL, per process group, concurrently) and
+    /// deletes the run dir.
+    pub async fn stop(mut self) {
+        futures::future::join_all(self.processes.iter_mut().map(|p| p.stop())).await;
+        if let Some(dir) = self.run_dir.take()
+            && let Err(error) = dir.close()
+        {
+            tracing::warn!(%error, "cannot delete the stack run dir");
+        }
+    }
+
+    /// Leaves everything running and gives up ownership (for `stack up --detach`): returns
+    /// the run dir (kept on disk) and `(name, pid)` of each process.
+    pub fn detach(mut self) -> (PathBuf, Vec<(String, u32)>) {
+        let run_path = match self.run_dir.take() {
+            Some(dir) => dir.keep(),
+            None => self.run_path.clone(),
+        };
+        let procs = std::mem::take(&mut self.processes)
+            .into_iter()
+            .map(|p| (p.name().to_string(), p.detach()))
+            .collect();
+        (run_path, procs)
+    }
+}
+
+/// Writes `<dir>/<job>.json` for Prometheus file_sd atomically (temp file + rename).
+pub(crate) fn write_targets(dir: &Path, job: &str, targets: &[String]) -> Result<(), NativeError> {
+    let valid_job = !job.is_empty()
+        && job
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid_job {
+        return Err(NativeError::InvalidJob {
+            job: job.to_string(),
+        });
+    }
+    for t in targets {
+        let ok = t
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            return Err(NativeError::InvalidTarget {
+                job: job.to_string(),
+                target: t.clone(),
+            });
+        }
+    }
+    let path = dir.join(format!("{job}.json"));
+    if targets.is_empty() {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(NativeError::Write { path, source: e })
+            }
+            _ => Ok(()),
+        };
+    }
+    let body = serde_json::json!([{ "targets": targets, "labels": { "job": job } }]);
+    // The temp name does not match the `*.json` glob, so Prometheus never reads a partial file.
+    let tmp = dir.join(format!(".{job}.json.tmp"));
+    std::fs::write(&tmp, body.to_string()).map_err(|source| NativeError::Write {
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, &path).map_err(|source| NativeError::Write { path, source })
+}
+
+fn read_template(fixtures: &Path, rel: &str) -> Result<(String, String), NativeError> {
+    let path = fixtures.join(rel);
+    let text = std::fs::read_to_string(&path).map_err(|source| NativeError::Fixture {
+        path: path.clone(),
+        source,
+    })?;
+    Ok((path.display().to_string(), text))
+}
+
+fn write_config(path: PathBuf, text: &str) -> Result<PathBuf, NativeError> {
+    std::fs::write(&path, text).map_err(|source| NativeError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+fn dir_in(run: &Path, name: &str) -> Result<PathBuf, NativeError> {
+    let path = run.join(name);
+    std::fs::create_dir_all(&path).map_err(|source| NativeError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Renders every config into the run dir and returns what to start.
+fn render_all(
+    config: &StackConfig,
+    binaries: &NativeBinaries,
+    ports: &Ports,
+    run: &Path,
+    targets_dir: &Path,
+    run_id: &str,
+) -> Result<Vec<Launch>, NativeError> {
+    let fx = &config.fixtures_dir;
+    let p = |port: u16| port.to_string();
+
+    // Prometheus.
+    // Rule files are copied into the run dir so every path Prometheus reads is under it
+    // (the compose provider mounts only the run dir into containers).
+    let rules_dir = dir_in(run, "rules")?;
+    let mut rule_files = Vec::new();
+    for (i, f) in config.rule_files.iter().enumerate() {
+        let file_name = f.file_name().map(|n| n.to_string_lossy().into_owned());
+        let dest = rules_dir.join(format!("{i:02}-{}", file_name.unwrap_or_default()));
+        std::fs::copy(f, &dest).map_err(|source| NativeError::RuleFile {
+            path: f.clone(),
+            source,
+        })?;
+        rule_files.push(dest.display().to_string());
+    }
+    let scrape_timeout = config.scrape_interval.min(Duration::from_secs(10));
+    let vars = BTreeMap::from([
+        ("scrape_interval", go_duration(config.scrape_interval)),
+        ("scrape_timeout", go_duration(scrape_timeout)),
+        (
+            "evaluation_interval",
+            go_duration(config.evaluation_interval),
+        ),
+        ("run_id", run_id.to_string()),
+        (
+            "alertmanager_address",
+            format!("127.0.0.1:{}", ports.alertmanager),
+        ),
+        // JSON is valid YAML and quotes paths safely.
+        ("rule_files", serde_json::json!(rule_files).to_string()),
+        ("targets_dir", targets_dir.display().to_string()),
+    ]);
+    let (name, text) = read_template(fx, "prometheus/prometheus.yml.tmpl")?;
+    let prom_cfg = write_config(run.join("prometheus.yml"), &render(&name, &text, &vars)?)?;
+    let prom_data = dir_in(run, "prometheus-data")?;
+
+    // Alertmanager.
+    let mut vars = BTreeMap::from([
+        ("group_wait", go_duration(config.group_wait)),
+        ("group_interval", go_duration(config.group_interval)),
+        ("repeat_interval", go_duration(config.repeat_interval)),
+    ]);
+    let mut receiver_keys: Vec<(String, String)> = config
+        .webhook_receivers
+        .iter()
+        .map(|(name, url)| (format!("{name}_webhook_url"), url.to_string()))
+        .collect();
+    for name in TEMPLATE_RECEIVERS {
+        if !config.webhook_receivers.contains_key(name) {
+            receiver_keys.push((
+                format!("{name}_webhook_url"),
+                format!("{UNUSED_RECEIVER_BASE}{name}"),
+            ));
+        }
+    }
+    let (name, text) = read_template(fx, "alertmanager/alertmanager.yml.tmpl")?;
+    let am_text = {
+        let mut all: BTreeMap<&str, String> = vars.clone();
+        for (k, v) in &receiver_keys {
+            all.insert(k.as_str(), v.clone());
+        }
+        render(&name, &text, &all)?
+    };
+    vars.clear();
+    let am_cfg = write_config(run.join("alertmanager.yml"), &am_text)?;
+    let am_data = dir_in(run, "alertmanager-data")?;
+
+    // Jaeger, query role.
+    let vars = BTreeMap::from([
+        ("telemetry_port", p(ports.query_telemetry)),
+        ("health_port", p(ports.query_health)),
+        ("query_http_port", p(ports.query_http)),
+        ("query_grpc_port", p(ports.query_grpc)),
+        ("otlp_grpc_port", p(ports.query_otlp_grpc)),
+        ("max_traces", config.max_traces.to_string()),
+    ]);
+    let (name, text) = read_template(fx, "jaeger/query.yaml.tmpl")?;
+    let query_cfg = write_config(run.join("jaeger-query.yaml"), &render(&name, &text, &vars)?)?;
+
+    // Jaeger, collector role.
+    let vars = BTreeMap::from([
+        ("telemetry_port", p(ports.collector_telemetry)),
+        ("health_port", p(ports.collector_health)),
+        ("otlp_grpc_port", p(ports.collector_otlp_grpc)),
+        ("otlp_http_port", p(ports.collector_otlp_http)),
+        ("query_otlp_grpc_port", p(ports.query_otlp_grpc)),
+        ("metrics_port", p(ports.collector_metrics)),
+        (
+            "spanmetrics_flush_interval",
+            go_duration(config.scrape_interval),
+        ),
+        (
+            "logs_endpoint",
+            format!("http://127.0.0.1:{}/otlp/v1/logs", ports.loki_http),
+        ),
+    ]);
+    let (name, text) = read_template(fx, "jaeger/collector.yaml.tmpl")?;
+    let collector_cfg = write_config(
+        run.join("otel-collector.yaml"),
+        &render(&name, &text, &vars)?,
+    )?;
+
+    // Loki.
+    let loki_data = dir_in(run, "loki-data")?;
+    let vars = BTreeMap::from([
+        ("http_port", p(ports.loki_http)),
+        ("grpc_port", p(ports.loki_grpc)),
+        ("data_dir", loki_data.display().to_string()),
+    ]);
+    let (name, text) = read_template(fx, "logstore/loki.yaml.tmpl")?;
+    let loki_cfg = write_config(run.join("loki.yaml"), &render(&name, &text, &vars)?)?;
+
+    let arg = |prefix: &str, value: &Path| {
+        let mut s = OsString::from(prefix);
+        s.push(value.as_os_str());
+        s
+    };
+    let url = |port: u16, path: &str| {
+        loopback_url(port)
+            .join(path)
+            .expect("a relative path joins onto a loopback base URL")
+    };
+    Ok(vec![
+        Launch {
+            component: "loki",
+            path: binaries.loki.clone(),
+            args: vec![
+                arg("-config.file=", &loki_cfg),
+                // Loki's own tracing/usage reporting would try to reach the internet.
+                "-reporting.enabled=false".into(),
+            ],
+            ready: vec![url(ports.loki_http, "ready")],
+        },
+        Launch {
+            component: "jaeger-query",
+            path: binaries.jaeger.clone(),
+            args: vec![arg("--config=", &query_cfg)],
+            ready: vec![
+                url(ports.query_health, "status"),
+                url(ports.query_http, "api/services"),
+            ],
+        },
+        Launch {
+            component: "otel-collector",
+            path: binaries.jaeger.clone(),
+            args: vec![arg("--config=", &collector_cfg)],
+            ready: vec![url(ports.collector_health, "status")],
+        },
+        Launch {
+            component: "alertmanager",
+            path: binaries.alertmanager.clone(),
+            args: vec![
+                arg("--config.file=", &am_cfg),
+                arg("--storage.path=", &am_data),
+                format!("--web.listen-address=127.0.0.1:{}", ports.alertmanager).into(),
+                // Links in notifications point at the loopback address, not the hostname.
+                format!(
+                    "--web.external-url=http://127.0.0.1:{}/",
+                    ports.alertmanager
+                )
+                .into(),
+                // Empty disables gossip clustering (it would bind 9094 on all interfaces).
+                "--cluster.listen-address=".into(),
+            ],
+            ready: vec![url(ports.alertmanager, "-/ready")],
+        },
+        Launch {
+            component: "prometheus",
+            path: binaries.prometheus.clone(),
+            args: vec![
+                arg("--config.file=", &prom_cfg),
+                arg("--storage.tsdb.path=", &prom_data),
+                format!("--web.listen-address=127.0.0.1:{}", ports.prometheus).into(),
+                format!("--web.external-url=http://127.0.0.1:{}/", ports.prometheus).into(),
+                "--web.enable-lifecycle".into(),
+                "--web.enable-remote-write-receiver".into(),
+            ],
+            ready: vec![url(ports.prometheus, "-/ready")],
+        },
+    ])
+}
+
+/// Polls every launch's readiness URLs until all answer 200, a process exits, or the
+/// timeout passes. Errors name the component and quote the tail of its log.
+async fn wait_ready(
+    processes: &mut [ManagedProcess],
+    launches: &[Launch],
+    timeout: Duration,
+) -> Result<(), NativeError> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(NativeError::HttpClient)?;
+    let started = Instant::now();
+    // (launch index, url, last observation)
+    let mut pending: Vec<(usize, Url, String)> = launches
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| {
+            l.ready
+                .iter()
+                .map(move |u| (i, u.clone(), "no answer yet".to_string()))
+        })
+        .collect();
+    let mut delay = Duration::from_millis(20);
+    loop {
+        let answers = futures::future::join_all(pending.iter().map(|(_, url, _)| {
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                match client.get(url).send().await {
+                    Ok(r) if r.status().is_success() => None,
+                    Ok(r) => Some(format!("HTTP {}", r.status())),
+                    Err(e) => Some(error_chain(&e)),
+                }
+            }
+        }))
+        .await;
+        let mut still = Vec::with_capacity(pending.len());
+        for ((i, url, _), answer) in pending.into_iter().zip(answers) {
+            if let Some(last) = answer {
+                still.push((i, url, last));
+            }
+        }
+        pending = still;
+        if pending.is_empty() {
+            tracing::debug!(elapsed = ?started.elapsed(), "all stack components ready");
+            return Ok(());
+        }
+        for (i, _, _) in &pending {
+            let launch = &launches[*i];
+            let process = processes
+                .iter_mut()
+                .find(|p| p.name() == launch.component)
+                .expect("every launch has a process with its component name");
+            if let Some(status) = process.try_exit_status() {
+                return Err(NativeError::Exited(Box::new(ComponentFailure {
+                    component: launch.component.to_string(),
+                    problem: format!("exited before becoming ready ({status})"),
+                    log: process.log_path().to_path_buf(),
+                    log_tail: process.log_tail(LOG_TAIL_BYTES),
+                })));
+            }
+        }
+        if started.elapsed() >= timeout {
+            let (i, url, last) = pending
+                .into_iter()
+                .next()
+                .expect("pending is not empty here");
+            let launch = &launches[i];
+            let process = processes
+                .iter()
+                .find(|p| p.name() == launch.component)
+                .expect("every launch has a process with its component name");
+            return Err(NativeError::NotReady(Box::new(ComponentFailure {
+                component: launch.component.to_string(),
+                problem: format!(
+                    "not ready after {:.1?} at {url} (last answer: {last})",
+                    started.elapsed()
+                ),
+                log: process.log_path().to_path_buf(),
+                log_tail: process.log_tail(LOG_TAIL_BYTES),
+            })));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// `error: cause: cause` in one line, for "last answer" fields.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_files_are_written_validated_and_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_targets(dir.path(), "orders", &["127.0.0.1:8080".into()]).expect("write");
+        let text = std::fs::read_to_string(dir.path().join("orders.json")).expect("read");
+        assert_eq!(
+            text,
+            r#"[{"labels":{"job":"orders"},"targets":["127.0.0.1:8080"]}]"#
+        );
+        assert!(matches!(
+            write_targets(dir.path(), "../x", &[]),
+            Err(NativeError::InvalidJob { .. })
+        ));
+        let err = write_targets(dir.path(), "orders", &["nohost".into()]).expect_err("bad target");
+        assert_eq!(
+            err.to_string(),
+            "invalid scrape target \"nohost\" for job orders: expected host:port"
+        );
+        write_targets(dir.path(), "orders", &[]).expect("remove");
+        assert!(!dir.path().join("orders.json").exists());
+    }
+
+    #[test]
+    fn every_template_renders_with_the_values_native_supplies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = StackConfig::for_tests();
+        let fake = PathBuf::from("/bin/true");
+        let binaries = NativeBinaries {
+            prometheus: fake.clone(),
+            alertmanager: fake.clone(),
+            jaeger: fake.clone(),
+            loki: fake,
+        };
+        let ports = Ports::allocate().expect("ports");
+        let targets = dir.path().join("targets");
+        let launches =
+            render_all(&config, &binaries, &ports, dir.path(), &targets, "t").expect("renders");
+        assert_eq!(launches.len(), 5);
+        let prom = std::fs::read_to_string(dir.path().join("prometheus.yml")).expect("read");
+        assert!(prom.contains("scrape_interval: 1s"), "{prom}");
+        assert!(prom.contains("smoke.yml"), "{prom}");
+        let am = std::fs::read_to_string(dir.path().join("alertmanager.yml")).expect("read");
+        assert!(
+            am.contains("http://127.0.0.1:9/gauntlet-no-receiver/pager"),
+            "{am}"
+        );
+        for f in ["jaeger-query.yaml", "otel-collector.yaml", "loki.yaml"] {
+            let text = std::fs::read_to_string(dir.path().join(f)).expect("read");
+            assert!(!text.contains("0.0.0.0"), "{f} binds all interfaces");
+            assert!(!text.contains("{{"), "{f} has an unrendered placeholder");
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! A stack that is up, whoever started it: [`RunningStack`] is either gauntlet's own
+//! [`NativeStack`] (processes it owns) or an [`ExternalStack`] (URLs of a stack someone else
+//! runs). Everything downstream (runner, observe clients) needs only [`StackUrls`].
+
+use std::fmt;
+
+use reqwest::Url;
+use serde::{Deserialize, Serialize};
+
+use super::external::ExternalStack;
+use super::native::{NativeError, NativeStack};
+
+/// Which kind of log store is behind [`StackUrls::log_store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogStoreKind {
+    /// Grafana Loki: push API, OTLP at `/otlp/v1/logs`, LogQL at `/loki/api/v1/query_range`.
+    Loki,
+    /// VictoriaLogs (external stacks only; it cannot be built here).
+    Victorialogs,
+    /// Not a real log store: gauntlet's in-memory OTLP log tap.
+    OtlpTap,
+}
+
+impl fmt::Display for LogStoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogStoreKind::Loki => "loki",
+            LogStoreKind::Victorialogs => "victorialogs",
+            LogStoreKind::OtlpTap => "otlp-tap",
+        })
+    }
+}
+
+/// Where each part of the stack answers. All URLs are bases without a trailing path
+/// (`http://127.0.0.1:9090/`); clients append the API paths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct StackUrls {
+    /// Prometheus HTTP API.
+    pub prometheus: Url,
+    /// Alertmanager HTTP API (v2).
+    pub alertmanager: Url,
+    /// Jaeger query HTTP API (`/api/traces/{id}`, `/api/services`, `/api/v3/…`).
+    pub jaeger_query: Url,
+    /// OTLP/gRPC endpoint of the collector (for tonic exporters).
+    pub otlp_grpc: Url,
+    /// OTLP/HTTP base of the collector (append `/v1/traces`, `/v1/logs`, `/v1/metrics`).
+    pub otlp_http: Url,
+    /// Log store base URL.
+    pub log_store: Url,
+    /// What the log store is (decides which client queries it).
+    pub log_store_kind: LogStoreKind,
+    /// Grafana, when there is one (external stacks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grafana: Option<Url>,
+}
+
+/// One component of a running stack, for `describe()` and reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentInfo {
+    /// `prometheus`, `alertmanager`, `jaeger-query`, `otel-collector`, `log-store`.
+    pub name: String,
+    /// What actually runs (`Prometheus`, `Jaeger v2 (collector role)`, `Loki`, …).
+    pub implementation: String,
+    /// Whether this is the real backend a user would run (false for stand-ins like the tap).
+    pub real: bool,
+    /// Version as reported by the binary or provisioning stamp.
+    pub version: String,
+    /// Main URL.
+    pub url: Url,
+    /// Process id when gauntlet owns the process.
+    pub pid: Option<u32>,
+}
+
+/// Any stack-level failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Native(#[from] NativeError),
+    #[error("{operation} is not possible on an external stack (gauntlet does not own it)")]
+    Unsupported { operation: &'static str },
+}
+
+/// A stack that is up.
+#[derive(Debug)]
+pub enum RunningStack {
+    /// Started and owned by gauntlet; stopped on `stop()` or `Drop`.
+    Native(NativeStack),
+    /// Someone else's; gauntlet only talks to it.
+    External(ExternalStack),
+}
+
+impl RunningStack {
+    /// Where each component answers.
+    pub fn urls(&self) -> &StackUrls {
+        match self {
+            RunningStack::Native(s) => s.urls(),
+            RunningStack::External(s) => s.urls(),
+        }
+    }
+
+    /// The components and whether each is the real thing.
+    pub fn components(&self) -> &[ComponentInfo] {
+        match self {
+            RunningStack::Native(s) => s.components(),
+            RunningStack::External(s) => s.components(),
+        }
+    }
+
+    /// Human-readable summary: provider, each component, real or stand-in, version, URL.
+    pub fn describe(&self) -> String {
+        match self {
+            RunningStack::Native(s) => s.describe(),
+            RunningStack::External(s) => s.describe(),
+        }
+    }
+
+    /// Replaces the scrape targets of `job` (native only: the external stack's Prometheus
+    /// config is not ours).
+    pub fn set_targets(&self, job: &str, targets: &[String]) -> Result<(), StackError> {
+        match self {
+            RunningStack::Native(s) => Ok(s.set_targets(job, targets)?),
+            RunningStack::External(_) => Err(StackError::Unsupported {
+                operation: "changing scrape targets",
+            }),
+        }
+    }
+
+    /// Stops what gauntlet owns (nothing for an external stack).
+    pub async fn stop(self) {
+        match self {
+            RunningStack::Native(s) => s.stop().await,
+            RunningStack::External(_) => {}
+        }
+    }
+}
+
+/// Renders component lines shared by both providers.
+pub(crate) fn describe_components(header: &str, components: &[ComponentInfo]) -> String {
+    let width = components.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut out = format!("{header}\n");
+    for c in components {
+        let real = if c.real {
+            "real".to_string()
+        } else {
+            "NOT REAL (stand-in)".to_string()
+        };
+        let pid = c.pid.map(|p| format!(" pid {p}")).unwrap_or_default();
+        out.push_str(&format!(
+            "  {:width$}  {} {} [{}] {}{}\n",
+            c.name, c.implementation, c.version, real, c.url, pid
+        ));
+    }
+    out
+}
