@@ -4,8 +4,9 @@
 //! [`crate::exit_code`].
 
 mod check;
+mod run;
 
-use std::path::PathBuf;
+use std::io::Write as _;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -35,7 +36,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run scenarios end to end against a real stack.
-    Run(RunArgs),
+    Run(run::RunArgs),
     /// Validate scenario files without touching the network or Docker.
     Check(check::CheckArgs),
     /// List the scenarios in files or directories.
@@ -44,32 +45,32 @@ pub enum Command {
     #[command(subcommand)]
     Stack(StackCommand),
     /// Run the instrumented sample services.
-    Services,
+    Services(crate::services::ServicesArgs),
     /// Re-render reports from a saved results.json.
-    Report,
+    Report(crate::report::ReportArgs),
     /// Show which backends are installed, their versions, and whether Docker answers.
     Doctor,
-    /// Measure gauntlet itself (load generator, instrumentation overhead, stack start-up).
-    Bench,
-}
-
-/// `gauntlet run`.
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Scenario files or directories.
-    #[arg(required = true)]
-    pub paths: Vec<PathBuf>,
-    /// Where results.json, junit.xml and the report are written.
-    #[arg(long, default_value = "gauntlet-report")]
-    pub report_dir: PathBuf,
+    /// Measure gauntlet itself.
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum StackCommand {
-    /// Start the stack and print its URLs.
-    Up,
+    /// Start the native stack, print its URLs and keep it running until Ctrl-C (or --detach).
+    Up(crate::stack::cli::StackUpArgs),
     /// Stop a stack started with `stack up --detach`.
-    Down,
+    Down(crate::stack::cli::StackDownArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// gauntlet's load generator against wrk on the same endpoint, side by side.
+    Load(crate::load::bench::BenchLoadArgs),
+    /// Instrumentation off vs full through the 3-hop path at the same open-model rate.
+    Overhead(crate::services::OverheadArgs),
+    /// Time from start to all-ready for the native stack.
+    Startup(crate::stack::cli::BenchStartupArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -77,17 +78,71 @@ pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Check(args) => check::check(&args),
         Command::List(args) => check::list(&args),
-        Command::Run(_) => not_yet("run", "the engine (issue \"The engine\")"),
-        Command::Stack(_) => not_yet("stack", "the stack providers"),
-        Command::Services => not_yet("services", "the sample services"),
-        Command::Report => not_yet("report", "the reporters"),
-        Command::Doctor => not_yet("doctor", "the stack providers"),
-        Command::Bench => not_yet("bench", "the benchmarks"),
+        Command::Run(args) => run::run(args, cli.global.no_progress).await,
+        Command::Stack(StackCommand::Up(args)) => {
+            install_cleanup();
+            report(crate::stack::cli::stack_up(&args, &mut std::io::stdout()).await, exit_code::STACK_FAILED)
+        }
+        Command::Stack(StackCommand::Down(args)) => {
+            report(crate::stack::cli::stack_down(&args, &mut std::io::stdout()).await, exit_code::STACK_FAILED)
+        }
+        Command::Services(args) => {
+            install_cleanup();
+            report(crate::services::run_cli(args).await, exit_code::STACK_FAILED)
+        }
+        Command::Report(args) => report(crate::report::run_report_cli(args), exit_code::INTERNAL_ERROR),
+        Command::Doctor => {
+            let doctor = crate::stack::cli::doctor().await;
+            print!("{doctor}");
+            let _ = std::io::stdout().flush();
+            if doctor.native_stack_ready() { exit_code::OK } else { exit_code::STACK_FAILED }
+        }
+        Command::Bench(BenchCommand::Load(args)) => match crate::load::bench::bench_load(&args).await {
+            Ok(report) => {
+                println!("{}", report.render());
+                exit_code::OK
+            }
+            Err(e) => report_err(&e, exit_code::INTERNAL_ERROR),
+        },
+        Command::Bench(BenchCommand::Overhead(args)) => {
+            install_cleanup();
+            report(crate::services::run_overhead_cli(args).await, exit_code::INTERNAL_ERROR)
+        }
+        Command::Bench(BenchCommand::Startup(args)) => {
+            install_cleanup();
+            match crate::stack::cli::bench_startup(&args, &mut std::io::stdout()).await {
+                Ok(bench) => {
+                    println!("{bench}");
+                    exit_code::OK
+                }
+                Err(e) => report_err(&e, exit_code::STACK_FAILED),
+            }
+        }
     }
 }
 
-/// Subcommands whose capability has not landed say so and fail; they never pretend.
-fn not_yet(command: &str, capability: &str) -> i32 {
-    eprintln!("gauntlet {command}: not available in this build yet: it needs {capability}");
-    exit_code::INTERNAL_ERROR
+/// Child processes die with gauntlet on Ctrl-C, SIGTERM and panics.
+pub(crate) fn install_cleanup() {
+    crate::stack::process::install_panic_cleanup();
+    if let Err(e) = crate::stack::process::install_signal_cleanup() {
+        tracing::warn!(error = %e, "cannot install the signal handler; children may outlive an interrupt");
+    }
+}
+
+fn report<E: std::error::Error>(result: Result<(), E>, code: i32) -> i32 {
+    match result {
+        Ok(()) => exit_code::OK,
+        Err(e) => report_err(&e, code),
+    }
+}
+
+/// Prints the error with its whole cause chain.
+pub(crate) fn report_err(e: &dyn std::error::Error, code: i32) -> i32 {
+    eprintln!("error: {e}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        eprintln!("  caused by: {s}");
+        source = s.source();
+    }
+    code
 }

@@ -54,6 +54,9 @@ pub struct LoadOptions {
     pub progress: Option<mpsc::Sender<LoadSample>>,
     /// Caps of the kept request records.
     pub limits: RecordLimits,
+    /// Receives each failed request as it completes, so failures can be followed into
+    /// traces and logs while the run goes on (bounded: a full channel drops the record).
+    pub failures: Option<mpsc::Sender<RequestRecord>>,
 }
 
 /// Why a load run could not happen (a run that happened, however badly, is a report).
@@ -108,6 +111,7 @@ where
         max_requests: plan.max_requests,
         stopped: AtomicBool::new(false),
         picker: Picker::new(plan),
+        failures: options.failures.clone(),
     });
 
     let mut tasks = JoinSet::new();
@@ -267,6 +271,12 @@ async fn run_journey(shared: &Shared, journey: Journey, first_intended: Instant)
             latency: done.saturating_duration_since(intended),
             outcome,
         };
+        if !record.outcome.is_success()
+            && let Some(tx) = &shared.failures
+        {
+            // Never block the generator on a slow consumer.
+            let _ = tx.try_send(record.clone());
+        }
         shared
             .collector
             .lock()
@@ -329,6 +339,7 @@ struct Shared {
     max_requests: u64,
     stopped: AtomicBool,
     picker: Picker,
+    failures: Option<mpsc::Sender<RequestRecord>>,
 }
 
 /// Weighted random choice of a journey.

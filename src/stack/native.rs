@@ -498,6 +498,12 @@ impl NativeStack {
         write_targets(&self.targets_dir, job, targets)
     }
 
+    /// Like [`set_targets`](Self::set_targets) for a sample service: the targets also carry
+    /// `service=<name>`, which the alert rules and dashboards select on.
+    pub fn set_service_targets(&self, service: &str, targets: &[String]) -> Result<(), NativeError> {
+        write_labelled_targets(&self.targets_dir, service, targets, true)
+    }
+
     /// Stops every component (SIGTERM, grace, SIGKILL, per process group, concurrently) and
     /// deletes the run dir.
     pub async fn stop(mut self) {
@@ -526,6 +532,17 @@ impl NativeStack {
 
 /// Writes `<dir>/<job>.json` for Prometheus file_sd atomically (temp file + rename).
 pub(crate) fn write_targets(dir: &Path, job: &str, targets: &[String]) -> Result<(), NativeError> {
+    write_labelled_targets(dir, job, targets, false)
+}
+
+/// [`write_targets`], optionally adding `service=<job>` (the label the rules and dashboards
+/// group sample services by).
+pub(crate) fn write_labelled_targets(
+    dir: &Path,
+    job: &str,
+    targets: &[String],
+    service_label: bool,
+) -> Result<(), NativeError> {
     let valid_job = !job.is_empty()
         && job
             .chars()
@@ -555,7 +572,12 @@ pub(crate) fn write_targets(dir: &Path, job: &str, targets: &[String]) -> Result
             _ => Ok(()),
         };
     }
-    let body = serde_json::json!([{ "targets": targets, "labels": { "job": job } }]);
+    let labels = if service_label {
+        serde_json::json!({ "job": job, "service": job })
+    } else {
+        serde_json::json!({ "job": job })
+    };
+    let body = serde_json::json!([{ "targets": targets, "labels": labels }]);
     // The temp name does not match the `*.json` glob, so Prometheus never reads a partial file.
     let tmp = dir.join(format!(".{job}.json.tmp"));
     std::fs::write(&tmp, body.to_string()).map_err(|source| NativeError::Write {

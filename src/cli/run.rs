@@ -1,0 +1,163 @@
+//! `gauntlet run`: validate, run each scenario against a real stack, report.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use clap::Args;
+use tokio::sync::mpsc;
+
+use crate::exit_code;
+use crate::report::{
+    self, Environment, HostFacts, ReportFormat, RunEvent, RunResults, ScenarioResult, ScenarioStatus,
+    TerminalReporter, TerminalStyle,
+};
+use crate::runner::{RunContext, run_scenario};
+use crate::scenario;
+
+/// `gauntlet run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario files or directories.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Where results.json, junit.xml, report.md, report.html and component logs are written.
+    #[arg(long, default_value = "gauntlet-report")]
+    pub report_dir: PathBuf,
+    /// Run every scenario this many times (nightly flakiness summary).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// Append this run to a JSONL history file and compare time-to-detect with the last runs.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// Flag a time-to-detect as regressed above this factor of the rolling median.
+    #[arg(long, default_value_t = 1.5)]
+    pub regression_factor: f64,
+}
+
+/// Exit 0 when every expectation was met, 1 when any was missed, 2 for invalid scenarios,
+/// 3 when the stack failed, 4 on internal errors.
+pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
+    let scenarios = match scenario::load_all(&args.paths) {
+        Ok(s) => s,
+        Err(problems) => {
+            eprintln!("{problems}");
+            return exit_code::INVALID_SCENARIO;
+        }
+    };
+    super::install_cleanup();
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => return super::report_err(&e, exit_code::INTERNAL_ERROR),
+    };
+    if let Err(e) = std::fs::create_dir_all(&args.report_dir) {
+        eprintln!("error: cannot create {}: {e}", args.report_dir.display());
+        return exit_code::INTERNAL_ERROR;
+    }
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
+    let style = TerminalStyle::detect(no_progress);
+    // The terminal reporter writes blocking I/O, so it lives on its own thread.
+    let reporter = tokio::task::spawn_blocking(move || {
+        let mut terminal = TerminalReporter::new(std::io::stdout(), style);
+        while let Some(event) = rx.blocking_recv() {
+            if let Err(e) = terminal.handle(&event) {
+                tracing::warn!(error = %e, "terminal output failed");
+            }
+        }
+        terminal
+    });
+
+    let ctx = RunContext {
+        exe,
+        report_dir: args.report_dir.clone(),
+        events: Some(tx.clone()),
+    };
+    let mut runs = Vec::new();
+    let mut stack_failed = false;
+    for _ in 0..args.repeat {
+        let started = SystemTime::now();
+        let mut results = RunResults::new(started, Environment { components: Vec::new(), host: HostFacts::detect() });
+        for s in &scenarios {
+            match run_scenario(s, &ctx).await {
+                Ok(run) => {
+                    if results.environment.components.is_empty() {
+                        results.environment.components = run.components;
+                    }
+                    results.scenarios.push(run.result);
+                }
+                Err(e) => {
+                    stack_failed |= e.exit_code() == exit_code::STACK_FAILED;
+                    let chain = crate::runner::probes::error_chain(&e);
+                    let _ = tx.send(RunEvent::Log { level: report::LogLevel::Error, message: format!("{}: {chain}", s.name) });
+                    results.scenarios.push(error_result(s, chain));
+                }
+            }
+        }
+        results.finished_at = report::rfc3339(SystemTime::now());
+        runs.push(results);
+    }
+    drop(tx);
+    drop(ctx);
+    let terminal = reporter.await;
+
+    let Some(last) = runs.last() else {
+        return exit_code::INTERNAL_ERROR;
+    };
+    if let Ok(mut terminal) = terminal
+        && let Err(e) = terminal.finish(last)
+    {
+        tracing::warn!(error = %e, "terminal summary failed");
+    }
+    let formats = [ReportFormat::Json, ReportFormat::Junit, ReportFormat::Md, ReportFormat::Html];
+    match report::write_all(&args.report_dir, last, &formats) {
+        Ok(files) => {
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+        }
+        Err(e) => return super::report_err(&e, exit_code::INTERNAL_ERROR),
+    }
+    if runs.len() > 1 {
+        println!("{}", report::flaky::render_table(&report::flaky::analyze(&runs)));
+    }
+    if let Some(path) = &args.history {
+        let previous = match report::history::load(path) {
+            Ok(p) => p,
+            Err(e) => return super::report_err(&e, exit_code::INTERNAL_ERROR),
+        };
+        let entry = report::history::summarize(last);
+        let policy = report::history::RegressionPolicy { factor: args.regression_factor, ..Default::default() };
+        println!("{}", report::history::render_table(&report::history::compare(&previous, &entry, &policy)));
+        if let Err(e) = report::history::append(path, &entry) {
+            return super::report_err(&e, exit_code::INTERNAL_ERROR);
+        }
+    }
+
+    let any = |status: ScenarioStatus| runs.iter().flat_map(|r| &r.scenarios).any(|s| s.status == status);
+    if stack_failed {
+        exit_code::STACK_FAILED
+    } else if any(ScenarioStatus::Error) {
+        exit_code::INTERNAL_ERROR
+    } else if any(ScenarioStatus::Missed) {
+        exit_code::EXPECTATION_MISSED
+    } else {
+        exit_code::OK
+    }
+}
+
+fn error_result(s: &scenario::Scenario, error: String) -> ScenarioResult {
+    ScenarioResult {
+        name: s.name.clone(),
+        file: s.file.display().to_string(),
+        status: ScenarioStatus::Error,
+        duration_ms: 0,
+        phases: Vec::new(),
+        faults: Vec::new(),
+        expectations: Vec::new(),
+        load: None,
+        timeseries: Vec::new(),
+        overhead: None,
+        skipped_reason: None,
+        error: Some(error),
+    }
+}

@@ -1,0 +1,833 @@
+//! One scenario run: stack → services → warm-up → steady state → faults → recovery →
+//! teardown. Emits [`RunEvent`]s; never prints. A missed expectation is data in the result;
+//! `Err` means the harness itself (or the stack) failed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::fleet::{Fleet, FleetError, FleetSettings};
+use super::probes::{self, LogSource, Observers};
+use super::rules::override_alert_for;
+use crate::fault::{FaultGuard, FaultRegistry, HooksClient, KillSignal as SignalHow, ProcessTarget, ProxyEffect};
+use crate::load::{self, LoadOptions, LoadPlan};
+use crate::observe::dashboard::Dashboard;
+use crate::observe::loki::LokiClient;
+use crate::observe::{JaegerClient, PrometheusClient, WebhookSink};
+use crate::report::{
+    Component, ComponentKind, ExpectationKind, ExpectationPhase, ExpectationResult, ExpectationStatus, FaultRecord,
+    LoadSummary, PhaseTiming, RunEvent, ScenarioResult, ScenarioStatus, SeriesPoint,
+};
+use crate::scenario::{Check, Expectation, Fault, FaultAction, KillSignal, Provider, Scenario};
+use crate::services::hooks::FaultHook;
+use crate::stack::{LogStoreKind, NativeStack, StackConfig};
+use crate::verdict::{poll_until, watch_window, Backoff, Probe};
+
+/// How long every scrape target may take to report `up`.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(40);
+
+/// The harness (not the stack under test) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the stack failed to start")]
+    Stack(#[source] crate::stack::NativeError),
+    #[error("the sample services failed to start")]
+    Services(#[source] FleetError),
+    #[error("warm-up failed: {0}")]
+    WarmUp(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl RunError {
+    /// The documented exit code this failure maps to.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Stack(_) | RunError::Services(_) | RunError::WarmUp(_) => crate::exit_code::STACK_FAILED,
+            RunError::Internal(_) => crate::exit_code::INTERNAL_ERROR,
+        }
+    }
+}
+
+/// What a run needs besides the scenario.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// The gauntlet binary, started once per service (`gauntlet services --only …`).
+    pub exe: PathBuf,
+    /// Where component logs are kept (`<dir>/logs/<scenario>/`).
+    pub report_dir: PathBuf,
+    pub events: Option<mpsc::UnboundedSender<RunEvent>>,
+}
+
+/// The scenario's outcome plus the components it ran against.
+pub struct ScenarioRun {
+    pub result: ScenarioResult,
+    pub components: Vec<Component>,
+}
+
+struct Clock {
+    start: Instant,
+    events: Option<mpsc::UnboundedSender<RunEvent>>,
+}
+
+impl Clock {
+    fn ms(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.start).as_millis()).unwrap_or(u64::MAX)
+    }
+    fn now_ms(&self) -> u64 {
+        self.ms(Instant::now())
+    }
+    fn emit(&self, event: RunEvent) {
+        if let Some(tx) = &self.events {
+            // A reporter that went away must not stop the run.
+            let _ = tx.send(event);
+        }
+    }
+}
+
+/// Injection times of faults, shared with expectation tasks that measure from them.
+type Injections = BTreeMap<String, (Instant, SystemTime)>;
+
+/// Runs one scenario end to end and always tears down what it started.
+pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<ScenarioRun, RunError> {
+    let clock = Clock {
+        start: Instant::now(),
+        events: ctx.events.clone(),
+    };
+    let started_wall = SystemTime::now();
+    let expectation_count = scenario.expect.len()
+        + scenario.steady_state.as_ref().map_or(0, |w| w.expect.len())
+        + scenario.recover.as_ref().map_or(0, |w| w.expect.len());
+    clock.emit(RunEvent::ScenarioStarted {
+        name: scenario.name.clone(),
+        file: scenario.file.display().to_string(),
+        planned_ms: scenario.load.as_ref().map(|l| l.duration.as_millis() as u64),
+        expectations: expectation_count,
+    });
+    if scenario.stack.provider != Provider::Native {
+        let reason = format!(
+            "provider {:?} is not supported by the runner yet; run it with provider native",
+            scenario.stack.provider
+        );
+        return Ok(ScenarioRun {
+            result: skipped_result(scenario, &reason),
+            components: Vec::new(),
+        });
+    }
+
+    let mut phases = Vec::new();
+    let log_dir = ctx.report_dir.join("logs").join(sanitize(&scenario.name));
+    let _ = std::fs::create_dir_all(&log_dir);
+
+    // Stack.
+    let phase_start = clock.now_ms();
+    clock.emit(RunEvent::PhaseStarted { name: "stack".into(), at_ms: phase_start });
+    let sink = Arc::new(WebhookSink::start().await.map_err(|e| RunError::Internal(probes::error_chain(&e)))?);
+    let rules_dir = tempfile::tempdir().map_err(|e| RunError::Internal(format!("cannot create a temp dir: {e}")))?;
+    let rule_files = match scenario.stack.alert_for {
+        Some(d) => override_alert_for(&scenario.stack.rule_files, d, rules_dir.path())
+            .map_err(|e| RunError::Internal(probes::error_chain(&e)))?,
+        None => scenario.stack.rule_files.clone(),
+    };
+    let mut receivers: Vec<String> = scenario.stack.receivers.clone();
+    if receivers.is_empty() {
+        receivers = vec!["pager".into(), "chat".into()];
+    }
+    let mut config = StackConfig::default();
+    config.scrape_interval = scenario.stack.scrape_interval;
+    config.evaluation_interval = scenario.stack.evaluation_interval;
+    config.group_wait = scenario.stack.group_wait;
+    config.group_interval = scenario.stack.group_interval;
+    config.repeat_interval = scenario.stack.repeat_interval;
+    config.rule_files = rule_files;
+    config.log_dir = Some(log_dir.clone());
+    for r in &receivers {
+        if let Ok(url) = reqwest::Url::parse(&sink.url_for(r)) {
+            config.webhook_receivers.insert(r.clone(), url);
+        }
+    }
+    let stack = NativeStack::start(&config).await.map_err(RunError::Stack)?;
+    phases.push(PhaseTiming { name: "stack".into(), started_ms: phase_start, ended_ms: clock.now_ms() });
+    let components = stack_components(&stack);
+
+    // Everything after this point must tear the stack down, whatever happens.
+    let outcome = run_with_stack(scenario, ctx, &clock, &stack, sink.clone(), &log_dir, started_wall, &mut phases).await;
+    let teardown_start = clock.now_ms();
+    clock.emit(RunEvent::PhaseStarted { name: "teardown".into(), at_ms: teardown_start });
+    stack.stop().await;
+    if let Ok(sink) = Arc::try_unwrap(sink) {
+        sink.shutdown().await;
+    }
+    phases.push(PhaseTiming { name: "teardown".into(), started_ms: teardown_start, ended_ms: clock.now_ms() });
+    let mut result = outcome?;
+    result.phases = phases;
+    result.duration_ms = clock.now_ms();
+    clock.emit(RunEvent::ScenarioFinished(result.clone()));
+    Ok(ScenarioRun { result, components })
+}
+
+#[expect(clippy::too_many_arguments, reason = "the phases share these; a struct would only rename them")]
+async fn run_with_stack(
+    scenario: &Scenario,
+    ctx: &RunContext,
+    clock: &Clock,
+    stack: &NativeStack,
+    sink: Arc<WebhookSink>,
+    log_dir: &Path,
+    started_wall: SystemTime,
+    phases: &mut Vec<PhaseTiming>,
+) -> Result<ScenarioResult, RunError> {
+    let urls = stack.urls().clone();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .no_proxy()
+        .build()
+        .map_err(|e| RunError::Internal(format!("http client: {e}")))?;
+
+    // Services.
+    let phase_start = clock.now_ms();
+    clock.emit(RunEvent::PhaseStarted { name: "services".into(), at_ms: phase_start });
+    let settings = FleetSettings {
+        exe: &ctx.exe,
+        log_dir,
+        otlp_http: urls.otlp_http.as_str().trim_end_matches('/'),
+        deployment_id: &sanitize(&scenario.name),
+    };
+    let mut fleet = Fleet::start(scenario, &settings).await.map_err(RunError::Services)?;
+    for (service, target) in fleet.scrape_targets() {
+        if let Err(e) = stack.set_service_targets(&service, &[target]) {
+            fleet.stop().await;
+            return Err(RunError::Internal(probes::error_chain(&e)));
+        }
+    }
+    phases.push(PhaseTiming { name: "services".into(), started_ms: phase_start, ended_ms: clock.now_ms() });
+
+    let result = run_with_services(scenario, clock, &urls, &http, &mut fleet, sink, started_wall, phases).await;
+    fleet.stop().await;
+    result
+}
+
+#[expect(clippy::too_many_arguments, reason = "the phases share these; a struct would only rename them")]
+async fn run_with_services(
+    scenario: &Scenario,
+    clock: &Clock,
+    urls: &crate::stack::StackUrls,
+    http: &reqwest::Client,
+    fleet: &mut Fleet,
+    sink: Arc<WebhookSink>,
+    started_wall: SystemTime,
+    phases: &mut Vec<PhaseTiming>,
+) -> Result<ScenarioResult, RunError> {
+    let prometheus = PrometheusClient::new(urls.prometheus.as_str(), http.clone())
+        .map_err(|e| RunError::Internal(probes::error_chain(&e)))?;
+    let jaeger = JaegerClient::new(urls.jaeger_query.as_str(), http.clone())
+        .map_err(|e| RunError::Internal(probes::error_chain(&e)))?;
+    let logs = match urls.log_store_kind {
+        LogStoreKind::Loki => match LokiClient::new(urls.log_store.as_str(), http.clone()) {
+            Ok(c) => LogSource::Loki(c),
+            Err(e) => LogSource::Unavailable(probes::error_chain(&e)),
+        },
+        other => LogSource::Unavailable(format!("log store {other} cannot be queried by the runner")),
+    };
+    let mut dashboards = BTreeMap::new();
+    for file in &scenario.stack.dashboards {
+        if let Ok(text) = std::fs::read_to_string(file)
+            && let Ok(d) = Dashboard::parse(&text)
+        {
+            if let Some(stem) = file.file_stem().and_then(|s| s.to_str()) {
+                dashboards.insert(stem.to_string(), d.clone());
+            }
+            dashboards.insert(d.uid.clone(), d);
+        }
+    }
+    let failed_trace_ids = Arc::new(Mutex::new(Vec::new()));
+    let observers = Arc::new(Observers {
+        prometheus,
+        jaeger,
+        logs,
+        sink,
+        dashboards,
+        scrape_interval: scenario.stack.scrape_interval,
+        failed_trace_ids: failed_trace_ids.clone(),
+        started_wall,
+    });
+
+    // Warm-up: every service scraped and up, so start-up is never mistaken for a fault.
+    let phase_start = clock.now_ms();
+    clock.emit(RunEvent::PhaseStarted { name: "warm-up".into(), at_ms: phase_start });
+    let expected_up = fleet.scrape_targets().len();
+    let up = poll_until(Instant::now() + WARM_UP_TIMEOUT, Backoff::default(), || {
+        let obs = observers.clone();
+        async move {
+            match obs.prometheus.query("count(up{service!=\"\"} == 1)", None).await {
+                Ok(r) => {
+                    let n = r.result.as_vector().and_then(|v| v.first()).map_or(0.0, |s| s.sample.value);
+                    if n as usize >= expected_up {
+                        Probe::Met(())
+                    } else {
+                        Probe::NotYet(format!("{n} of {expected_up} services up"))
+                    }
+                }
+                Err(e) => Probe::Failed(probes::error_chain(&e)),
+            }
+        }
+    })
+    .await;
+    if up.met.is_none() {
+        let seen = up.last_observed.map(|(s, _)| s).or(up.last_failure).unwrap_or_default();
+        return Err(RunError::WarmUp(format!("services not all up within {WARM_UP_TIMEOUT:?}: {seen}")));
+    }
+    phases.push(PhaseTiming { name: "warm-up".into(), started_ms: phase_start, ended_ms: clock.now_ms() });
+
+    // Load.
+    let (load_stop_tx, load_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (sample_tx, mut sample_rx) = mpsc::channel(64);
+    let load_task = match &scenario.load {
+        Some(spec) => {
+            let target = fleet
+                .urls()
+                .get(&spec.target)
+                .cloned()
+                .ok_or_else(|| RunError::Internal(format!("no URL for load target {}", spec.target)))?;
+            let plan = load_plan(spec, &target)?;
+            let (failure_tx, mut failure_rx) = mpsc::channel::<load::RequestRecord>(1024);
+            let ids = failed_trace_ids.clone();
+            tokio::spawn(async move {
+                while let Some(r) = failure_rx.recv().await {
+                    let mut ids = ids.lock().unwrap_or_else(PoisonError::into_inner);
+                    // Keep the most recent failures only; correlation checks the newest.
+                    if ids.len() >= 10_000 {
+                        ids.drain(..5_000);
+                    }
+                    ids.push(r.trace_id.to_string());
+                }
+            });
+            let options = LoadOptions {
+                progress: Some(sample_tx),
+                failures: Some(failure_tx),
+                ..LoadOptions::default()
+            };
+            Some(tokio::spawn(async move {
+                load::run_until(&plan, options, async {
+                    let _ = load_stop_rx.await;
+                })
+                .await
+            }))
+        }
+        None => None,
+    };
+    let load_start = Instant::now();
+    let series = Arc::new(Mutex::new(Vec::<SeriesPoint>::new()));
+    let forwarder = {
+        let series = series.clone();
+        let events = clock.events.clone();
+        let offset = clock.ms(load_start);
+        tokio::spawn(async move {
+            while let Some(s) = sample_rx.recv().await {
+                let point = SeriesPoint {
+                    t_ms: offset + s.elapsed.as_millis() as u64,
+                    rps: s.requests_per_sec,
+                    error_rate: s.error_rate,
+                    p95_ms: s.p95_us as f64 / 1000.0,
+                };
+                if let Some(tx) = &events {
+                    let _ = tx.send(RunEvent::LoadSample(point.clone()));
+                }
+                series.lock().unwrap_or_else(PoisonError::into_inner).push(point);
+            }
+        })
+    };
+
+    let mut expectations: JoinSet<ExpectationResult> = JoinSet::new();
+    let (inj_tx, inj_rx) = watch::channel(Injections::new());
+    let first_fault = scenario.faults.iter().min_by_key(|f| f.at).map(|f| f.name.clone());
+
+    // Steady state: window expectations over [load start, load start + for).
+    if let Some(ss) = &scenario.steady_state {
+        clock.emit(RunEvent::PhaseStarted { name: "steady-state".into(), at_ms: clock.ms(load_start) });
+        for e in &ss.expect {
+            spawn_expectation(&mut expectations, e, ExpectationPhase::SteadyState, observers.clone(), clock, Reference::At(load_start, SystemTime::now()), Some(load_start + ss.duration));
+        }
+    }
+    // Fault-phase expectations, each measured from its reference fault's actual injection.
+    for e in &scenario.expect {
+        let reference = match e.after.clone().or_else(|| first_fault.clone()) {
+            Some(name) => Reference::Fault(name, inj_rx.clone()),
+            None => Reference::At(load_start, SystemTime::now()),
+        };
+        spawn_expectation(&mut expectations, e, ExpectationPhase::Faults, observers.clone(), clock, reference, None);
+    }
+
+    // The fault timeline runs here (rollbacks may need to restart processes in `fleet`).
+    let phase_start = clock.now_ms();
+    if !scenario.faults.is_empty() {
+        clock.emit(RunEvent::PhaseStarted { name: "faults".into(), at_ms: phase_start });
+    }
+    let registry = FaultRegistry::new();
+    let records = run_faults(scenario, clock, fleet, &registry, load_start, &inj_tx).await;
+    let recover_start = Instant::now();
+    if !scenario.faults.is_empty() {
+        phases.push(PhaseTiming { name: "faults".into(), started_ms: phase_start, ended_ms: clock.now_ms() });
+    }
+
+    // Recovery: measured from the moment the last fault was rolled back.
+    if let Some(rec) = &scenario.recover {
+        clock.emit(RunEvent::PhaseStarted { name: "recover".into(), at_ms: clock.ms(recover_start) });
+        for e in &rec.expect {
+            spawn_expectation(&mut expectations, e, ExpectationPhase::Recover, observers.clone(), clock, Reference::At(recover_start, SystemTime::now()), None);
+        }
+    }
+
+    let mut results = Vec::new();
+    while let Some(done) = expectations.join_next().await {
+        match done {
+            Ok(r) => {
+                clock.emit(RunEvent::ExpectationFinished(r.clone()));
+                results.push(r);
+            }
+            Err(e) => return Err(RunError::Internal(format!("an expectation task failed: {e}"))),
+        }
+    }
+    if let Some(rec) = &scenario.recover {
+        phases.push(PhaseTiming { name: "recover".into(), started_ms: clock.ms(recover_start), ended_ms: clock.now_ms() });
+        let _ = rec;
+    }
+    results.sort_by(|a, b| a.id.cmp(&b.id));
+
+    // Stop the load and keep what it measured.
+    let _ = load_stop_tx.send(());
+    let load_summary = match load_task {
+        Some(task) => match task.await {
+            Ok(Ok(report)) => Some(LoadSummary {
+                requests: report.summary.total,
+                failures: report.summary.failed,
+                throughput_rps: report.summary.throughput,
+                p50_ms: report.summary.p50_us as f64 / 1000.0,
+                p95_ms: report.summary.p95_us as f64 / 1000.0,
+                p99_ms: report.summary.p99_us as f64 / 1000.0,
+                max_ms: report.summary.max_us as f64 / 1000.0,
+            }),
+            Ok(Err(e)) => return Err(RunError::Internal(format!("load failed: {}", probes::error_chain(&e)))),
+            Err(e) => return Err(RunError::Internal(format!("load task failed: {e}"))),
+        },
+        None => None,
+    };
+    let _ = forwarder.await;
+    for e in registry.rollback_all().await {
+        tracing::warn!(error = %probes::error_chain(&e), "fault rollback failed at teardown");
+    }
+    let timeseries = series.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    Ok(ScenarioResult {
+        name: scenario.name.clone(),
+        file: scenario.file.display().to_string(),
+        status: ScenarioResult::status_from_expectations(&results),
+        duration_ms: 0,
+        phases: Vec::new(),
+        faults: records,
+        expectations: results,
+        load: load_summary,
+        timeseries,
+        overhead: None,
+        skipped_reason: None,
+        error: None,
+    })
+}
+
+fn load_plan(spec: &crate::scenario::LoadSpec, target: &str) -> Result<LoadPlan, RunError> {
+    let url = reqwest::Url::parse(target).map_err(|e| RunError::Internal(format!("load target {target}: {e}")))?;
+    let journeys = spec
+        .journeys
+        .iter()
+        .filter_map(|j| load::Journey::ALL.into_iter().find(|x| x.name() == j))
+        .map(|journey| load::JourneyWeight { journey, weight: 1 })
+        .collect();
+    let mut plan = LoadPlan::open(url, journeys, spec.rate, spec.duration);
+    plan.max_requests = spec.max_requests;
+    plan.timeout = spec.timeout;
+    if let (Some(ramp), load::LoadModel::Open { rate, .. }) = (spec.ramp, plan.model) {
+        plan.model = load::LoadModel::Open {
+            rate,
+            ramp: Some(load::Ramp { from_rate: 0.0, over: ramp }),
+        };
+    }
+    Ok(plan)
+}
+
+/// When an expectation's deadline clock starts.
+enum Reference {
+    At(Instant, SystemTime),
+    /// The actual injection of the named fault.
+    Fault(String, watch::Receiver<Injections>),
+}
+
+fn spawn_expectation(
+    set: &mut JoinSet<ExpectationResult>,
+    e: &Expectation,
+    phase: ExpectationPhase,
+    obs: Arc<Observers>,
+    clock: &Clock,
+    reference: Reference,
+    window_end: Option<Instant>,
+) {
+    let e = e.clone();
+    let start = clock.start;
+    set.spawn(async move {
+        let ms = |at: Instant| u64::try_from(at.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX);
+        let (backend, real) = probes::backend(&e.check, &obs);
+        let mut result = ExpectationResult {
+            id: e.id.clone(),
+            kind: kind_of(&e.check),
+            description: describe(&e),
+            phase,
+            status: ExpectationStatus::Skipped,
+            time_to_detect_ms: None,
+            deadline_ms: e.within.map_or(0, |w| w.as_millis() as u64),
+            floor_ms: Some(e.floor.as_millis() as u64),
+            last_observed: None,
+            backend: backend.to_string(),
+            backend_real: real,
+            skipped_reason: None,
+            observed_at_ms: None,
+        };
+        if let Some(reason) = probes::unavailable(&e.check, &obs) {
+            result.skipped_reason = Some(reason);
+            return result;
+        }
+        let (ref_instant, ref_wall) = match reference {
+            Reference::At(i, w) => (i, w),
+            Reference::Fault(name, mut rx) => {
+                let got = rx.wait_for(|m| m.contains_key(&name)).await.ok().and_then(|m| m.get(&name).copied());
+                match got {
+                    Some(v) => v,
+                    None => {
+                        result.skipped_reason = Some(format!("fault {name} was never injected"));
+                        return result;
+                    }
+                }
+            }
+        };
+        if let Check::NoAlerts { .. } = &e.check {
+            let until = window_end.unwrap_or(ref_instant);
+            result.deadline_ms = until.saturating_duration_since(ref_instant).as_millis() as u64;
+            let watched = watch_window(until, Duration::from_millis(500), || probes::probe(&e.check, &obs, ref_wall)).await;
+            match watched {
+                Ok(clean) => {
+                    result.status = ExpectationStatus::Met;
+                    result.last_observed = Some(format!("no alert fired in {clean} checks"));
+                }
+                Err((violation, at)) => {
+                    result.status = ExpectationStatus::Missed;
+                    result.last_observed = Some(violation);
+                    result.observed_at_ms = Some(ms(at));
+                }
+            }
+            return result;
+        }
+        let within = e.within.unwrap_or_default();
+        let outcome = poll_until(ref_instant + within, Backoff::default(), || probes::probe(&e.check, &obs, ref_wall)).await;
+        match outcome.met {
+            Some((evidence, at)) => {
+                result.status = ExpectationStatus::Met;
+                result.time_to_detect_ms = Some(at.saturating_duration_since(ref_instant).as_millis() as u64);
+                result.observed_at_ms = Some(ms(at));
+                result.last_observed = Some(evidence);
+            }
+            None => {
+                result.status = ExpectationStatus::Missed;
+                result.last_observed = match (outcome.last_observed, outcome.last_failure) {
+                    (Some((seen, at)), _) => {
+                        result.observed_at_ms = Some(ms(at));
+                        Some(format!("{seen} at {:.1}s", at.saturating_duration_since(ref_instant).as_secs_f64()))
+                    }
+                    (None, Some(failure)) => Some(format!("backend error: {failure}")),
+                    (None, None) => None,
+                };
+            }
+        }
+        result
+    });
+}
+
+fn kind_of(check: &Check) -> ExpectationKind {
+    match check {
+        Check::Metric { .. } => ExpectationKind::Metric,
+        Check::Alert { .. } => ExpectationKind::Alert,
+        Check::Notification { .. } => ExpectationKind::Notification,
+        Check::Trace { .. } => ExpectationKind::Trace,
+        Check::Log { .. } => ExpectationKind::Log,
+        Check::DashboardHasData { .. } | Check::DashboardPanel { .. } => ExpectationKind::Dashboard,
+        Check::NoAlerts { .. } => ExpectationKind::NoAlerts,
+        Check::Correlation { .. } => ExpectationKind::Correlation,
+    }
+}
+
+fn describe(e: &Expectation) -> String {
+    if let Some(name) = &e.name {
+        return name.clone();
+    }
+    let labels = |l: &BTreeMap<String, String>| {
+        if l.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+        }
+    };
+    match &e.check {
+        Check::Metric { query } => query.clone(),
+        Check::Alert { alert, labels: l, state } => format!("{alert}{} {state:?}", labels(l)).to_lowercase().replacen(&alert.to_lowercase(), alert, 1),
+        Check::Notification { receiver, alert, status, .. } => {
+            format!("{receiver} notified{} ({status:?})", alert.as_ref().map(|a| format!(" of {a}")).unwrap_or_default())
+        }
+        Check::Trace { service, error, spans_from, .. } => format!(
+            "trace of {service}{}{}",
+            if *error == Some(true) { " with error" } else { "" },
+            if spans_from.is_empty() { String::new() } else { format!(" across {}", spans_from.join(" → ")) }
+        ),
+        Check::Log { service, level, correlated_trace, .. } => format!(
+            "{service} log{}{}",
+            level.map(|l| format!(" at {l:?}").to_lowercase()).unwrap_or_default(),
+            if *correlated_trace { " with trace id" } else { "" }
+        ),
+        Check::DashboardHasData { dashboard } => format!("dashboard {dashboard}: every panel has data"),
+        Check::DashboardPanel { dashboard, panel, above, below } => format!(
+            "dashboard {dashboard}: {panel}{}{}",
+            above.map(|a| format!(" > {a}")).unwrap_or_default(),
+            below.map(|b| format!(" < {b}")).unwrap_or_default()
+        ),
+        Check::NoAlerts { alerts } => match alerts {
+            None => "no alert fires".into(),
+            Some(names) => format!("none of {} fires", names.join(", ")),
+        },
+        Check::Correlation { find_in, .. } => format!("failed requests' trace ids found in {}", find_in.join(" and ")),
+    }
+}
+
+/// A fault waiting to be rolled back.
+struct Active {
+    index: usize,
+    guard: Option<FaultGuard>,
+    restart: Option<String>,
+}
+
+/// Injects and rolls back every fault on the timeline; returns what happened to each.
+async fn run_faults(
+    scenario: &Scenario,
+    clock: &Clock,
+    fleet: &mut Fleet,
+    registry: &FaultRegistry,
+    load_start: Instant,
+    injections: &watch::Sender<Injections>,
+) -> Vec<FaultRecord> {
+    let mut records: Vec<FaultRecord> = scenario
+        .faults
+        .iter()
+        .map(|f| FaultRecord {
+            name: f.name.clone(),
+            kind: f.action.kind().to_string(),
+            target: f.target(),
+            planned_at_ms: clock.ms(load_start + f.at),
+            injected_at_ms: None,
+            rolled_back_at_ms: None,
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..scenario.faults.len()).collect();
+    order.sort_by_key(|i| scenario.faults[*i].at);
+    let mut pending_rollbacks: Vec<(Instant, Active)> = Vec::new();
+    let mut next = order.into_iter().peekable();
+    loop {
+        let next_inject = next.peek().map(|i| load_start + scenario.faults[*i].at);
+        let next_rollback = pending_rollbacks.iter().map(|(t, _)| *t).min();
+        let (at, inject) = match (next_inject, next_rollback) {
+            (Some(i), Some(r)) if r < i => (r, false),
+            (Some(i), _) => (i, true),
+            (None, Some(r)) => (r, false),
+            (None, None) => break,
+        };
+        tokio::time::sleep_until(at).await;
+        if inject {
+            let Some(index) = next.next() else { break };
+            let fault = &scenario.faults[index];
+            match inject_fault(fault, fleet, registry).await {
+                Ok((guard, restart)) => {
+                    let now = Instant::now();
+                    records[index].injected_at_ms = Some(clock.ms(now));
+                    injections.send_modify(|m| {
+                        m.insert(fault.name.clone(), (now, SystemTime::now()));
+                    });
+                    clock.emit(RunEvent::FaultInjected {
+                        name: fault.name.clone(),
+                        kind: fault.action.kind().to_string(),
+                        target: fault.target(),
+                        at_ms: clock.ms(now),
+                    });
+                    if let Some(d) = fault.duration {
+                        pending_rollbacks.push((now + d, Active { index, guard, restart }));
+                    } else if let Some(g) = guard {
+                        // Instantaneous faults keep nothing to roll back but their guard.
+                        drop(g);
+                    }
+                }
+                Err(e) => {
+                    clock.emit(RunEvent::Log {
+                        level: crate::report::LogLevel::Error,
+                        message: format!("fault {} could not be injected: {e}", fault.name),
+                    });
+                }
+            }
+        } else {
+            let pos = pending_rollbacks
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (t, _))| *t)
+                .map(|(i, _)| i)
+                .unwrap_or_default();
+            let (_, active) = pending_rollbacks.swap_remove(pos);
+            let fault = &scenario.faults[active.index];
+            if let Some(g) = active.guard
+                && let Err(e) = g.rollback().await
+            {
+                clock.emit(RunEvent::Log {
+                    level: crate::report::LogLevel::Error,
+                    message: format!("fault {} rollback failed: {}", fault.name, probes::error_chain(&e)),
+                });
+            }
+            if let Some(service) = active.restart
+                && let Err(e) = fleet.restart(&service).await
+            {
+                clock.emit(RunEvent::Log {
+                    level: crate::report::LogLevel::Error,
+                    message: format!("restarting {service} failed: {}", probes::error_chain(&e)),
+                });
+            }
+            let now = Instant::now();
+            records[active.index].rolled_back_at_ms = Some(clock.ms(now));
+            clock.emit(RunEvent::FaultRolledBack { name: fault.name.clone(), at_ms: clock.ms(now) });
+        }
+    }
+    records
+}
+
+/// Injects one fault; returns its guard (if it has a rollback) and a service to restart at
+/// rollback (kills and crashes).
+async fn inject_fault(fault: &Fault, fleet: &Fleet, registry: &FaultRegistry) -> Result<(Option<FaultGuard>, Option<String>), String> {
+    let duration = fault.duration.unwrap_or(Duration::from_secs(3600));
+    let hook = |service: &str, hook: FaultHook| inject_hook(fleet, registry, service.to_string(), hook, duration);
+    let guard = match &fault.action {
+        FaultAction::HttpErrors { service, rate, status, route } => {
+            hook(service, FaultHook::Errors { rate: *rate, status: *status, route: route.clone() }).await?
+        }
+        FaultAction::Latency { service, delay, jitter, rate } => {
+            hook(
+                service,
+                FaultHook::Latency { fixed_ms: delay.as_millis() as u64, jitter_ms: jitter.as_millis() as u64, rate: *rate },
+            )
+            .await?
+        }
+        FaultAction::Hang { service, rate } => hook(service, FaultHook::Hang { rate: *rate }).await?,
+        FaultAction::Crash { service, exit_code } => {
+            let g = hook(service, FaultHook::Crash { exit_code: *exit_code }).await?;
+            return Ok((Some(g), fault.duration.map(|_| service.clone())));
+        }
+        FaultAction::CpuBurn { service, threads } => hook(service, FaultHook::CpuBurn { threads: *threads }).await?,
+        FaultAction::MemoryGrowth { service, mb_per_second, max_mb } => {
+            hook(service, FaultHook::MemoryGrowth { mb_per_sec: *mb_per_second, max_mb: *max_mb }).await?
+        }
+        FaultAction::DependencyFailure { service, dependency, rate, status } => {
+            hook(
+                service,
+                FaultHook::DependencyFailure { dependency: dependency.clone(), rate: *rate, status: *status },
+            )
+            .await?
+        }
+        FaultAction::QueueStall { service } => hook(service, FaultHook::QueueStall).await?,
+        FaultAction::KillProcess { target, signal } => {
+            let pid = fleet.pid(target).ok_or_else(|| format!("{target} is not a process gauntlet runs"))?;
+            let how = match signal {
+                KillSignal::Kill => SignalHow::Kill,
+                KillSignal::Term => SignalHow::Term,
+            };
+            let g = crate::fault::signal::kill(registry, ProcessTarget::Group(pid), how, None)
+                .map_err(|e| probes::error_chain(&e))?;
+            return Ok((Some(g), fault.duration.map(|_| target.clone())));
+        }
+        FaultAction::PauseProcess { target } => {
+            let pid = fleet.pid(target).ok_or_else(|| format!("{target} is not a process gauntlet runs"))?;
+            crate::fault::signal::pause(registry, ProcessTarget::Group(pid)).map_err(|e| probes::error_chain(&e))?
+        }
+        FaultAction::NetworkDelay { from, to, delay, jitter } => {
+            let proxy = fleet.proxy(from, to).ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
+            proxy.inject(registry, ProxyEffect::Delay(crate::fault::proxy::Delay { fixed: *delay, jitter: *jitter }))
+        }
+        FaultAction::NetworkBandwidth { from, to, bytes_per_second } => {
+            let proxy = fleet.proxy(from, to).ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
+            proxy.inject(registry, ProxyEffect::Bandwidth { bytes_per_sec: *bytes_per_second })
+        }
+        FaultAction::NetworkBlackhole { from, to } => {
+            let proxy = fleet.proxy(from, to).ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
+            proxy.inject(registry, ProxyEffect::Blackhole)
+        }
+        FaultAction::NetworkReset { from, to } => {
+            let proxy = fleet.proxy(from, to).ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
+            proxy.inject(registry, ProxyEffect::Reset)
+        }
+        other => return Err(format!("fault kind {} is not supported by the native runner", other.kind())),
+    };
+    Ok((Some(guard), None))
+}
+
+async fn inject_hook(
+    fleet: &Fleet,
+    registry: &FaultRegistry,
+    service: String,
+    hook: FaultHook,
+    duration: Duration,
+) -> Result<FaultGuard, String> {
+    let url = fleet
+        .urls()
+        .get(&service)
+        .cloned()
+        .ok_or_else(|| format!("service {service} is not running"))?;
+    let client = HooksClient::new(reqwest::Url::parse(&url).map_err(|e| e.to_string())?)
+        .map_err(|e| probes::error_chain(&e))?;
+    client.inject(registry, hook, duration).await.map_err(|e| probes::error_chain(&e))
+}
+
+fn stack_components(stack: &NativeStack) -> Vec<Component> {
+    stack
+        .components()
+        .iter()
+        .map(|c| Component {
+            name: c.name.clone(),
+            version: Some(c.version.clone()).filter(|v| !v.is_empty()),
+            real: c.real,
+            kind: if c.real { ComponentKind::Native } else { ComponentKind::Tap },
+            note: Some(c.implementation.clone()),
+        })
+        .collect()
+}
+
+fn skipped_result(scenario: &Scenario, reason: &str) -> ScenarioResult {
+    ScenarioResult {
+        name: scenario.name.clone(),
+        file: scenario.file.display().to_string(),
+        status: ScenarioStatus::Skipped,
+        duration_ms: 0,
+        phases: Vec::new(),
+        faults: Vec::new(),
+        expectations: Vec::new(),
+        load: None,
+        timeseries: Vec::new(),
+        overhead: None,
+        skipped_reason: Some(reason.to_string()),
+        error: None,
+    }
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+}

@@ -1,0 +1,290 @@
+//! Starting the sample services for a run: one process per service (so process faults hit one
+//! service) or all in one process, with a fault proxy on every link a network fault names.
+//!
+//! Links are proxied from the start (pass-through until the fault), because a service's
+//! upstream URLs are fixed when it starts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::fault::{FaultProxy, ProxyConfig};
+use crate::scenario::{FaultAction, Instrumentation, Scenario, ServicesMode};
+use crate::services::{self, ServiceName};
+use crate::stack::process::ManagedProcess;
+
+/// How long a service process may take to print its READY line.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Starting or restarting services failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("unknown service {0:?}")]
+    Unknown(String),
+    #[error("cannot start service {name}")]
+    Spawn {
+        name: String,
+        #[source]
+        source: crate::stack::process::ProcessError,
+    },
+    #[error("service {name} did not become ready within {timeout:?}; log tail:\n{log}")]
+    NotReady { name: String, timeout: Duration, log: String },
+    #[error("cannot start the fault proxy for {link}")]
+    Proxy {
+        link: String,
+        #[source]
+        source: crate::fault::FaultError,
+    },
+    #[error("cannot start the in-process fleet")]
+    InProcess(#[source] crate::services::ServiceError),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A link between two components that a network fault may act on.
+pub type Link = (String, String);
+
+struct ServiceProcess {
+    process: ManagedProcess,
+    args: Vec<String>,
+    addr: SocketAddr,
+}
+
+/// The running services of one scenario.
+pub struct Fleet {
+    exe: PathBuf,
+    log_dir: PathBuf,
+    processes: BTreeMap<String, ServiceProcess>,
+    in_process: Option<services::RunningFleet>,
+    urls: BTreeMap<String, String>,
+    proxies: BTreeMap<Link, FaultProxy>,
+}
+
+/// Where the services send telemetry and how much they produce.
+pub struct FleetSettings<'a> {
+    pub exe: &'a Path,
+    pub log_dir: &'a Path,
+    pub otlp_http: &'a str,
+    pub deployment_id: &'a str,
+}
+
+/// Services start in dependency order so each knows its upstreams' addresses.
+const START_ORDER: &[&str] = &["worker", "users", "products", "orders", "api-gateway", "frontend"];
+
+impl Fleet {
+    /// Starts the scenario's services.
+    pub async fn start(scenario: &Scenario, settings: &FleetSettings<'_>) -> Result<Self, FleetError> {
+        let mut fleet = Fleet {
+            exe: settings.exe.to_path_buf(),
+            log_dir: settings.log_dir.to_path_buf(),
+            processes: BTreeMap::new(),
+            in_process: None,
+            urls: BTreeMap::new(),
+            proxies: BTreeMap::new(),
+        };
+        let spec = &scenario.services;
+        match spec.mode {
+            ServicesMode::External => {
+                fleet.urls = spec.endpoints.clone();
+                return Ok(fleet);
+            }
+            ServicesMode::InProcess => {
+                if scenario.faults.iter().any(|f| f.action.kind().starts_with("network-")) {
+                    return Err(FleetError::Unsupported(
+                        "network faults need `services.mode: per-process` (links are proxied between processes)".into(),
+                    ));
+                }
+                let cfg = services::FleetConfig {
+                    otlp_endpoint: Some(settings.otlp_http.to_string()),
+                    instrumentation: instrumentation(spec.instrumentation),
+                    deployment_id: settings.deployment_id.to_string(),
+                    export_interval: spec.export_interval,
+                    ..services::FleetConfig::default()
+                };
+                let running = services::start_fleet(cfg).await.map_err(FleetError::InProcess)?;
+                for (name, url) in running.urls() {
+                    fleet.urls.insert(name.as_str().to_string(), url);
+                }
+                fleet.in_process = Some(running);
+                return Ok(fleet);
+            }
+            ServicesMode::PerProcess => {}
+        }
+
+        let links: BTreeSet<Link> = scenario
+            .faults
+            .iter()
+            .filter_map(|f| match &f.action {
+                FaultAction::NetworkDelay { from, to, .. }
+                | FaultAction::NetworkBandwidth { from, to, .. }
+                | FaultAction::NetworkBlackhole { from, to }
+                | FaultAction::NetworkReset { from, to } => Some((from.clone(), to.clone())),
+                _ => None,
+            })
+            .collect();
+        for (from, to) in &links {
+            let service_from = spec.names.contains(from);
+            let supported = service_from && (spec.names.contains(to) || to == "collector");
+            if !supported {
+                return Err(FleetError::Unsupported(format!(
+                    "network faults on {from} -> {to} are not supported by the native runner yet (supported: service -> service, service -> collector)"
+                )));
+            }
+        }
+
+        let wanted: BTreeSet<&str> = spec.names.iter().map(String::as_str).collect();
+        for name in START_ORDER.iter().filter(|n| wanted.contains(**n)) {
+            let service: ServiceName = name.parse().map_err(|_| FleetError::Unknown(name.to_string()))?;
+            let mut args = vec![
+                "services".to_string(),
+                "--only".into(),
+                name.to_string(),
+                "--instrumentation".into(),
+                instrumentation_flag(spec.instrumentation).into(),
+                "--export-interval".into(),
+                format!("{}ms", spec.export_interval.as_millis()),
+                "--deployment-id".into(),
+                settings.deployment_id.to_string(),
+            ];
+            let otlp = match links.get(&(name.to_string(), "collector".to_string())) {
+                Some(link) => fleet.proxy_for(link, settings.otlp_http).await?,
+                None => settings.otlp_http.to_string(),
+            };
+            args.extend(["--otlp-endpoint".into(), otlp]);
+            for dep in service.required_upstreams() {
+                let dep_name = dep.as_str().to_string();
+                let Some(url) = fleet.urls.get(&dep_name).cloned() else {
+                    return Err(FleetError::Unsupported(format!(
+                        "service {name} needs {dep_name}, which `services.only` leaves out"
+                    )));
+                };
+                let link = (name.to_string(), dep_name.clone());
+                let url = if links.contains(&link) { fleet.proxy_for(&link, &url).await? } else { url };
+                args.push("--upstream".into());
+                args.push(format!("{dep_name}={url}"));
+            }
+            let (process, addr) = fleet.spawn(name, &args, "127.0.0.1:0").await?;
+            fleet.urls.insert(name.to_string(), format!("http://{addr}"));
+            fleet.processes.insert(name.to_string(), ServiceProcess { process, args, addr });
+        }
+        Ok(fleet)
+    }
+
+    async fn proxy_for(&mut self, link: &Link, upstream_url: &str) -> Result<String, FleetError> {
+        let link_text = format!("{} -> {}", link.0, link.1);
+        let upstream = host_port(upstream_url).ok_or_else(|| FleetError::Unsupported(format!("cannot proxy {upstream_url}")))?;
+        let proxy = FaultProxy::start(ProxyConfig::new(upstream))
+            .await
+            .map_err(|source| FleetError::Proxy { link: link_text, source })?;
+        let url = format!("http://{}", proxy.local_addr());
+        self.proxies.insert(link.clone(), proxy);
+        Ok(url)
+    }
+
+    async fn spawn(&self, name: &str, args: &[String], listen: &str) -> Result<(ManagedProcess, SocketAddr), FleetError> {
+        let mut command = std::process::Command::new(&self.exe);
+        command.args(args).args(["--listen", listen]);
+        // A restarted service appends to the same log: only READY lines after this count.
+        let log_path = self.log_dir.join(format!("{name}.log"));
+        let offset = std::fs::metadata(&log_path).map(|m| m.len() as usize).unwrap_or(0);
+        let process = ManagedProcess::spawn(name, command, &self.log_dir).map_err(|source| FleetError::Spawn {
+            name: name.to_string(),
+            source,
+        })?;
+        let addr = wait_ready(name, process.log_path(), offset).await.map_err(|log| FleetError::NotReady {
+            name: name.to_string(),
+            timeout: READY_TIMEOUT,
+            log,
+        })?;
+        Ok((process, addr))
+    }
+
+    /// Base URL of each service, as clients reach it directly (never through a proxy).
+    pub fn urls(&self) -> &BTreeMap<String, String> {
+        &self.urls
+    }
+
+    /// `host:port` scrape targets per service.
+    pub fn scrape_targets(&self) -> Vec<(String, String)> {
+        self.urls
+            .iter()
+            .map(|(name, url)| (name.clone(), url.trim_start_matches("http://").trim_end_matches('/').to_string()))
+            .collect()
+    }
+
+    /// The process id of a per-process service.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.processes.get(name).map(|p| p.process.pid())
+    }
+
+    /// The proxy on a link, if a network fault names it.
+    pub fn proxy(&self, from: &str, to: &str) -> Option<&FaultProxy> {
+        self.proxies.get(&(from.to_string(), to.to_string()))
+    }
+
+    /// Starts a per-process service again on its old address (after a kill or a crash), so
+    /// scrape targets and upstream URLs stay valid.
+    pub async fn restart(&mut self, name: &str) -> Result<(), FleetError> {
+        let Some(old) = self.processes.remove(name) else {
+            return Err(FleetError::Unknown(name.to_string()));
+        };
+        let ServiceProcess { mut process, args, addr } = old;
+        process.stop().await;
+        let (process, new_addr) = self.spawn(name, &args, &addr.to_string()).await?;
+        self.processes.insert(name.to_string(), ServiceProcess { process, args, addr: new_addr });
+        Ok(())
+    }
+
+    /// Stops every service and proxy.
+    pub async fn stop(mut self) {
+        let stops = self.processes.values_mut().map(|p| p.process.stop());
+        futures::future::join_all(stops).await;
+        if let Some(fleet) = self.in_process.take() {
+            fleet.shutdown().await;
+        }
+        self.proxies.clear();
+    }
+}
+
+fn instrumentation(level: Instrumentation) -> services::Instrumentation {
+    match level {
+        Instrumentation::Off => services::Instrumentation::Off,
+        Instrumentation::Metrics => services::Instrumentation::Metrics,
+        Instrumentation::Full => services::Instrumentation::Full,
+    }
+}
+
+fn instrumentation_flag(level: Instrumentation) -> &'static str {
+    match level {
+        Instrumentation::Off => "off",
+        Instrumentation::Metrics => "metrics",
+        Instrumentation::Full => "full",
+    }
+}
+
+/// `http://127.0.0.1:4318/x` → 127.0.0.1:4318.
+fn host_port(url: &str) -> Option<SocketAddr> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next()?.parse().ok()
+}
+
+/// Waits for `READY <name> <url>` in the service's log; returns its address or the log tail.
+async fn wait_ready(name: &str, log: &Path, offset: usize) -> Result<SocketAddr, String> {
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    let prefix = format!("READY {name} ");
+    loop {
+        let all = std::fs::read_to_string(log).unwrap_or_default();
+        let text = all.get(offset..).unwrap_or_default();
+        if let Some(url) = text.lines().rev().find_map(|l| l.strip_prefix(&prefix)) {
+            if let Some(addr) = host_port(url.trim()) {
+                return Ok(addr);
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let tail: String = text.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            return Err(tail);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
