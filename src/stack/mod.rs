@@ -20,6 +20,7 @@ pub mod process;
 pub mod running;
 pub mod template;
 
+pub use compose::ComposeStack;
 pub use config::StackConfig;
 pub use external::ExternalStack;
 pub use native::{ComponentFailure, NativeError, NativeStack};

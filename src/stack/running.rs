@@ -1,12 +1,14 @@
-//! A stack that is up, whoever started it: [`RunningStack`] is either gauntlet's own
-//! [`NativeStack`] (processes it owns) or an [`ExternalStack`] (URLs of a stack someone else
-//! runs). Everything downstream (runner, observe clients) needs only [`StackUrls`].
+//! A stack that is up, whoever started it: [`RunningStack`] is gauntlet's own
+//! [`NativeStack`] (processes it owns) or [`ComposeStack`] (containers it owns), or an
+//! [`ExternalStack`] (URLs of a stack someone else runs). Everything downstream (runner,
+//! observe clients) needs only [`StackUrls`].
 
 use std::fmt;
 
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
+use super::compose::{ComposeError, ComposeStack};
 use super::external::ExternalStack;
 use super::native::{NativeError, NativeStack};
 
@@ -78,6 +80,8 @@ pub struct ComponentInfo {
 pub enum StackError {
     #[error(transparent)]
     Native(#[from] NativeError),
+    #[error(transparent)]
+    Compose(#[from] ComposeError),
     #[error("{operation} is not possible on an external stack (gauntlet does not own it)")]
     Unsupported { operation: &'static str },
 }
@@ -87,6 +91,9 @@ pub enum StackError {
 pub enum RunningStack {
     /// Started and owned by gauntlet; stopped on `stop()` or `Drop`.
     Native(NativeStack),
+    /// The same components as containers (compose file, local images); removed on `stop()`
+    /// or `Drop`.
+    Compose(ComposeStack),
     /// Someone else's; gauntlet only talks to it.
     External(ExternalStack),
 }
@@ -96,6 +103,7 @@ impl RunningStack {
     pub fn urls(&self) -> &StackUrls {
         match self {
             RunningStack::Native(s) => s.urls(),
+            RunningStack::Compose(s) => s.urls(),
             RunningStack::External(s) => s.urls(),
         }
     }
@@ -104,6 +112,7 @@ impl RunningStack {
     pub fn components(&self) -> &[ComponentInfo] {
         match self {
             RunningStack::Native(s) => s.components(),
+            RunningStack::Compose(s) => s.components(),
             RunningStack::External(s) => s.components(),
         }
     }
@@ -112,6 +121,7 @@ impl RunningStack {
     pub fn describe(&self) -> String {
         match self {
             RunningStack::Native(s) => s.describe(),
+            RunningStack::Compose(s) => s.describe(),
             RunningStack::External(s) => s.describe(),
         }
     }
@@ -121,6 +131,7 @@ impl RunningStack {
     pub fn set_targets(&self, job: &str, targets: &[String]) -> Result<(), StackError> {
         match self {
             RunningStack::Native(s) => Ok(s.set_targets(job, targets)?),
+            RunningStack::Compose(s) => Ok(s.set_targets(job, targets)?),
             RunningStack::External(_) => Err(StackError::Unsupported {
                 operation: "changing scrape targets",
             }),
@@ -131,6 +142,7 @@ impl RunningStack {
     pub async fn stop(self) {
         match self {
             RunningStack::Native(s) => s.stop().await,
+            RunningStack::Compose(s) => s.stop().await,
             RunningStack::External(_) => {}
         }
     }
