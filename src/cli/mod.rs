@@ -81,32 +81,51 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Run(args) => run::run(args, cli.global.no_progress).await,
         Command::Stack(StackCommand::Up(args)) => {
             install_cleanup();
-            report(crate::stack::cli::stack_up(&args, &mut std::io::stdout()).await, exit_code::STACK_FAILED)
+            report(
+                crate::stack::cli::stack_up(&args, &mut std::io::stdout()).await,
+                exit_code::STACK_FAILED,
+            )
         }
-        Command::Stack(StackCommand::Down(args)) => {
-            report(crate::stack::cli::stack_down(&args, &mut std::io::stdout()).await, exit_code::STACK_FAILED)
-        }
+        Command::Stack(StackCommand::Down(args)) => report(
+            crate::stack::cli::stack_down(&args, &mut std::io::stdout()).await,
+            exit_code::STACK_FAILED,
+        ),
         Command::Services(args) => {
             install_cleanup();
-            report(crate::services::run_cli(args).await, exit_code::STACK_FAILED)
+            report(
+                crate::services::run_cli(args).await,
+                exit_code::STACK_FAILED,
+            )
         }
-        Command::Report(args) => report(crate::report::run_report_cli(args), exit_code::INTERNAL_ERROR),
+        Command::Report(args) => report(
+            crate::report::run_report_cli(args),
+            exit_code::INTERNAL_ERROR,
+        ),
         Command::Doctor => {
             let doctor = crate::stack::cli::doctor().await;
             print!("{doctor}");
             let _ = std::io::stdout().flush();
-            if doctor.native_stack_ready() { exit_code::OK } else { exit_code::STACK_FAILED }
-        }
-        Command::Bench(BenchCommand::Load(args)) => match crate::load::bench::bench_load(&args).await {
-            Ok(report) => {
-                println!("{}", report.render());
+            if doctor.native_stack_ready() {
                 exit_code::OK
+            } else {
+                exit_code::STACK_FAILED
             }
-            Err(e) => report_err(&e, exit_code::INTERNAL_ERROR),
-        },
+        }
+        Command::Bench(BenchCommand::Load(args)) => {
+            match crate::load::bench::bench_load(&args).await {
+                Ok(report) => {
+                    println!("{}", report.render());
+                    exit_code::OK
+                }
+                Err(e) => report_err(&e, exit_code::INTERNAL_ERROR),
+            }
+        }
         Command::Bench(BenchCommand::Overhead(args)) => {
             install_cleanup();
-            report(crate::services::run_overhead_cli(args).await, exit_code::INTERNAL_ERROR)
+            report(
+                crate::services::run_overhead_cli(args).await,
+                exit_code::INTERNAL_ERROR,
+            )
         }
         Command::Bench(BenchCommand::Startup(args)) => {
             install_cleanup();

@@ -8,8 +8,8 @@ use tokio::sync::mpsc;
 
 use crate::exit_code;
 use crate::report::{
-    self, Environment, HostFacts, ReportFormat, RunEvent, RunResults, ScenarioResult, ScenarioStatus,
-    TerminalReporter, TerminalStyle,
+    self, Environment, HostFacts, ReportFormat, RunEvent, RunResults, ScenarioResult,
+    ScenarioStatus, TerminalReporter, TerminalStyle,
 };
 use crate::runner::{RunContext, run_scenario};
 use crate::scenario;
@@ -76,7 +76,13 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
     let mut stack_failed = false;
     for _ in 0..args.repeat {
         let started = SystemTime::now();
-        let mut results = RunResults::new(started, Environment { components: Vec::new(), host: HostFacts::detect() });
+        let mut results = RunResults::new(
+            started,
+            Environment {
+                components: Vec::new(),
+                host: HostFacts::detect(),
+            },
+        );
         for s in &scenarios {
             match run_scenario(s, &ctx).await {
                 Ok(run) => {
@@ -88,7 +94,10 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
                 Err(e) => {
                     stack_failed |= e.exit_code() == exit_code::STACK_FAILED;
                     let chain = crate::runner::probes::error_chain(&e);
-                    let _ = tx.send(RunEvent::Log { level: report::LogLevel::Error, message: format!("{}: {chain}", s.name) });
+                    let _ = tx.send(RunEvent::Log {
+                        level: report::LogLevel::Error,
+                        message: format!("{}: {chain}", s.name),
+                    });
                     results.scenarios.push(error_result(s, chain));
                 }
             }
@@ -108,7 +117,12 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
     {
         tracing::warn!(error = %e, "terminal summary failed");
     }
-    let formats = [ReportFormat::Json, ReportFormat::Junit, ReportFormat::Md, ReportFormat::Html];
+    let formats = [
+        ReportFormat::Json,
+        ReportFormat::Junit,
+        ReportFormat::Md,
+        ReportFormat::Html,
+    ];
     match report::write_all(&args.report_dir, last, &formats) {
         Ok(files) => {
             for f in files {
@@ -118,7 +132,10 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
         Err(e) => return super::report_err(&e, exit_code::INTERNAL_ERROR),
     }
     if runs.len() > 1 {
-        println!("{}", report::flaky::render_table(&report::flaky::analyze(&runs)));
+        println!(
+            "{}",
+            report::flaky::render_table(&report::flaky::analyze(&runs))
+        );
     }
     if let Some(path) = &args.history {
         let previous = match report::history::load(path) {
@@ -126,14 +143,24 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
             Err(e) => return super::report_err(&e, exit_code::INTERNAL_ERROR),
         };
         let entry = report::history::summarize(last);
-        let policy = report::history::RegressionPolicy { factor: args.regression_factor, ..Default::default() };
-        println!("{}", report::history::render_table(&report::history::compare(&previous, &entry, &policy)));
+        let policy = report::history::RegressionPolicy {
+            factor: args.regression_factor,
+            ..Default::default()
+        };
+        println!(
+            "{}",
+            report::history::render_table(&report::history::compare(&previous, &entry, &policy))
+        );
         if let Err(e) = report::history::append(path, &entry) {
             return super::report_err(&e, exit_code::INTERNAL_ERROR);
         }
     }
 
-    let any = |status: ScenarioStatus| runs.iter().flat_map(|r| &r.scenarios).any(|s| s.status == status);
+    let any = |status: ScenarioStatus| {
+        runs.iter()
+            .flat_map(|r| &r.scenarios)
+            .any(|s| s.status == status)
+    };
     if stack_failed {
         exit_code::STACK_FAILED
     } else if any(ScenarioStatus::Error) {

@@ -14,19 +14,22 @@ use tokio::time::Instant;
 use super::fleet::{Fleet, FleetError, FleetSettings};
 use super::probes::{self, LogSource, Observers};
 use super::rules::override_alert_for;
-use crate::fault::{FaultGuard, FaultRegistry, HooksClient, KillSignal as SignalHow, ProcessTarget, ProxyEffect};
+use crate::fault::{
+    FaultGuard, FaultRegistry, HooksClient, KillSignal as SignalHow, ProcessTarget, ProxyEffect,
+};
 use crate::load::{self, LoadOptions, LoadPlan};
 use crate::observe::dashboard::Dashboard;
 use crate::observe::loki::LokiClient;
 use crate::observe::{JaegerClient, PrometheusClient, WebhookSink};
 use crate::report::{
-    Component, ComponentKind, ExpectationKind, ExpectationPhase, ExpectationResult, ExpectationStatus, FaultRecord,
-    LoadSummary, PhaseTiming, RunEvent, ScenarioResult, ScenarioStatus, SeriesPoint,
+    Component, ComponentKind, ExpectationKind, ExpectationPhase, ExpectationResult,
+    ExpectationStatus, FaultRecord, LoadSummary, PhaseTiming, RunEvent, ScenarioResult,
+    ScenarioStatus, SeriesPoint,
 };
 use crate::scenario::{Check, Expectation, Fault, FaultAction, KillSignal, Provider, Scenario};
 use crate::services::hooks::FaultHook;
 use crate::stack::{LogStoreKind, NativeStack, StackConfig};
-use crate::verdict::{poll_until, watch_window, Backoff, Probe};
+use crate::verdict::{Backoff, Probe, poll_until, watch_window};
 
 /// How long every scrape target may take to report `up`.
 const WARM_UP_TIMEOUT: Duration = Duration::from_secs(40);
@@ -48,7 +51,9 @@ impl RunError {
     /// The documented exit code this failure maps to.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Stack(_) | RunError::Services(_) | RunError::WarmUp(_) => crate::exit_code::STACK_FAILED,
+            RunError::Stack(_) | RunError::Services(_) | RunError::WarmUp(_) => {
+                crate::exit_code::STACK_FAILED
+            }
             RunError::Internal(_) => crate::exit_code::INTERNAL_ERROR,
         }
     }
@@ -106,7 +111,10 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
     clock.emit(RunEvent::ScenarioStarted {
         name: scenario.name.clone(),
         file: scenario.file.display().to_string(),
-        planned_ms: scenario.load.as_ref().map(|l| l.duration.as_millis() as u64),
+        planned_ms: scenario
+            .load
+            .as_ref()
+            .map(|l| l.duration.as_millis() as u64),
         expectations: expectation_count,
     });
     if scenario.stack.provider != Provider::Native {
@@ -126,9 +134,17 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
 
     // Stack.
     let phase_start = clock.now_ms();
-    clock.emit(RunEvent::PhaseStarted { name: "stack".into(), at_ms: phase_start });
-    let sink = Arc::new(WebhookSink::start().await.map_err(|e| RunError::Internal(probes::error_chain(&e)))?);
-    let rules_dir = tempfile::tempdir().map_err(|e| RunError::Internal(format!("cannot create a temp dir: {e}")))?;
+    clock.emit(RunEvent::PhaseStarted {
+        name: "stack".into(),
+        at_ms: phase_start,
+    });
+    let sink = Arc::new(
+        WebhookSink::start()
+            .await
+            .map_err(|e| RunError::Internal(probes::error_chain(&e)))?,
+    );
+    let rules_dir = tempfile::tempdir()
+        .map_err(|e| RunError::Internal(format!("cannot create a temp dir: {e}")))?;
     let rule_files = match scenario.stack.alert_for {
         Some(d) => override_alert_for(&scenario.stack.rule_files, d, rules_dir.path())
             .map_err(|e| RunError::Internal(probes::error_chain(&e)))?,
@@ -152,18 +168,39 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
         }
     }
     let stack = NativeStack::start(&config).await.map_err(RunError::Stack)?;
-    phases.push(PhaseTiming { name: "stack".into(), started_ms: phase_start, ended_ms: clock.now_ms() });
+    phases.push(PhaseTiming {
+        name: "stack".into(),
+        started_ms: phase_start,
+        ended_ms: clock.now_ms(),
+    });
     let components = stack_components(&stack);
 
     // Everything after this point must tear the stack down, whatever happens.
-    let outcome = run_with_stack(scenario, ctx, &clock, &stack, sink.clone(), &log_dir, started_wall, &mut phases).await;
+    let outcome = run_with_stack(
+        scenario,
+        ctx,
+        &clock,
+        &stack,
+        sink.clone(),
+        &log_dir,
+        started_wall,
+        &mut phases,
+    )
+    .await;
     let teardown_start = clock.now_ms();
-    clock.emit(RunEvent::PhaseStarted { name: "teardown".into(), at_ms: teardown_start });
+    clock.emit(RunEvent::PhaseStarted {
+        name: "teardown".into(),
+        at_ms: teardown_start,
+    });
     stack.stop().await;
     if let Ok(sink) = Arc::try_unwrap(sink) {
         sink.shutdown().await;
     }
-    phases.push(PhaseTiming { name: "teardown".into(), started_ms: teardown_start, ended_ms: clock.now_ms() });
+    phases.push(PhaseTiming {
+        name: "teardown".into(),
+        started_ms: teardown_start,
+        ended_ms: clock.now_ms(),
+    });
     let mut result = outcome?;
     result.phases = phases;
     result.duration_ms = clock.now_ms();
@@ -171,7 +208,10 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
     Ok(ScenarioRun { result, components })
 }
 
-#[expect(clippy::too_many_arguments, reason = "the phases share these; a struct would only rename them")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the phases share these; a struct would only rename them"
+)]
 async fn run_with_stack(
     scenario: &Scenario,
     ctx: &RunContext,
@@ -191,28 +231,50 @@ async fn run_with_stack(
 
     // Services.
     let phase_start = clock.now_ms();
-    clock.emit(RunEvent::PhaseStarted { name: "services".into(), at_ms: phase_start });
+    clock.emit(RunEvent::PhaseStarted {
+        name: "services".into(),
+        at_ms: phase_start,
+    });
     let settings = FleetSettings {
         exe: &ctx.exe,
         log_dir,
         otlp_http: urls.otlp_http.as_str().trim_end_matches('/'),
         deployment_id: &sanitize(&scenario.name),
     };
-    let mut fleet = Fleet::start(scenario, &settings).await.map_err(RunError::Services)?;
+    let mut fleet = Fleet::start(scenario, &settings)
+        .await
+        .map_err(RunError::Services)?;
     for (service, target) in fleet.scrape_targets() {
         if let Err(e) = stack.set_service_targets(&service, &[target]) {
             fleet.stop().await;
             return Err(RunError::Internal(probes::error_chain(&e)));
         }
     }
-    phases.push(PhaseTiming { name: "services".into(), started_ms: phase_start, ended_ms: clock.now_ms() });
+    phases.push(PhaseTiming {
+        name: "services".into(),
+        started_ms: phase_start,
+        ended_ms: clock.now_ms(),
+    });
 
-    let result = run_with_services(scenario, clock, &urls, &http, &mut fleet, sink, started_wall, phases).await;
+    let result = run_with_services(
+        scenario,
+        clock,
+        &urls,
+        &http,
+        &mut fleet,
+        sink,
+        started_wall,
+        phases,
+    )
+    .await;
     fleet.stop().await;
     result
 }
 
-#[expect(clippy::too_many_arguments, reason = "the phases share these; a struct would only rename them")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the phases share these; a struct would only rename them"
+)]
 async fn run_with_services(
     scenario: &Scenario,
     clock: &Clock,
@@ -232,7 +294,9 @@ async fn run_with_services(
             Ok(c) => LogSource::Loki(c),
             Err(e) => LogSource::Unavailable(probes::error_chain(&e)),
         },
-        other => LogSource::Unavailable(format!("log store {other} cannot be queried by the runner")),
+        other => {
+            LogSource::Unavailable(format!("log store {other} cannot be queried by the runner"))
+        }
     };
     let mut dashboards = BTreeMap::new();
     for file in &scenario.stack.dashboards {
@@ -259,14 +323,25 @@ async fn run_with_services(
 
     // Warm-up: every service scraped and up, so start-up is never mistaken for a fault.
     let phase_start = clock.now_ms();
-    clock.emit(RunEvent::PhaseStarted { name: "warm-up".into(), at_ms: phase_start });
+    clock.emit(RunEvent::PhaseStarted {
+        name: "warm-up".into(),
+        at_ms: phase_start,
+    });
     let expected_up = fleet.scrape_targets().len();
     let up = poll_until(Instant::now() + WARM_UP_TIMEOUT, Backoff::default(), || {
         let obs = observers.clone();
         async move {
-            match obs.prometheus.query("count(up{service!=\"\"} == 1)", None).await {
+            match obs
+                .prometheus
+                .query("count(up{service!=\"\"} == 1)", None)
+                .await
+            {
                 Ok(r) => {
-                    let n = r.result.as_vector().and_then(|v| v.first()).map_or(0.0, |s| s.sample.value);
+                    let n = r
+                        .result
+                        .as_vector()
+                        .and_then(|v| v.first())
+                        .map_or(0.0, |s| s.sample.value);
                     if n as usize >= expected_up {
                         Probe::Met(())
                     } else {
@@ -279,21 +354,29 @@ async fn run_with_services(
     })
     .await;
     if up.met.is_none() {
-        let seen = up.last_observed.map(|(s, _)| s).or(up.last_failure).unwrap_or_default();
-        return Err(RunError::WarmUp(format!("services not all up within {WARM_UP_TIMEOUT:?}: {seen}")));
+        let seen = up
+            .last_observed
+            .map(|(s, _)| s)
+            .or(up.last_failure)
+            .unwrap_or_default();
+        return Err(RunError::WarmUp(format!(
+            "services not all up within {WARM_UP_TIMEOUT:?}: {seen}"
+        )));
     }
-    phases.push(PhaseTiming { name: "warm-up".into(), started_ms: phase_start, ended_ms: clock.now_ms() });
+    phases.push(PhaseTiming {
+        name: "warm-up".into(),
+        started_ms: phase_start,
+        ended_ms: clock.now_ms(),
+    });
 
     // Load.
     let (load_stop_tx, load_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (sample_tx, mut sample_rx) = mpsc::channel(64);
     let load_task = match &scenario.load {
         Some(spec) => {
-            let target = fleet
-                .urls()
-                .get(&spec.target)
-                .cloned()
-                .ok_or_else(|| RunError::Internal(format!("no URL for load target {}", spec.target)))?;
+            let target = fleet.urls().get(&spec.target).cloned().ok_or_else(|| {
+                RunError::Internal(format!("no URL for load target {}", spec.target))
+            })?;
             let plan = load_plan(spec, &target)?;
             let (failure_tx, mut failure_rx) = mpsc::channel::<load::RequestRecord>(1024);
             let ids = failed_trace_ids.clone();
@@ -338,20 +421,38 @@ async fn run_with_services(
                 if let Some(tx) = &events {
                     let _ = tx.send(RunEvent::LoadSample(point.clone()));
                 }
-                series.lock().unwrap_or_else(PoisonError::into_inner).push(point);
+                series
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(point);
             }
         })
     };
 
     let mut expectations: JoinSet<ExpectationResult> = JoinSet::new();
     let (inj_tx, inj_rx) = watch::channel(Injections::new());
-    let first_fault = scenario.faults.iter().min_by_key(|f| f.at).map(|f| f.name.clone());
+    let first_fault = scenario
+        .faults
+        .iter()
+        .min_by_key(|f| f.at)
+        .map(|f| f.name.clone());
 
     // Steady state: window expectations over [load start, load start + for).
     if let Some(ss) = &scenario.steady_state {
-        clock.emit(RunEvent::PhaseStarted { name: "steady-state".into(), at_ms: clock.ms(load_start) });
+        clock.emit(RunEvent::PhaseStarted {
+            name: "steady-state".into(),
+            at_ms: clock.ms(load_start),
+        });
         for e in &ss.expect {
-            spawn_expectation(&mut expectations, e, ExpectationPhase::SteadyState, observers.clone(), clock, Reference::At(load_start, SystemTime::now()), Some(load_start + ss.duration));
+            spawn_expectation(
+                &mut expectations,
+                e,
+                ExpectationPhase::SteadyState,
+                observers.clone(),
+                clock,
+                Reference::At(load_start, SystemTime::now()),
+                Some(load_start + ss.duration),
+            );
         }
     }
     // Fault-phase expectations, each measured from its reference fault's actual injection.
@@ -360,41 +461,71 @@ async fn run_with_services(
             Some(name) => Reference::Fault(name, inj_rx.clone()),
             None => Reference::At(load_start, SystemTime::now()),
         };
-        spawn_expectation(&mut expectations, e, ExpectationPhase::Faults, observers.clone(), clock, reference, None);
+        spawn_expectation(
+            &mut expectations,
+            e,
+            ExpectationPhase::Faults,
+            observers.clone(),
+            clock,
+            reference,
+            None,
+        );
     }
 
     // The fault timeline runs here (rollbacks may need to restart processes in `fleet`).
-    let phase_start = clock.now_ms();
-    if !scenario.faults.is_empty() {
-        clock.emit(RunEvent::PhaseStarted { name: "faults".into(), at_ms: phase_start });
-    }
+    let phase_start = scenario
+        .faults
+        .iter()
+        .map(|f| clock.ms(load_start + f.at))
+        .min()
+        .unwrap_or_else(|| clock.now_ms());
     let registry = FaultRegistry::new();
     let records = run_faults(scenario, clock, fleet, &registry, load_start, &inj_tx).await;
     let recover_start = Instant::now();
     if !scenario.faults.is_empty() {
-        phases.push(PhaseTiming { name: "faults".into(), started_ms: phase_start, ended_ms: clock.now_ms() });
+        phases.push(PhaseTiming {
+            name: "faults".into(),
+            started_ms: phase_start,
+            ended_ms: clock.now_ms(),
+        });
     }
 
     // Recovery: measured from the moment the last fault was rolled back.
     if let Some(rec) = &scenario.recover {
-        clock.emit(RunEvent::PhaseStarted { name: "recover".into(), at_ms: clock.ms(recover_start) });
+        clock.emit(RunEvent::PhaseStarted {
+            name: "recover".into(),
+            at_ms: clock.ms(recover_start),
+        });
         for e in &rec.expect {
-            spawn_expectation(&mut expectations, e, ExpectationPhase::Recover, observers.clone(), clock, Reference::At(recover_start, SystemTime::now()), None);
+            spawn_expectation(
+                &mut expectations,
+                e,
+                ExpectationPhase::Recover,
+                observers.clone(),
+                clock,
+                Reference::At(recover_start, SystemTime::now()),
+                None,
+            );
         }
     }
 
     let mut results = Vec::new();
     while let Some(done) = expectations.join_next().await {
         match done {
-            Ok(r) => {
-                clock.emit(RunEvent::ExpectationFinished(r.clone()));
-                results.push(r);
+            Ok(r) => results.push(r),
+            Err(e) => {
+                return Err(RunError::Internal(format!(
+                    "an expectation task failed: {e}"
+                )));
             }
-            Err(e) => return Err(RunError::Internal(format!("an expectation task failed: {e}"))),
         }
     }
     if let Some(rec) = &scenario.recover {
-        phases.push(PhaseTiming { name: "recover".into(), started_ms: clock.ms(recover_start), ended_ms: clock.now_ms() });
+        phases.push(PhaseTiming {
+            name: "recover".into(),
+            started_ms: clock.ms(recover_start),
+            ended_ms: clock.now_ms(),
+        });
         let _ = rec;
     }
     results.sort_by(|a, b| a.id.cmp(&b.id));
@@ -412,7 +543,12 @@ async fn run_with_services(
                 p99_ms: report.summary.p99_us as f64 / 1000.0,
                 max_ms: report.summary.max_us as f64 / 1000.0,
             }),
-            Ok(Err(e)) => return Err(RunError::Internal(format!("load failed: {}", probes::error_chain(&e)))),
+            Ok(Err(e)) => {
+                return Err(RunError::Internal(format!(
+                    "load failed: {}",
+                    probes::error_chain(&e)
+                )));
+            }
             Err(e) => return Err(RunError::Internal(format!("load task failed: {e}"))),
         },
         None => None,
@@ -421,7 +557,10 @@ async fn run_with_services(
     for e in registry.rollback_all().await {
         tracing::warn!(error = %probes::error_chain(&e), "fault rollback failed at teardown");
     }
-    let timeseries = series.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let timeseries = series
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     Ok(ScenarioResult {
         name: scenario.name.clone(),
         file: scenario.file.display().to_string(),
@@ -439,7 +578,8 @@ async fn run_with_services(
 }
 
 fn load_plan(spec: &crate::scenario::LoadSpec, target: &str) -> Result<LoadPlan, RunError> {
-    let url = reqwest::Url::parse(target).map_err(|e| RunError::Internal(format!("load target {target}: {e}")))?;
+    let url = reqwest::Url::parse(target)
+        .map_err(|e| RunError::Internal(format!("load target {target}: {e}")))?;
     let journeys = spec
         .journeys
         .iter()
@@ -452,7 +592,10 @@ fn load_plan(spec: &crate::scenario::LoadSpec, target: &str) -> Result<LoadPlan,
     if let (Some(ramp), load::LoadModel::Open { rate, .. }) = (spec.ramp, plan.model) {
         plan.model = load::LoadModel::Open {
             rate,
-            ramp: Some(load::Ramp { from_rate: 0.0, over: ramp }),
+            ramp: Some(load::Ramp {
+                from_rate: 0.0,
+                over: ramp,
+            }),
         };
     }
     Ok(plan)
@@ -476,81 +619,114 @@ fn spawn_expectation(
 ) {
     let e = e.clone();
     let start = clock.start;
+    let events = clock.events.clone();
     set.spawn(async move {
-        let ms = |at: Instant| u64::try_from(at.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX);
-        let (backend, real) = probes::backend(&e.check, &obs);
-        let mut result = ExpectationResult {
-            id: e.id.clone(),
-            kind: kind_of(&e.check),
-            description: describe(&e),
-            phase,
-            status: ExpectationStatus::Skipped,
-            time_to_detect_ms: None,
-            deadline_ms: e.within.map_or(0, |w| w.as_millis() as u64),
-            floor_ms: Some(e.floor.as_millis() as u64),
-            last_observed: None,
-            backend: backend.to_string(),
-            backend_real: real,
-            skipped_reason: None,
-            observed_at_ms: None,
-        };
-        if let Some(reason) = probes::unavailable(&e.check, &obs) {
-            result.skipped_reason = Some(reason);
-            return result;
-        }
-        let (ref_instant, ref_wall) = match reference {
-            Reference::At(i, w) => (i, w),
-            Reference::Fault(name, mut rx) => {
-                let got = rx.wait_for(|m| m.contains_key(&name)).await.ok().and_then(|m| m.get(&name).copied());
-                match got {
-                    Some(v) => v,
-                    None => {
-                        result.skipped_reason = Some(format!("fault {name} was never injected"));
-                        return result;
-                    }
-                }
-            }
-        };
-        if let Check::NoAlerts { .. } = &e.check {
-            let until = window_end.unwrap_or(ref_instant);
-            result.deadline_ms = until.saturating_duration_since(ref_instant).as_millis() as u64;
-            let watched = watch_window(until, Duration::from_millis(500), || probes::probe(&e.check, &obs, ref_wall)).await;
-            match watched {
-                Ok(clean) => {
-                    result.status = ExpectationStatus::Met;
-                    result.last_observed = Some(format!("no alert fired in {clean} checks"));
-                }
-                Err((violation, at)) => {
-                    result.status = ExpectationStatus::Missed;
-                    result.last_observed = Some(violation);
-                    result.observed_at_ms = Some(ms(at));
-                }
-            }
-            return result;
-        }
-        let within = e.within.unwrap_or_default();
-        let outcome = poll_until(ref_instant + within, Backoff::default(), || probes::probe(&e.check, &obs, ref_wall)).await;
-        match outcome.met {
-            Some((evidence, at)) => {
-                result.status = ExpectationStatus::Met;
-                result.time_to_detect_ms = Some(at.saturating_duration_since(ref_instant).as_millis() as u64);
-                result.observed_at_ms = Some(ms(at));
-                result.last_observed = Some(evidence);
-            }
-            None => {
-                result.status = ExpectationStatus::Missed;
-                result.last_observed = match (outcome.last_observed, outcome.last_failure) {
-                    (Some((seen, at)), _) => {
-                        result.observed_at_ms = Some(ms(at));
-                        Some(format!("{seen} at {:.1}s", at.saturating_duration_since(ref_instant).as_secs_f64()))
-                    }
-                    (None, Some(failure)) => Some(format!("backend error: {failure}")),
-                    (None, None) => None,
-                };
-            }
+        let result = evaluate(e, phase, obs, start, reference, window_end).await;
+        if let Some(tx) = &events {
+            let _ = tx.send(RunEvent::ExpectationFinished(result.clone()));
         }
         result
     });
+}
+
+/// Evaluates one expectation until it is met, missed or skipped.
+async fn evaluate(
+    e: Expectation,
+    phase: ExpectationPhase,
+    obs: Arc<Observers>,
+    start: Instant,
+    reference: Reference,
+    window_end: Option<Instant>,
+) -> ExpectationResult {
+    let ms = |at: Instant| {
+        u64::try_from(at.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX)
+    };
+    let (backend, real) = probes::backend(&e.check, &obs);
+    let mut result = ExpectationResult {
+        id: e.id.clone(),
+        kind: kind_of(&e.check),
+        description: describe(&e),
+        phase,
+        status: ExpectationStatus::Skipped,
+        time_to_detect_ms: None,
+        deadline_ms: e.within.map_or(0, |w| w.as_millis() as u64),
+        floor_ms: Some(e.floor.as_millis() as u64),
+        last_observed: None,
+        backend: backend.to_string(),
+        backend_real: real,
+        skipped_reason: None,
+        observed_at_ms: None,
+    };
+    if let Some(reason) = probes::unavailable(&e.check, &obs) {
+        result.skipped_reason = Some(reason);
+        return result;
+    }
+    let (ref_instant, ref_wall) = match reference {
+        Reference::At(i, w) => (i, w),
+        Reference::Fault(name, mut rx) => {
+            let got = rx
+                .wait_for(|m| m.contains_key(&name))
+                .await
+                .ok()
+                .and_then(|m| m.get(&name).copied());
+            match got {
+                Some(v) => v,
+                None => {
+                    result.skipped_reason = Some(format!("fault {name} was never injected"));
+                    return result;
+                }
+            }
+        }
+    };
+    if let Check::NoAlerts { .. } = &e.check {
+        let until = window_end.unwrap_or(ref_instant);
+        result.deadline_ms = until.saturating_duration_since(ref_instant).as_millis() as u64;
+        let watched = watch_window(until, Duration::from_millis(500), || {
+            probes::probe(&e.check, &obs, ref_wall)
+        })
+        .await;
+        match watched {
+            Ok(clean) => {
+                result.status = ExpectationStatus::Met;
+                result.last_observed = Some(format!("no alert fired in {clean} checks"));
+            }
+            Err((violation, at)) => {
+                result.status = ExpectationStatus::Missed;
+                result.last_observed = Some(violation);
+                result.observed_at_ms = Some(ms(at));
+            }
+        }
+        return result;
+    }
+    let within = e.within.unwrap_or_default();
+    let outcome = poll_until(ref_instant + within, Backoff::default(), || {
+        probes::probe(&e.check, &obs, ref_wall)
+    })
+    .await;
+    match outcome.met {
+        Some((evidence, at)) => {
+            result.status = ExpectationStatus::Met;
+            result.time_to_detect_ms =
+                Some(at.saturating_duration_since(ref_instant).as_millis() as u64);
+            result.observed_at_ms = Some(ms(at));
+            result.last_observed = Some(evidence);
+        }
+        None => {
+            result.status = ExpectationStatus::Missed;
+            result.last_observed = match (outcome.last_observed, outcome.last_failure) {
+                (Some((seen, at)), _) => {
+                    result.observed_at_ms = Some(ms(at));
+                    Some(format!(
+                        "{seen} at {:.1}s",
+                        at.saturating_duration_since(ref_instant).as_secs_f64()
+                    ))
+                }
+                (None, Some(failure)) => Some(format!("backend error: {failure}")),
+                (None, None) => None,
+            };
+        }
+    }
+    result
 }
 
 fn kind_of(check: &Check) -> ExpectationKind {
@@ -574,27 +750,83 @@ fn describe(e: &Expectation) -> String {
         if l.is_empty() {
             String::new()
         } else {
-            format!("{{{}}}", l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+            format!(
+                "{{{}}}",
+                l.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
         }
     };
     match &e.check {
         Check::Metric { query } => query.clone(),
-        Check::Alert { alert, labels: l, state } => format!("{alert}{} {state:?}", labels(l)).to_lowercase().replacen(&alert.to_lowercase(), alert, 1),
-        Check::Notification { receiver, alert, status, .. } => {
-            format!("{receiver} notified{} ({status:?})", alert.as_ref().map(|a| format!(" of {a}")).unwrap_or_default())
+        Check::Alert {
+            alert,
+            labels: l,
+            state,
+        } => format!(
+            "{alert}{} {}",
+            labels(l),
+            format!("{state:?}").to_lowercase()
+        ),
+        Check::Notification {
+            receiver,
+            alert,
+            status,
+            ..
+        } => {
+            format!(
+                "{receiver} notified{} ({status:?})",
+                alert
+                    .as_ref()
+                    .map(|a| format!(" of {a}"))
+                    .unwrap_or_default()
+            )
         }
-        Check::Trace { service, error, spans_from, .. } => format!(
+        Check::Trace {
+            service,
+            error,
+            spans_from,
+            ..
+        } => format!(
             "trace of {service}{}{}",
-            if *error == Some(true) { " with error" } else { "" },
-            if spans_from.is_empty() { String::new() } else { format!(" across {}", spans_from.join(" → ")) }
+            if *error == Some(true) {
+                " with error"
+            } else {
+                ""
+            },
+            if spans_from.is_empty() {
+                String::new()
+            } else {
+                format!(" across {}", spans_from.join(" → "))
+            }
         ),
-        Check::Log { service, level, correlated_trace, .. } => format!(
+        Check::Log {
+            service,
+            level,
+            correlated_trace,
+            ..
+        } => format!(
             "{service} log{}{}",
-            level.map(|l| format!(" at {l:?}").to_lowercase()).unwrap_or_default(),
-            if *correlated_trace { " with trace id" } else { "" }
+            level
+                .map(|l| format!(" at {l:?}").to_lowercase())
+                .unwrap_or_default(),
+            if *correlated_trace {
+                " with trace id"
+            } else {
+                ""
+            }
         ),
-        Check::DashboardHasData { dashboard } => format!("dashboard {dashboard}: every panel has data"),
-        Check::DashboardPanel { dashboard, panel, above, below } => format!(
+        Check::DashboardHasData { dashboard } => {
+            format!("dashboard {dashboard}: every panel has data")
+        }
+        Check::DashboardPanel {
+            dashboard,
+            panel,
+            above,
+            below,
+        } => format!(
             "dashboard {dashboard}: {panel}{}{}",
             above.map(|a| format!(" > {a}")).unwrap_or_default(),
             below.map(|b| format!(" < {b}")).unwrap_or_default()
@@ -603,7 +835,10 @@ fn describe(e: &Expectation) -> String {
             None => "no alert fires".into(),
             Some(names) => format!("none of {} fires", names.join(", ")),
         },
-        Check::Correlation { find_in, .. } => format!("failed requests' trace ids found in {}", find_in.join(" and ")),
+        Check::Correlation { find_in, .. } => format!(
+            "failed requests' trace ids found in {}",
+            find_in.join(" and ")
+        ),
     }
 }
 
@@ -649,6 +884,12 @@ async fn run_faults(
             (None, None) => break,
         };
         tokio::time::sleep_until(at).await;
+        if inject && records.iter().all(|r| r.injected_at_ms.is_none()) {
+            clock.emit(RunEvent::PhaseStarted {
+                name: "faults".into(),
+                at_ms: clock.now_ms(),
+            });
+        }
         if inject {
             let Some(index) = next.next() else { break };
             let fault = &scenario.faults[index];
@@ -666,7 +907,14 @@ async fn run_faults(
                         at_ms: clock.ms(now),
                     });
                     if let Some(d) = fault.duration {
-                        pending_rollbacks.push((now + d, Active { index, guard, restart }));
+                        pending_rollbacks.push((
+                            now + d,
+                            Active {
+                                index,
+                                guard,
+                                restart,
+                            },
+                        ));
                     } else if let Some(g) = guard {
                         // Instantaneous faults keep nothing to roll back but their guard.
                         drop(g);
@@ -693,7 +941,11 @@ async fn run_faults(
             {
                 clock.emit(RunEvent::Log {
                     level: crate::report::LogLevel::Error,
-                    message: format!("fault {} rollback failed: {}", fault.name, probes::error_chain(&e)),
+                    message: format!(
+                        "fault {} rollback failed: {}",
+                        fault.name,
+                        probes::error_chain(&e)
+                    ),
                 });
             }
             if let Some(service) = active.restart
@@ -706,7 +958,10 @@ async fn run_faults(
             }
             let now = Instant::now();
             records[active.index].rolled_back_at_ms = Some(clock.ms(now));
-            clock.emit(RunEvent::FaultRolledBack { name: fault.name.clone(), at_ms: clock.ms(now) });
+            clock.emit(RunEvent::FaultRolledBack {
+                name: fault.name.clone(),
+                at_ms: clock.ms(now),
+            });
         }
     }
     records
@@ -714,39 +969,99 @@ async fn run_faults(
 
 /// Injects one fault; returns its guard (if it has a rollback) and a service to restart at
 /// rollback (kills and crashes).
-async fn inject_fault(fault: &Fault, fleet: &Fleet, registry: &FaultRegistry) -> Result<(Option<FaultGuard>, Option<String>), String> {
+async fn inject_fault(
+    fault: &Fault,
+    fleet: &Fleet,
+    registry: &FaultRegistry,
+) -> Result<(Option<FaultGuard>, Option<String>), String> {
     let duration = fault.duration.unwrap_or(Duration::from_secs(3600));
-    let hook = |service: &str, hook: FaultHook| inject_hook(fleet, registry, service.to_string(), hook, duration);
+    let hook = |service: &str, hook: FaultHook| {
+        inject_hook(fleet, registry, service.to_string(), hook, duration)
+    };
     let guard = match &fault.action {
-        FaultAction::HttpErrors { service, rate, status, route } => {
-            hook(service, FaultHook::Errors { rate: *rate, status: *status, route: route.clone() }).await?
-        }
-        FaultAction::Latency { service, delay, jitter, rate } => {
+        FaultAction::HttpErrors {
+            service,
+            rate,
+            status,
+            route,
+        } => {
             hook(
                 service,
-                FaultHook::Latency { fixed_ms: delay.as_millis() as u64, jitter_ms: jitter.as_millis() as u64, rate: *rate },
+                FaultHook::Errors {
+                    rate: *rate,
+                    status: *status,
+                    route: route.clone(),
+                },
             )
             .await?
         }
-        FaultAction::Hang { service, rate } => hook(service, FaultHook::Hang { rate: *rate }).await?,
-        FaultAction::Crash { service, exit_code } => {
-            let g = hook(service, FaultHook::Crash { exit_code: *exit_code }).await?;
-            return Ok((Some(g), fault.duration.map(|_| service.clone())));
-        }
-        FaultAction::CpuBurn { service, threads } => hook(service, FaultHook::CpuBurn { threads: *threads }).await?,
-        FaultAction::MemoryGrowth { service, mb_per_second, max_mb } => {
-            hook(service, FaultHook::MemoryGrowth { mb_per_sec: *mb_per_second, max_mb: *max_mb }).await?
-        }
-        FaultAction::DependencyFailure { service, dependency, rate, status } => {
+        FaultAction::Latency {
+            service,
+            delay,
+            jitter,
+            rate,
+        } => {
             hook(
                 service,
-                FaultHook::DependencyFailure { dependency: dependency.clone(), rate: *rate, status: *status },
+                FaultHook::Latency {
+                    fixed_ms: delay.as_millis() as u64,
+                    jitter_ms: jitter.as_millis() as u64,
+                    rate: *rate,
+                },
+            )
+            .await?
+        }
+        FaultAction::Hang { service, rate } => {
+            hook(service, FaultHook::Hang { rate: *rate }).await?
+        }
+        FaultAction::Crash { service, exit_code } => {
+            let g = hook(
+                service,
+                FaultHook::Crash {
+                    exit_code: *exit_code,
+                },
+            )
+            .await?;
+            return Ok((Some(g), fault.duration.map(|_| service.clone())));
+        }
+        FaultAction::CpuBurn { service, threads } => {
+            hook(service, FaultHook::CpuBurn { threads: *threads }).await?
+        }
+        FaultAction::MemoryGrowth {
+            service,
+            mb_per_second,
+            max_mb,
+        } => {
+            hook(
+                service,
+                FaultHook::MemoryGrowth {
+                    mb_per_sec: *mb_per_second,
+                    max_mb: *max_mb,
+                },
+            )
+            .await?
+        }
+        FaultAction::DependencyFailure {
+            service,
+            dependency,
+            rate,
+            status,
+        } => {
+            hook(
+                service,
+                FaultHook::DependencyFailure {
+                    dependency: dependency.clone(),
+                    rate: *rate,
+                    status: *status,
+                },
             )
             .await?
         }
         FaultAction::QueueStall { service } => hook(service, FaultHook::QueueStall).await?,
         FaultAction::KillProcess { target, signal } => {
-            let pid = fleet.pid(target).ok_or_else(|| format!("{target} is not a process gauntlet runs"))?;
+            let pid = fleet
+                .pid(target)
+                .ok_or_else(|| format!("{target} is not a process gauntlet runs"))?;
             let how = match signal {
                 KillSignal::Kill => SignalHow::Kill,
                 KillSignal::Term => SignalHow::Term,
@@ -756,26 +1071,62 @@ async fn inject_fault(fault: &Fault, fleet: &Fleet, registry: &FaultRegistry) ->
             return Ok((Some(g), fault.duration.map(|_| target.clone())));
         }
         FaultAction::PauseProcess { target } => {
-            let pid = fleet.pid(target).ok_or_else(|| format!("{target} is not a process gauntlet runs"))?;
-            crate::fault::signal::pause(registry, ProcessTarget::Group(pid)).map_err(|e| probes::error_chain(&e))?
+            let pid = fleet
+                .pid(target)
+                .ok_or_else(|| format!("{target} is not a process gauntlet runs"))?;
+            crate::fault::signal::pause(registry, ProcessTarget::Group(pid))
+                .map_err(|e| probes::error_chain(&e))?
         }
-        FaultAction::NetworkDelay { from, to, delay, jitter } => {
-            let proxy = fleet.proxy(from, to).ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
-            proxy.inject(registry, ProxyEffect::Delay(crate::fault::proxy::Delay { fixed: *delay, jitter: *jitter }))
+        FaultAction::NetworkDelay {
+            from,
+            to,
+            delay,
+            jitter,
+        } => {
+            let proxy = fleet
+                .proxy(from, to)
+                .ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
+            proxy.inject(
+                registry,
+                ProxyEffect::Delay(crate::fault::proxy::Delay {
+                    fixed: *delay,
+                    jitter: *jitter,
+                }),
+            )
         }
-        FaultAction::NetworkBandwidth { from, to, bytes_per_second } => {
-            let proxy = fleet.proxy(from, to).ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
-            proxy.inject(registry, ProxyEffect::Bandwidth { bytes_per_sec: *bytes_per_second })
+        FaultAction::NetworkBandwidth {
+            from,
+            to,
+            bytes_per_second,
+        } => {
+            let proxy = fleet
+                .proxy(from, to)
+                .ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
+            proxy.inject(
+                registry,
+                ProxyEffect::Bandwidth {
+                    bytes_per_sec: *bytes_per_second,
+                },
+            )
         }
         FaultAction::NetworkBlackhole { from, to } => {
-            let proxy = fleet.proxy(from, to).ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
+            let proxy = fleet
+                .proxy(from, to)
+                .ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
             proxy.inject(registry, ProxyEffect::Blackhole)
         }
         FaultAction::NetworkReset { from, to } => {
-            let proxy = fleet.proxy(from, to).ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
+            let proxy = fleet
+                .proxy(from, to)
+                .ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
             proxy.inject(registry, ProxyEffect::Reset)
         }
-        other => return Err(format!("fault kind {} is not supported by the native runner", other.kind())),
+        other => {
+            return Err(format!(
+                "fault kind {} is not supported by the native runner",
+                other.kind()
+            ));
+        }
     };
     Ok((Some(guard), None))
 }
@@ -794,7 +1145,10 @@ async fn inject_hook(
         .ok_or_else(|| format!("service {service} is not running"))?;
     let client = HooksClient::new(reqwest::Url::parse(&url).map_err(|e| e.to_string())?)
         .map_err(|e| probes::error_chain(&e))?;
-    client.inject(registry, hook, duration).await.map_err(|e| probes::error_chain(&e))
+    client
+        .inject(registry, hook, duration)
+        .await
+        .map_err(|e| probes::error_chain(&e))
 }
 
 fn stack_components(stack: &NativeStack) -> Vec<Component> {
@@ -805,7 +1159,11 @@ fn stack_components(stack: &NativeStack) -> Vec<Component> {
             name: c.name.clone(),
             version: Some(c.version.clone()).filter(|v| !v.is_empty()),
             real: c.real,
-            kind: if c.real { ComponentKind::Native } else { ComponentKind::Tap },
+            kind: if c.real {
+                ComponentKind::Native
+            } else {
+                ComponentKind::Tap
+            },
             note: Some(c.implementation.clone()),
         })
         .collect()
@@ -829,5 +1187,13 @@ fn skipped_result(scenario: &Scenario, reason: &str) -> ScenarioResult {
 }
 
 fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

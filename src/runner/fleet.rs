@@ -29,7 +29,11 @@ pub enum FleetError {
         source: crate::stack::process::ProcessError,
     },
     #[error("service {name} did not become ready within {timeout:?}; log tail:\n{log}")]
-    NotReady { name: String, timeout: Duration, log: String },
+    NotReady {
+        name: String,
+        timeout: Duration,
+        log: String,
+    },
     #[error("cannot start the fault proxy for {link}")]
     Proxy {
         link: String,
@@ -70,11 +74,21 @@ pub struct FleetSettings<'a> {
 }
 
 /// Services start in dependency order so each knows its upstreams' addresses.
-const START_ORDER: &[&str] = &["worker", "users", "products", "orders", "api-gateway", "frontend"];
+const START_ORDER: &[&str] = &[
+    "worker",
+    "users",
+    "products",
+    "orders",
+    "api-gateway",
+    "frontend",
+];
 
 impl Fleet {
     /// Starts the scenario's services.
-    pub async fn start(scenario: &Scenario, settings: &FleetSettings<'_>) -> Result<Self, FleetError> {
+    pub async fn start(
+        scenario: &Scenario,
+        settings: &FleetSettings<'_>,
+    ) -> Result<Self, FleetError> {
         let mut fleet = Fleet {
             exe: settings.exe.to_path_buf(),
             log_dir: settings.log_dir.to_path_buf(),
@@ -90,7 +104,11 @@ impl Fleet {
                 return Ok(fleet);
             }
             ServicesMode::InProcess => {
-                if scenario.faults.iter().any(|f| f.action.kind().starts_with("network-")) {
+                if scenario
+                    .faults
+                    .iter()
+                    .any(|f| f.action.kind().starts_with("network-"))
+                {
                     return Err(FleetError::Unsupported(
                         "network faults need `services.mode: per-process` (links are proxied between processes)".into(),
                     ));
@@ -102,7 +120,9 @@ impl Fleet {
                     export_interval: spec.export_interval,
                     ..services::FleetConfig::default()
                 };
-                let running = services::start_fleet(cfg).await.map_err(FleetError::InProcess)?;
+                let running = services::start_fleet(cfg)
+                    .await
+                    .map_err(FleetError::InProcess)?;
                 for (name, url) in running.urls() {
                     fleet.urls.insert(name.as_str().to_string(), url);
                 }
@@ -135,7 +155,9 @@ impl Fleet {
 
         let wanted: BTreeSet<&str> = spec.names.iter().map(String::as_str).collect();
         for name in START_ORDER.iter().filter(|n| wanted.contains(**n)) {
-            let service: ServiceName = name.parse().map_err(|_| FleetError::Unknown(name.to_string()))?;
+            let service: ServiceName = name
+                .parse()
+                .map_err(|_| FleetError::Unknown(name.to_string()))?;
             let mut args = vec![
                 "services".to_string(),
                 "--only".into(),
@@ -160,43 +182,71 @@ impl Fleet {
                     )));
                 };
                 let link = (name.to_string(), dep_name.clone());
-                let url = if links.contains(&link) { fleet.proxy_for(&link, &url).await? } else { url };
+                let url = if links.contains(&link) {
+                    fleet.proxy_for(&link, &url).await?
+                } else {
+                    url
+                };
                 args.push("--upstream".into());
                 args.push(format!("{dep_name}={url}"));
             }
             let (process, addr) = fleet.spawn(name, &args, "127.0.0.1:0").await?;
-            fleet.urls.insert(name.to_string(), format!("http://{addr}"));
-            fleet.processes.insert(name.to_string(), ServiceProcess { process, args, addr });
+            fleet
+                .urls
+                .insert(name.to_string(), format!("http://{addr}"));
+            fleet.processes.insert(
+                name.to_string(),
+                ServiceProcess {
+                    process,
+                    args,
+                    addr,
+                },
+            );
         }
         Ok(fleet)
     }
 
     async fn proxy_for(&mut self, link: &Link, upstream_url: &str) -> Result<String, FleetError> {
         let link_text = format!("{} -> {}", link.0, link.1);
-        let upstream = host_port(upstream_url).ok_or_else(|| FleetError::Unsupported(format!("cannot proxy {upstream_url}")))?;
+        let upstream = host_port(upstream_url)
+            .ok_or_else(|| FleetError::Unsupported(format!("cannot proxy {upstream_url}")))?;
         let proxy = FaultProxy::start(ProxyConfig::new(upstream))
             .await
-            .map_err(|source| FleetError::Proxy { link: link_text, source })?;
+            .map_err(|source| FleetError::Proxy {
+                link: link_text,
+                source,
+            })?;
         let url = format!("http://{}", proxy.local_addr());
         self.proxies.insert(link.clone(), proxy);
         Ok(url)
     }
 
-    async fn spawn(&self, name: &str, args: &[String], listen: &str) -> Result<(ManagedProcess, SocketAddr), FleetError> {
+    async fn spawn(
+        &self,
+        name: &str,
+        args: &[String],
+        listen: &str,
+    ) -> Result<(ManagedProcess, SocketAddr), FleetError> {
         let mut command = std::process::Command::new(&self.exe);
         command.args(args).args(["--listen", listen]);
         // A restarted service appends to the same log: only READY lines after this count.
         let log_path = self.log_dir.join(format!("{name}.log"));
-        let offset = std::fs::metadata(&log_path).map(|m| m.len() as usize).unwrap_or(0);
-        let process = ManagedProcess::spawn(name, command, &self.log_dir).map_err(|source| FleetError::Spawn {
-            name: name.to_string(),
-            source,
+        let offset = std::fs::metadata(&log_path)
+            .map(|m| m.len() as usize)
+            .unwrap_or(0);
+        let process = ManagedProcess::spawn(name, command, &self.log_dir).map_err(|source| {
+            FleetError::Spawn {
+                name: name.to_string(),
+                source,
+            }
         })?;
-        let addr = wait_ready(name, process.log_path(), offset).await.map_err(|log| FleetError::NotReady {
-            name: name.to_string(),
-            timeout: READY_TIMEOUT,
-            log,
-        })?;
+        let addr = wait_ready(name, process.log_path(), offset)
+            .await
+            .map_err(|log| FleetError::NotReady {
+                name: name.to_string(),
+                timeout: READY_TIMEOUT,
+                log,
+            })?;
         Ok((process, addr))
     }
 
@@ -209,7 +259,14 @@ impl Fleet {
     pub fn scrape_targets(&self) -> Vec<(String, String)> {
         self.urls
             .iter()
-            .map(|(name, url)| (name.clone(), url.trim_start_matches("http://").trim_end_matches('/').to_string()))
+            .map(|(name, url)| {
+                (
+                    name.clone(),
+                    url.trim_start_matches("http://")
+                        .trim_end_matches('/')
+                        .to_string(),
+                )
+            })
             .collect()
     }
 
@@ -229,10 +286,21 @@ impl Fleet {
         let Some(old) = self.processes.remove(name) else {
             return Err(FleetError::Unknown(name.to_string()));
         };
-        let ServiceProcess { mut process, args, addr } = old;
+        let ServiceProcess {
+            mut process,
+            args,
+            addr,
+        } = old;
         process.stop().await;
         let (process, new_addr) = self.spawn(name, &args, &addr.to_string()).await?;
-        self.processes.insert(name.to_string(), ServiceProcess { process, args, addr: new_addr });
+        self.processes.insert(
+            name.to_string(),
+            ServiceProcess {
+                process,
+                args,
+                addr: new_addr,
+            },
+        );
         Ok(())
     }
 
@@ -282,7 +350,15 @@ async fn wait_ready(name: &str, log: &Path, offset: usize) -> Result<SocketAddr,
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            let tail: String = text.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            let tail: String = text
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
             return Err(tail);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

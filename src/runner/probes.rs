@@ -10,8 +10,8 @@ use crate::observe::jaeger::TraceQuery;
 use crate::observe::loki::{LogQuery, LokiClient};
 use crate::observe::{JaegerClient, PrometheusClient, WebhookSink};
 use crate::scenario::{AlertState, Check};
-use crate::verdict::checks::{self, LogLine, LogWanted, TraceWanted};
 use crate::verdict::Probe;
+use crate::verdict::checks::{self, LogLine, LogWanted, TraceWanted};
 
 /// Where log records can be read back from.
 pub enum LogSource {
@@ -39,13 +39,17 @@ pub struct Observers {
 pub fn unavailable(check: &Check, obs: &Observers) -> Option<String> {
     match (check, &obs.logs) {
         (Check::Log { .. }, LogSource::Unavailable(why)) => Some(why.clone()),
-        (Check::Correlation { find_in, .. }, LogSource::Unavailable(why)) if find_in.iter().any(|f| f == "logs") => {
+        (Check::Correlation { find_in, .. }, LogSource::Unavailable(why))
+            if find_in.iter().any(|f| f == "logs") =>
+        {
             Some(why.clone())
         }
         (Check::DashboardHasData { dashboard } | Check::DashboardPanel { dashboard, .. }, _)
             if !obs.dashboards.contains_key(dashboard) =>
         {
-            Some(format!("dashboard {dashboard:?} was not found in the scenario's dashboard files"))
+            Some(format!(
+                "dashboard {dashboard:?} was not found in the scenario's dashboard files"
+            ))
         }
         _ => None,
     }
@@ -55,7 +59,9 @@ pub fn unavailable(check: &Check, obs: &Observers) -> Option<String> {
 pub fn backend(check: &Check, obs: &Observers) -> (&'static str, bool) {
     match check {
         Check::Metric { .. } | Check::Alert { .. } | Check::NoAlerts { .. } => ("prometheus", true),
-        Check::DashboardHasData { .. } | Check::DashboardPanel { .. } => ("prometheus (dashboard queries)", true),
+        Check::DashboardHasData { .. } | Check::DashboardPanel { .. } => {
+            ("prometheus (dashboard queries)", true)
+        }
         Check::Notification { .. } => ("alertmanager webhook", true),
         Check::Trace { .. } => ("jaeger", true),
         Check::Log { .. } | Check::Correlation { .. } => match obs.logs {
@@ -72,9 +78,15 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
             Ok(r) => checks::metric(&r.result),
             Err(e) => Probe::Failed(error_chain(&e)),
         },
-        Check::Alert { alert, labels, state } => {
+        Check::Alert {
+            alert,
+            labels,
+            state,
+        } => {
             let was_firing = match state {
-                AlertState::Resolved => alert_fired_since(obs, alert, labels, obs.started_wall).await,
+                AlertState::Resolved => {
+                    alert_fired_since(obs, alert, labels, obs.started_wall).await
+                }
                 _ => false,
             };
             match obs.prometheus.alerts().await {
@@ -82,15 +94,36 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
                 Err(e) => Probe::Failed(error_chain(&e)),
             }
         }
-        Check::Notification { receiver, alert, labels, status } => {
+        Check::Notification {
+            receiver,
+            alert,
+            labels,
+            status,
+        } => {
             let received = obs.sink.notifications();
-            match checks::notification(&received, receiver, alert.as_deref(), labels, *status, reference) {
-                Probe::Met(at) => Probe::Met(format!("received at {}", humantime::format_rfc3339_millis(at))),
+            match checks::notification(
+                &received,
+                receiver,
+                alert.as_deref(),
+                labels,
+                *status,
+                reference,
+            ) {
+                Probe::Met(at) => Probe::Met(format!(
+                    "received at {}",
+                    humantime::format_rfc3339_millis(at)
+                )),
                 Probe::NotYet(s) => Probe::NotYet(s),
                 Probe::Failed(s) => Probe::Failed(s),
             }
         }
-        Check::Trace { service, operation, error, spans_from, tags } => {
+        Check::Trace {
+            service,
+            operation,
+            error,
+            spans_from,
+            tags,
+        } => {
             let mut query = TraceQuery::service(service.clone());
             query.operation = operation.clone();
             // Jaeger v2's memory store cannot search by error status; `checks::trace`
@@ -111,7 +144,12 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
                 Err(e) => Probe::Failed(error_chain(&e)),
             }
         }
-        Check::Log { service, level, contains, correlated_trace } => match log_lines(obs, service, reference).await {
+        Check::Log {
+            service,
+            level,
+            contains,
+            correlated_trace,
+        } => match log_lines(obs, service, reference).await {
             Ok(lines) => checks::log(
                 &lines,
                 &LogWanted {
@@ -123,11 +161,17 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
             ),
             Err(e) => Probe::Failed(e),
         },
-        Check::Correlation { find_in, min_requests } => correlation(obs, find_in, *min_requests, reference).await,
+        Check::Correlation {
+            find_in,
+            min_requests,
+        } => correlation(obs, find_in, *min_requests, reference).await,
         Check::DashboardHasData { dashboard } => dashboard_has_data(obs, dashboard).await,
-        Check::DashboardPanel { dashboard, panel, above, below } => {
-            dashboard_panel(obs, dashboard, panel, *above, *below).await
-        }
+        Check::DashboardPanel {
+            dashboard,
+            panel,
+            above,
+            below,
+        } => dashboard_panel(obs, dashboard, panel, *above, *below).await,
         // Window checks are driven by `watch_window`, with `firing_alerts` as the probe.
         Check::NoAlerts { alerts } => match obs.prometheus.alerts().await {
             Ok(all) => checks::firing_alerts(&all, alerts.as_deref()),
@@ -138,10 +182,22 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
 
 /// Whether the alert was firing at any evaluation since `since`, from Prometheus' own
 /// `ALERTS` series (so a `resolved` check needs no memory of earlier probes).
-async fn alert_fired_since(obs: &Observers, alert: &str, labels: &BTreeMap<String, String>, since: SystemTime) -> bool {
-    let mut matchers = vec![format!("alertname=\"{}\"", escape(alert)), "alertstate=\"firing\"".to_string()];
+async fn alert_fired_since(
+    obs: &Observers,
+    alert: &str,
+    labels: &BTreeMap<String, String>,
+    since: SystemTime,
+) -> bool {
+    let mut matchers = vec![
+        format!("alertname=\"{}\"", escape(alert)),
+        "alertstate=\"firing\"".to_string(),
+    ];
     matchers.extend(labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))));
-    let window = SystemTime::now().duration_since(since).unwrap_or_default().as_secs().max(1);
+    let window = SystemTime::now()
+        .duration_since(since)
+        .unwrap_or_default()
+        .as_secs()
+        .max(1);
     let expr = format!("max_over_time(ALERTS{{{}}}[{window}s])", matchers.join(","));
     matches!(obs.prometheus.query(&expr, None).await, Ok(r) if !r.result.is_empty())
 }
@@ -150,7 +206,11 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-async fn log_lines(obs: &Observers, service: &str, since: SystemTime) -> Result<Vec<LogLine>, String> {
+async fn log_lines(
+    obs: &Observers,
+    service: &str,
+    since: SystemTime,
+) -> Result<Vec<LogLine>, String> {
     let LogSource::Loki(loki) = &obs.logs else {
         return Err("no log store".into());
     };
@@ -160,7 +220,10 @@ async fn log_lines(obs: &Observers, service: &str, since: SystemTime) -> Result<
         SystemTime::now() + Duration::from_secs(1),
     );
     query.limit = Some(1000);
-    let result = loki.query_range(&query).await.map_err(|e| error_chain(&e))?;
+    let result = loki
+        .query_range(&query)
+        .await
+        .map_err(|e| error_chain(&e))?;
     Ok(result
         .entries()
         .into_iter()
@@ -173,11 +236,15 @@ async fn log_lines(obs: &Observers, service: &str, since: SystemTime) -> Result<
                     .cloned()
                     .unwrap_or_default()
             };
-            let level = [field("severity_text"), field("level"), field("detected_level")]
-                .into_iter()
-                .find(|l| !l.is_empty())
-                .unwrap_or_default()
-                .to_lowercase();
+            let level = [
+                field("severity_text"),
+                field("level"),
+                field("detected_level"),
+            ]
+            .into_iter()
+            .find(|l| !l.is_empty())
+            .unwrap_or_default()
+            .to_lowercase();
             LogLine {
                 service: field("service_name"),
                 level,
@@ -188,8 +255,17 @@ async fn log_lines(obs: &Observers, service: &str, since: SystemTime) -> Result<
         .collect())
 }
 
-async fn correlation(obs: &Observers, find_in: &[String], min_requests: u32, reference: SystemTime) -> Probe<String> {
-    let ids: Vec<String> = obs.failed_trace_ids.lock().unwrap_or_else(PoisonError::into_inner).clone();
+async fn correlation(
+    obs: &Observers,
+    find_in: &[String],
+    min_requests: u32,
+    reference: SystemTime,
+) -> Probe<String> {
+    let ids: Vec<String> = obs
+        .failed_trace_ids
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
     if ids.is_empty() {
         return Probe::NotYet("no failed request yet".into());
     }
@@ -197,7 +273,14 @@ async fn correlation(obs: &Observers, find_in: &[String], min_requests: u32, ref
     let want_logs = find_in.iter().any(|f| f == "logs");
     let log_ids: Vec<String> = if want_logs {
         let mut all = Vec::new();
-        for service in ["frontend", "api-gateway", "users", "products", "orders", "worker"] {
+        for service in [
+            "frontend",
+            "api-gateway",
+            "users",
+            "products",
+            "orders",
+            "worker",
+        ] {
             match log_lines(obs, service, reference).await {
                 Ok(lines) => all.extend(lines.into_iter().map(|l| l.trace_id)),
                 Err(e) => return Probe::Failed(e),
@@ -217,15 +300,23 @@ async fn correlation(obs: &Observers, find_in: &[String], min_requests: u32, ref
         if in_traces && in_logs {
             found += 1;
             if found >= min_requests {
-                return Probe::Met(format!("{found} failed request(s) found in {}", find_in.join(" and ")));
+                return Probe::Met(format!(
+                    "{found} failed request(s) found in {}",
+                    find_in.join(" and ")
+                ));
             }
         }
     }
-    Probe::NotYet(format!("{found} of {checked} recent failed request(s) found in {}", find_in.join(" and ")))
+    Probe::NotYet(format!(
+        "{found} of {checked} recent failed request(s) found in {}",
+        find_in.join(" and ")
+    ))
 }
 
 fn render_context(obs: &Observers) -> RenderContext {
-    let elapsed = SystemTime::now().duration_since(obs.started_wall).unwrap_or_default();
+    let elapsed = SystemTime::now()
+        .duration_since(obs.started_wall)
+        .unwrap_or_default();
     let mut ctx = RenderContext::new(elapsed.max(Duration::from_secs(60)));
     ctx.scrape_interval = obs.scrape_interval;
     ctx
@@ -241,17 +332,30 @@ async fn dashboard_has_data(obs: &Observers, uid: &str) -> Probe<String> {
         match obs.prometheus.query(&q.expr, None).await {
             Ok(r) if !r.result.is_empty() => {}
             Ok(_) => empty.push(format!("{} ({})", q.panel_title, q.ref_id)),
-            Err(e) => return Probe::Failed(format!("panel {}: {}", q.panel_title, error_chain(&e))),
+            Err(e) => {
+                return Probe::Failed(format!("panel {}: {}", q.panel_title, error_chain(&e)));
+            }
         }
     }
     if empty.is_empty() {
         Probe::Met(format!("all {} panel queries returned data", queries.len()))
     } else {
-        Probe::NotYet(format!("{} of {} panel queries empty: {}", empty.len(), queries.len(), empty.join(", ")))
+        Probe::NotYet(format!(
+            "{} of {} panel queries empty: {}",
+            empty.len(),
+            queries.len(),
+            empty.join(", ")
+        ))
     }
 }
 
-async fn dashboard_panel(obs: &Observers, uid: &str, title: &str, above: Option<f64>, below: Option<f64>) -> Probe<String> {
+async fn dashboard_panel(
+    obs: &Observers,
+    uid: &str,
+    title: &str,
+    above: Option<f64>,
+    below: Option<f64>,
+) -> Probe<String> {
     let Some(dashboard) = obs.dashboards.get(uid) else {
         return Probe::Failed(format!("dashboard {uid:?} not loaded"));
     };

@@ -500,7 +500,11 @@ impl NativeStack {
 
     /// Like [`set_targets`](Self::set_targets) for a sample service: the targets also carry
     /// `service=<name>`, which the alert rules and dashboards select on.
-    pub fn set_service_targets(&self, service: &str, targets: &[String]) -> Result<(), NativeError> {
+    pub fn set_service_targets(
+        &self,
+        service: &str,
+        targets: &[String],
+    ) -> Result<(), NativeError> {
         write_labelled_targets(&self.targets_dir, service, targets, true)
     }
 

@@ -14,11 +14,17 @@ use crate::scenario::{AlertState, NotificationStatus};
 /// `metric:` holds when the query returns at least one sample.
 pub fn metric(result: &QueryResult) -> Probe<String> {
     match result {
-        QueryResult::Vector(samples) if !samples.is_empty() => {
-            Probe::Met(format!("{} series, first value {}", samples.len(), samples[0].sample.value))
+        QueryResult::Vector(samples) if !samples.is_empty() => Probe::Met(format!(
+            "{} series, first value {}",
+            samples.len(),
+            samples[0].sample.value
+        )),
+        QueryResult::Matrix(series) if !series.is_empty() => {
+            Probe::Met(format!("{} series", series.len()))
         }
-        QueryResult::Matrix(series) if !series.is_empty() => Probe::Met(format!("{} series", series.len())),
-        QueryResult::Scalar(s) if s.value != 0.0 && !s.value.is_nan() => Probe::Met(format!("scalar {}", s.value)),
+        QueryResult::Scalar(s) if s.value != 0.0 && !s.value.is_nan() => {
+            Probe::Met(format!("scalar {}", s.value))
+        }
         QueryResult::Scalar(s) => Probe::NotYet(format!("scalar {}", s.value)),
         _ => Probe::NotYet("empty result".into()),
     }
@@ -53,8 +59,12 @@ pub fn alert(
         .iter()
         .filter(|a| a.name() == name && labels_match(&a.labels, labels))
         .collect();
-    let firing = matching.iter().any(|a| a.state == prometheus::AlertState::Firing);
-    let pending = matching.iter().any(|a| a.state == prometheus::AlertState::Pending);
+    let firing = matching
+        .iter()
+        .any(|a| a.state == prometheus::AlertState::Firing);
+    let pending = matching
+        .iter()
+        .any(|a| a.state == prometheus::AlertState::Pending);
     let seen = describe_alerts(&matching);
     let met = match state {
         AlertState::Firing => firing,
@@ -65,7 +75,9 @@ pub fn alert(
     if met {
         Probe::Met(seen)
     } else if state == AlertState::Resolved && !was_firing {
-        Probe::NotYet(format!("{seen}; it never fired in this run, so it cannot resolve"))
+        Probe::NotYet(format!(
+            "{seen}; it never fired in this run, so it cannot resolve"
+        ))
     } else {
         Probe::NotYet(seen)
     }
@@ -88,14 +100,18 @@ pub fn notification(
     for n in received.iter().filter(|n| n.received_wall >= since) {
         let for_receiver = n.payload.receiver == receiver || n.path_receiver == receiver;
         let alert_ok = n.payload.alerts.iter().any(|a| {
-            a.status == want && alert.is_none_or(|name| a.name() == name) && labels_match(&a.labels, labels)
+            a.status == want
+                && alert.is_none_or(|name| a.name() == name)
+                && labels_match(&a.labels, labels)
         });
         if for_receiver && alert_ok {
             return Probe::Met(n.received_wall);
         }
         other += 1;
     }
-    Probe::NotYet(format!("{other} other notification(s) received since the reference time"))
+    Probe::NotYet(format!(
+        "{other} other notification(s) received since the reference time"
+    ))
 }
 
 /// What a `trace:` expectation asks of a trace.
@@ -114,7 +130,11 @@ pub fn trace(traces: &[Trace], wanted: &TraceWanted<'_>) -> Probe<String> {
     let mut best: Option<(usize, String)> = None;
     for t in traces {
         let services = t.services();
-        let missing: Vec<&String> = wanted.spans_from.iter().filter(|s| !services.contains(*s)).collect();
+        let missing: Vec<&String> = wanted
+            .spans_from
+            .iter()
+            .filter(|s| !services.contains(*s))
+            .collect();
         let error_ok = wanted.error.is_none_or(|e| t.has_error() == e);
         let op_ok = wanted
             .operation
@@ -134,7 +154,11 @@ pub fn trace(traces: &[Trace], wanted: &TraceWanted<'_>) -> Probe<String> {
             t.trace_id,
             t.spans.len(),
             services.iter().cloned().collect::<Vec<_>>().join(", "),
-            if error_ok { "" } else { ", error state differs" }
+            if error_ok {
+                ""
+            } else {
+                ", error state differs"
+            }
         );
         if best.as_ref().is_none_or(|(s, _)| score > *s) {
             best = Some((score, seen));
@@ -154,7 +178,11 @@ pub fn firing_alerts(alerts: &[prometheus::Alert], names: Option<&[String]>) -> 
         .filter(|a| a.state == prometheus::AlertState::Firing)
         .filter(|a| names.is_none_or(|n| n.iter().any(|x| x == a.name())))
         .map(|a| {
-            let service = a.labels.get("service").map(|s| format!("{{service={s}}}")).unwrap_or_default();
+            let service = a
+                .labels
+                .get("service")
+                .map(|s| format!("{{service={s}}}"))
+                .unwrap_or_default();
             format!("{}{service}", a.name())
         })
         .collect();
@@ -197,21 +225,32 @@ fn level_name(level: crate::scenario::LogLevel) -> &'static str {
 /// `log:` against records from the log store; met by the first matching record (its trace id
 /// is the evidence when correlation is asked for).
 pub fn log(lines: &[LogLine], wanted: &LogWanted<'_>) -> Probe<String> {
-    let from_service: Vec<&LogLine> = lines.iter().filter(|l| l.service == wanted.service).collect();
+    let from_service: Vec<&LogLine> = lines
+        .iter()
+        .filter(|l| l.service == wanted.service)
+        .collect();
     let hit = from_service.iter().find(|l| {
-        wanted.level.is_none_or(|lv| l.level.eq_ignore_ascii_case(level_name(lv)) || (lv == crate::scenario::LogLevel::Warn && l.level.eq_ignore_ascii_case("warning")))
-            && wanted.contains.is_none_or(|c| l.body.contains(c))
+        wanted.level.is_none_or(|lv| {
+            l.level.eq_ignore_ascii_case(level_name(lv))
+                || (lv == crate::scenario::LogLevel::Warn
+                    && l.level.eq_ignore_ascii_case("warning"))
+        }) && wanted.contains.is_none_or(|c| l.body.contains(c))
             && (!wanted.correlated_trace || is_trace_id(&l.trace_id))
     });
     match hit {
         Some(l) if wanted.correlated_trace => Probe::Met(format!("trace_id {}", l.trace_id)),
         Some(l) => Probe::Met(l.body.chars().take(120).collect()),
         None => {
-            let levels: BTreeMap<&str, usize> = from_service.iter().fold(BTreeMap::new(), |mut m, l| {
-                *m.entry(l.level.as_str()).or_default() += 1;
-                m
-            });
-            Probe::NotYet(format!("{} record(s) from {} by level {levels:?}", from_service.len(), wanted.service))
+            let levels: BTreeMap<&str, usize> =
+                from_service.iter().fold(BTreeMap::new(), |mut m, l| {
+                    *m.entry(l.level.as_str()).or_default() += 1;
+                    m
+                });
+            Probe::NotYet(format!(
+                "{} record(s) from {} by level {levels:?}",
+                from_service.len(),
+                wanted.service
+            ))
         }
     }
 }
