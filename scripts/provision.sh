@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what gauntlet's native stack needs, idempotently and without questions:
-#   - Debian packages: prometheus, prometheus-alertmanager, docker.io, wrk
+#   - Debian packages: prometheus, prometheus-alertmanager, docker.io, wrk, chromium (reports' render test)
 #     (skipped entirely when all are installed)
 #   - Jaeger v2 and Loki, built from the pinned Go "tools" modules in tools/go/<name>/ into
 #     ${GAUNTLET_HOME:-$HOME/.cache/gauntlet}/bin (skipped when the binary exists and its
@@ -22,7 +22,7 @@ mkdir -p "$bin"
 log() { printf 'provision: %s\n' "$*"; }
 
 # --- Debian packages -------------------------------------------------------------------
-apt_packages=(prometheus prometheus-alertmanager docker.io wrk)
+apt_packages=(prometheus prometheus-alertmanager docker.io wrk chromium)
 if [[ "${GAUNTLET_SKIP_APT:-0}" == 1 ]]; then
   log "apt: skipped (GAUNTLET_SKIP_APT=1)"
 else
