@@ -57,6 +57,10 @@ const INVALID: &[(&str, &str)] = &[
         "5:5: expect[0]: missing deadline `within`\n  hint: how long the stack may take to react, e.g. `within: 20s`",
     ),
     (
+        "missing-dependency.yaml",
+        "2:30: services.only[1]: api-gateway calls users, orders, which `only` leaves out\n  hint: add users, orders to `services.only`",
+    ),
+    (
         "missing-name.yaml",
         "1:1: missing field `name`\n  hint: every scenario needs a `name`",
     ),

@@ -16,6 +16,13 @@ pub const BUILTIN_SERVICES: &[&str] = &[
     "worker",
 ];
 
+/// Which built-in services each one calls (they must run together).
+pub const SERVICE_DEPENDENCIES: &[(&str, &[&str])] = &[
+    ("frontend", &["api-gateway"]),
+    ("api-gateway", &["users", "products", "orders"]),
+    ("orders", &["worker"]),
+];
+
 /// Stack components a fault or link may name besides services.
 pub const STACK_COMPONENTS: &[&str] = &[
     "prometheus",

@@ -685,6 +685,25 @@ impl Validator {
                                 BUILTIN_SERVICES,
                             );
                         }
+                        let needs = SERVICE_DEPENDENCIES
+                            .iter()
+                            .find(|(s, _)| s == name)
+                            .map_or(&[][..], |(_, deps)| *deps);
+                        let missing: Vec<&str> = needs
+                            .iter()
+                            .copied()
+                            .filter(|d| !list.iter().any(|n| n == d))
+                            .collect();
+                        if !missing.is_empty() {
+                            self.error(
+                                &join_index("services.only", i),
+                                format!(
+                                    "{name} calls {}, which `only` leaves out",
+                                    missing.join(", ")
+                                ),
+                                Some(format!("add {} to `services.only`", missing.join(", "))),
+                            );
+                        }
                     }
                     list.clone()
                 }

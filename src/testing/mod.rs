@@ -32,3 +32,93 @@ pub fn require<T>(what: &str, availability: Result<T, String>) -> Option<T> {
         }
     }
 }
+
+use std::path::{Path, PathBuf};
+
+use crate::report::{ExpectationStatus, ScenarioResult};
+use crate::runner::{RunContext, ScenarioRun};
+
+/// Running a scenario from a test failed before any verdict (invalid file, stack down).
+#[derive(Debug, thiserror::Error)]
+pub enum TestingError {
+    #[error("invalid scenario:\n{0}")]
+    Invalid(crate::scenario::Diagnostics),
+    #[error("the scenario could not run")]
+    Run(#[source] crate::runner::RunError),
+    #[error("cannot find the gauntlet binary (set GAUNTLET_BIN or put `gauntlet` on PATH)")]
+    NoBinary,
+}
+
+/// The gauntlet binary that per-process services are started from: `$GAUNTLET_BIN`, else
+/// `gauntlet` on `PATH`.
+pub fn gauntlet_exe() -> Result<PathBuf, TestingError> {
+    if let Some(bin) = std::env::var_os("GAUNTLET_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    let path = std::env::var_os("PATH").ok_or(TestingError::NoBinary)?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("gauntlet"))
+        .find(|p| p.is_file())
+        .ok_or(TestingError::NoBinary)
+}
+
+/// Runs one scenario file against a real native stack, from a user's own `#[tokio::test]`:
+///
+/// ```no_run
+/// # async fn t() {
+/// let exe = gauntlet::testing::gauntlet_exe().expect("gauntlet installed");
+/// let run = gauntlet::testing::run_file("scenarios/smoke.yaml", &exe, "target/gauntlet".as_ref())
+///     .await
+///     .expect("scenario ran");
+/// gauntlet::testing::assert_all_met(&run.result);
+/// # }
+/// ```
+pub async fn run_file(
+    path: impl AsRef<Path>,
+    exe: &Path,
+    report_dir: &Path,
+) -> Result<ScenarioRun, TestingError> {
+    let scenario = crate::scenario::load(path.as_ref()).map_err(TestingError::Invalid)?;
+    let ctx = RunContext {
+        exe: exe.to_path_buf(),
+        report_dir: report_dir.to_path_buf(),
+        events: None,
+    };
+    crate::runner::run_scenario(&scenario, &ctx)
+        .await
+        .map_err(TestingError::Run)
+}
+
+/// Panics with every missed or skipped expectation (and its last observed value) unless all
+/// were met.
+#[track_caller]
+pub fn assert_all_met(result: &ScenarioResult) {
+    let problems: Vec<String> = result
+        .expectations
+        .iter()
+        .filter(|e| e.status != ExpectationStatus::Met)
+        .map(|e| {
+            format!(
+                "  {} {} [{}]: {:?}; last observed: {}; deadline {} ms, floor {:?} ms{}",
+                e.id,
+                e.description,
+                e.backend,
+                e.status,
+                e.last_observed.as_deref().unwrap_or("-"),
+                e.deadline_ms,
+                e.floor_ms,
+                e.skipped_reason
+                    .as_deref()
+                    .map(|r| format!("; skipped: {r}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    assert!(
+        problems.is_empty() && result.error.is_none() && !result.expectations.is_empty(),
+        "scenario {} was not fully met (error: {:?}):\n{}",
+        result.name,
+        result.error,
+        problems.join("\n")
+    );
+}
