@@ -4,6 +4,7 @@
 //! scenario → stack → services → load → fault → observe → verdict → runner → report.
 
 pub mod cli;
+pub mod cluster;
 pub mod exit_code;
 pub mod fault;
 pub mod load;
