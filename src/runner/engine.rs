@@ -23,8 +23,8 @@ use crate::observe::loki::LokiClient;
 use crate::observe::{JaegerClient, PrometheusClient, WebhookSink};
 use crate::report::{
     Component, ComponentKind, ExpectationKind, ExpectationPhase, ExpectationResult,
-    ExpectationStatus, FaultRecord, LoadSummary, PhaseTiming, RunEvent, ScenarioResult,
-    ScenarioStatus, SeriesPoint,
+    ExpectationStatus, FaultRecord, LoadSummary, OverheadLimits, OverheadResult, PhaseTiming,
+    RunEvent, ScenarioResult, ScenarioStatus, SeriesPoint,
 };
 use crate::scenario::{Check, Expectation, Fault, FaultAction, KillSignal, Provider, Scenario};
 use crate::services::hooks::FaultHook;
@@ -561,6 +561,19 @@ async fn run_with_services(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
+    let overhead = match &scenario.overhead {
+        Some(spec) => {
+            clock.emit(RunEvent::PhaseStarted {
+                name: "overhead".into(),
+                at_ms: clock.now_ms(),
+            });
+            let (expectation, result) = measure_overhead(scenario, spec, urls).await?;
+            clock.emit(RunEvent::ExpectationFinished(expectation.clone()));
+            results.push(expectation);
+            Some(result)
+        }
+        None => None,
+    };
     Ok(ScenarioResult {
         name: scenario.name.clone(),
         file: scenario.file.display().to_string(),
@@ -571,10 +584,86 @@ async fn run_with_services(
         expectations: results,
         load: load_summary,
         timeseries,
-        overhead: None,
+        overhead,
         skipped_reason: None,
         error: None,
     })
+}
+
+/// Instrumentation off vs full, side by side at the same open-model rate, exporting to the
+/// real collector; the verdict compares the costs with the scenario's budget.
+async fn measure_overhead(
+    scenario: &Scenario,
+    spec: &crate::scenario::OverheadSpec,
+    urls: &crate::stack::StackUrls,
+) -> Result<(ExpectationResult, OverheadResult), RunError> {
+    let rate = spec
+        .rate
+        .or(scenario.load.as_ref().map(|l| l.rate))
+        .unwrap_or(200.0);
+    let duration = spec.duration.unwrap_or(Duration::from_secs(10));
+    let cfg = crate::services::OverheadConfig {
+        rate: rate.round().max(1.0) as u32,
+        duration,
+        rounds: 2,
+        warmup: Duration::from_secs(2),
+        otlp_endpoint: Some(urls.otlp_http.as_str().trim_end_matches('/').to_string()),
+        sampling: crate::services::TraceSampling::ParentBasedAlwaysOn,
+        instrumented: crate::services::Instrumentation::Full,
+    };
+    let report = crate::services::overhead(cfg).await.map_err(|e| {
+        RunError::Internal(format!("overhead benchmark: {}", probes::error_chain(&e)))
+    })?;
+    let p99_pct = report.p99_cost() * 100.0;
+    let tput_pct = report.throughput_cost() * 100.0;
+    let met =
+        p99_pct <= spec.max_latency_p99_increase_pct && tput_pct <= spec.max_throughput_drop_pct;
+    let status = if met {
+        ExpectationStatus::Met
+    } else {
+        ExpectationStatus::Missed
+    };
+    let observed = format!(
+        "p99 {:+.1}% ({:.2} → {:.2} ms), throughput −{:.1}% ({:.0} → {:.0} req/s)",
+        p99_pct,
+        report.baseline.p99.as_secs_f64() * 1000.0,
+        report.instrumented.p99.as_secs_f64() * 1000.0,
+        tput_pct,
+        report.baseline.throughput,
+        report.instrumented.throughput
+    );
+    let expectation = ExpectationResult {
+        id: "overhead".into(),
+        kind: ExpectationKind::Overhead,
+        description: format!(
+            "instrumentation costs ≤ {}% p99 and ≤ {}% throughput",
+            spec.max_latency_p99_increase_pct, spec.max_throughput_drop_pct
+        ),
+        phase: ExpectationPhase::Faults,
+        status,
+        time_to_detect_ms: None,
+        deadline_ms: 0,
+        floor_ms: None,
+        last_observed: Some(observed),
+        backend: "services bench (real collector)".into(),
+        backend_real: true,
+        skipped_reason: None,
+        observed_at_ms: None,
+    };
+    let result = OverheadResult {
+        p99_increase_pct: p99_pct,
+        throughput_drop_pct: tput_pct,
+        limits: OverheadLimits {
+            max_p99_increase_pct: spec.max_latency_p99_increase_pct,
+            max_throughput_drop_pct: spec.max_throughput_drop_pct,
+        },
+        status,
+        baseline_p99_ms: Some(report.baseline.p99.as_secs_f64() * 1000.0),
+        instrumented_p99_ms: Some(report.instrumented.p99.as_secs_f64() * 1000.0),
+        baseline_rps: Some(report.baseline.throughput),
+        instrumented_rps: Some(report.instrumented.throughput),
+    };
+    Ok((expectation, result))
 }
 
 fn load_plan(spec: &crate::scenario::LoadSpec, target: &str) -> Result<LoadPlan, RunError> {
