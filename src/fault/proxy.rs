@@ -46,6 +46,8 @@ pub struct ProxyConfig {
     /// Timeout of the upstream connect.
     pub connect_timeout: Duration,
     pub allow_non_loopback: bool,
+    /// Where the proxy listens; port 0 lets the OS choose.
+    pub listen: SocketAddr,
 }
 
 impl ProxyConfig {
@@ -57,6 +59,7 @@ impl ProxyConfig {
             idle_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
             allow_non_loopback: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 }
@@ -217,10 +220,10 @@ impl FaultProxy {
             });
         }
         let listener =
-            TcpListener::bind("127.0.0.1:0")
+            TcpListener::bind(config.listen)
                 .await
                 .map_err(|source| FaultError::Proxy {
-                    what: "cannot bind 127.0.0.1:0".to_owned(),
+                    what: format!("cannot bind {}", config.listen),
                     source,
                 })?;
         let addr = listener.local_addr().map_err(|source| FaultError::Proxy {

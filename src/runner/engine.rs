@@ -15,7 +15,8 @@ use super::fleet::{Fleet, FleetError, FleetSettings};
 use super::probes::{self, LogSource, Observers};
 use super::rules::override_alert_for;
 use crate::fault::{
-    FaultGuard, FaultRegistry, HooksClient, KillSignal as SignalHow, ProcessTarget, ProxyEffect,
+    FaultGuard, FaultProxy, FaultRegistry, HooksClient, KillSignal as SignalHow, ProcessTarget,
+    ProxyEffect,
 };
 use crate::load::{self, LoadOptions, LoadPlan};
 use crate::observe::dashboard::Dashboard;
@@ -161,6 +162,10 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
     config.group_interval = scenario.stack.group_interval;
     config.repeat_interval = scenario.stack.repeat_interval;
     config.rule_files = rule_files;
+    config.interpose_log_store = scenario
+        .faults
+        .iter()
+        .any(|f| f.target() == "collector->log-store");
     config.log_dir = Some(log_dir.clone());
     for r in &receivers {
         if let Ok(url) = reqwest::Url::parse(&sink.url_for(r)) {
@@ -258,6 +263,7 @@ async fn run_with_stack(
 
     let result = run_with_services(
         scenario,
+        stack.log_store_proxy(),
         clock,
         &urls,
         &http,
@@ -277,6 +283,7 @@ async fn run_with_stack(
 )]
 async fn run_with_services(
     scenario: &Scenario,
+    log_store_proxy: Option<&FaultProxy>,
     clock: &Clock,
     urls: &crate::stack::StackUrls,
     http: &reqwest::Client,
@@ -480,7 +487,16 @@ async fn run_with_services(
         .min()
         .unwrap_or_else(|| clock.now_ms());
     let registry = FaultRegistry::new();
-    let records = run_faults(scenario, clock, fleet, &registry, load_start, &inj_tx).await;
+    let records = run_faults(
+        scenario,
+        clock,
+        fleet,
+        log_store_proxy,
+        &registry,
+        load_start,
+        &inj_tx,
+    )
+    .await;
     let recover_start = Instant::now();
     if !scenario.faults.is_empty() {
         phases.push(PhaseTiming {
@@ -943,6 +959,7 @@ async fn run_faults(
     scenario: &Scenario,
     clock: &Clock,
     fleet: &mut Fleet,
+    log_store_proxy: Option<&FaultProxy>,
     registry: &FaultRegistry,
     load_start: Instant,
     injections: &watch::Sender<Injections>,
@@ -982,7 +999,7 @@ async fn run_faults(
         if inject {
             let Some(index) = next.next() else { break };
             let fault = &scenario.faults[index];
-            match inject_fault(fault, fleet, registry).await {
+            match inject_fault(fault, fleet, log_store_proxy, registry).await {
                 Ok((guard, restart)) => {
                     let now = Instant::now();
                     records[index].injected_at_ms = Some(clock.ms(now));
@@ -1061,9 +1078,18 @@ async fn run_faults(
 async fn inject_fault(
     fault: &Fault,
     fleet: &Fleet,
+    log_store_proxy: Option<&FaultProxy>,
     registry: &FaultRegistry,
 ) -> Result<(Option<FaultGuard>, Option<String>), String> {
     let duration = fault.duration.unwrap_or(Duration::from_secs(3600));
+    let link = |from: &str, to: &str| -> Result<&FaultProxy, String> {
+        let proxy = if from == "collector" && to == "log-store" {
+            log_store_proxy
+        } else {
+            fleet.proxy(from, to)
+        };
+        proxy.ok_or_else(|| format!("no proxy on {from} -> {to}"))
+    };
     let hook = |service: &str, hook: FaultHook| {
         inject_hook(fleet, registry, service.to_string(), hook, duration)
     };
@@ -1172,9 +1198,7 @@ async fn inject_fault(
             delay,
             jitter,
         } => {
-            let proxy = fleet
-                .proxy(from, to)
-                .ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
+            let proxy = link(from, to)?;
             proxy.inject(
                 registry,
                 ProxyEffect::Delay(crate::fault::proxy::Delay {
@@ -1188,9 +1212,7 @@ async fn inject_fault(
             to,
             bytes_per_second,
         } => {
-            let proxy = fleet
-                .proxy(from, to)
-                .ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
+            let proxy = link(from, to)?;
             proxy.inject(
                 registry,
                 ProxyEffect::Bandwidth {
@@ -1199,15 +1221,11 @@ async fn inject_fault(
             )
         }
         FaultAction::NetworkBlackhole { from, to } => {
-            let proxy = fleet
-                .proxy(from, to)
-                .ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
+            let proxy = link(from, to)?;
             proxy.inject(registry, ProxyEffect::Blackhole)
         }
         FaultAction::NetworkReset { from, to } => {
-            let proxy = fleet
-                .proxy(from, to)
-                .ok_or_else(|| format!("no proxy on {from} -> {to}"))?;
+            let proxy = link(from, to)?;
             proxy.inject(registry, ProxyEffect::Reset)
         }
         other => {

@@ -144,11 +144,15 @@ impl Fleet {
             })
             .collect();
         for (from, to) in &links {
+            if from == "collector" && to == "log-store" {
+                // Interposed by the stack itself (`StackConfig::interpose_log_store`).
+                continue;
+            }
             let service_from = spec.names.contains(from);
             let supported = service_from && (spec.names.contains(to) || to == "collector");
             if !supported {
                 return Err(FleetError::Unsupported(format!(
-                    "network faults on {from} -> {to} are not supported by the native runner yet (supported: service -> service, service -> collector)"
+                    "network faults on {from} -> {to} are not supported by the native runner yet (supported: service -> service, service -> collector, collector -> log-store)"
                 )));
             }
         }

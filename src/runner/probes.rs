@@ -128,7 +128,8 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
             query.operation = operation.clone();
             // Jaeger v2's memory store cannot search by error status; `checks::trace`
             // filters on it instead.
-            query.start = Some(reference - Duration::from_secs(1));
+            // Only traces that began after the reference count as a reaction to it.
+            query.start = Some(reference);
             query.limit = Some(100);
             match obs.jaeger.find_traces(&query).await {
                 Ok(traces) => checks::trace(
@@ -216,7 +217,7 @@ async fn log_lines(
     };
     let mut query = LogQuery::new(
         format!("{{service_name=\"{}\"}}", escape(service)),
-        since - Duration::from_secs(1),
+        since,
         SystemTime::now() + Duration::from_secs(1),
     );
     query.limit = Some(1000);

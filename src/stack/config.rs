@@ -52,6 +52,9 @@ pub struct StackConfig {
     pub ready_timeout: Duration,
     /// Jaeger in-memory store capacity.
     pub max_traces: u32,
+    /// Route the collector's log export through a fault proxy (native provider), so a
+    /// scenario can take the log store away from the pipeline.
+    pub interpose_log_store: bool,
 }
 
 impl StackConfig {
@@ -72,6 +75,7 @@ impl StackConfig {
             log_dir: None,
             ready_timeout: Duration::from_secs(30),
             max_traces: 100_000,
+            interpose_log_store: false,
         }
     }
 }

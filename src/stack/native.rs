@@ -62,6 +62,8 @@ pub enum NativeError {
     RunDir(#[source] std::io::Error),
     #[error(transparent)]
     Ports(#[from] PortError),
+    #[error("cannot start the proxy between the collector and the log store: {0}")]
+    LogStoreProxy(String),
     #[error(transparent)]
     Process(#[from] ProcessError),
     #[error("rule file {path} cannot be used")]
@@ -233,6 +235,8 @@ pub(crate) struct Prepared {
     pub(crate) targets_dir: PathBuf,
     pub(crate) urls: StackUrls,
     pub(crate) launches: Vec<Launch>,
+    /// Where the collector sends logs when the log store is interposed: (listen, upstream).
+    pub(crate) log_store_link: Option<(u16, u16)>,
 }
 
 /// Creates the run dir, allocates every port, writes the initial scrape targets and renders
@@ -287,7 +291,22 @@ pub(crate) fn prepare(
     for (job, targets) in &config.scrape_targets {
         write_targets(&targets_dir, job, targets)?;
     }
-    let launches = render_all(config, binaries, &ports, &run_path, &targets_dir, &run_id)?;
+    let log_store_link = if config.interpose_log_store {
+        let listen = super::ports::allocate_port()?;
+        Some((listen, ports.loki_http))
+    } else {
+        None
+    };
+    let logs_port = log_store_link.map_or(ports.loki_http, |(listen, _)| listen);
+    let launches = render_all(
+        config,
+        binaries,
+        &ports,
+        logs_port,
+        &run_path,
+        &targets_dir,
+        &run_id,
+    )?;
     Ok(Prepared {
         run_dir,
         run_path,
@@ -295,6 +314,7 @@ pub(crate) fn prepare(
         targets_dir,
         urls,
         launches,
+        log_store_link,
     })
 }
 
@@ -360,6 +380,7 @@ pub(crate) fn component_infos(
 pub struct NativeStack {
     // Field order matters: processes are killed (dropped) before the run dir is deleted.
     processes: Vec<ManagedProcess>,
+    log_store_proxy: Option<crate::fault::FaultProxy>,
     run_dir: Option<tempfile::TempDir>,
     run_path: PathBuf,
     log_dir: PathBuf,
@@ -406,8 +427,24 @@ impl NativeStack {
             targets_dir,
             urls,
             launches,
-            ..
+            log_store_link,
         } = prepare(config, binaries)?;
+        // The proxy must listen before the collector starts exporting logs to it.
+        let log_store_proxy = match log_store_link {
+            Some((listen, upstream)) => {
+                let mut proxy = crate::fault::ProxyConfig::new(std::net::SocketAddr::from((
+                    [127, 0, 0, 1],
+                    upstream,
+                )));
+                proxy.listen = std::net::SocketAddr::from(([127, 0, 0, 1], listen));
+                Some(
+                    crate::fault::FaultProxy::start(proxy)
+                        .await
+                        .map_err(|e| NativeError::LogStoreProxy(e.to_string()))?,
+                )
+            }
+            None => None,
+        };
 
         let mut processes = Vec::with_capacity(launches.len());
         for l in &launches {
@@ -433,6 +470,7 @@ impl NativeStack {
         tracing::info!(?startup, run_dir = %run_path.display(), "native stack ready");
         Ok(Self {
             processes,
+            log_store_proxy,
             run_dir: Some(run_dir),
             run_path,
             log_dir,
@@ -466,6 +504,11 @@ impl NativeStack {
     /// Where component logs are.
     pub fn log_dir(&self) -> &Path {
         &self.log_dir
+    }
+
+    /// The proxy between the collector and the log store, when the config asked for one.
+    pub fn log_store_proxy(&self) -> Option<&crate::fault::FaultProxy> {
+        self.log_store_proxy.as_ref()
     }
 
     /// The owned processes (for pids, and for SIGSTOP/SIGKILL faults on stack components).
@@ -622,6 +665,7 @@ fn render_all(
     config: &StackConfig,
     binaries: &NativeBinaries,
     ports: &Ports,
+    logs_port: u16,
     run: &Path,
     targets_dir: &Path,
     run_id: &str,
@@ -721,7 +765,7 @@ fn render_all(
         ),
         (
             "logs_endpoint",
-            format!("http://127.0.0.1:{}/otlp/v1/logs", ports.loki_http),
+            format!("http://127.0.0.1:{logs_port}/otlp/v1/logs"),
         ),
     ]);
     let (name, text) = read_template(fx, "jaeger/collector.yaml.tmpl")?;
@@ -949,8 +993,16 @@ mod tests {
         };
         let ports = Ports::allocate().expect("ports");
         let targets = dir.path().join("targets");
-        let launches =
-            render_all(&config, &binaries, &ports, dir.path(), &targets, "t").expect("renders");
+        let launches = render_all(
+            &config,
+            &binaries,
+            &ports,
+            ports.loki_http,
+            dir.path(),
+            &targets,
+            "t",
+        )
+        .expect("renders");
         assert_eq!(launches.len(), 5);
         let prom = std::fs::read_to_string(dir.path().join("prometheus.yml")).expect("read");
         assert!(prom.contains("scrape_interval: 1s"), "{prom}");
