@@ -108,7 +108,8 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
     let started_wall = SystemTime::now();
     let expectation_count = scenario.expect.len()
         + scenario.steady_state.as_ref().map_or(0, |w| w.expect.len())
-        + scenario.recover.as_ref().map_or(0, |w| w.expect.len());
+        + scenario.recover.as_ref().map_or(0, |w| w.expect.len())
+        + usize::from(scenario.overhead.is_some());
     clock.emit(RunEvent::ScenarioStarted {
         name: scenario.name.clone(),
         file: scenario.file.display().to_string(),
@@ -379,6 +380,8 @@ async fn run_with_services(
     // Load.
     let (load_stop_tx, load_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (sample_tx, mut sample_rx) = mpsc::channel(64);
+    // Owned by the load task when there is load; dropped otherwise so the forwarder ends.
+    let mut sample_tx = Some(sample_tx);
     let load_task = match &scenario.load {
         Some(spec) => {
             let target = fleet.urls().get(&spec.target).cloned().ok_or_else(|| {
@@ -398,7 +401,7 @@ async fn run_with_services(
                 }
             });
             let options = LoadOptions {
-                progress: Some(sample_tx),
+                progress: sample_tx.take(),
                 failures: Some(failure_tx),
                 ..LoadOptions::default()
             };
@@ -411,6 +414,7 @@ async fn run_with_services(
         }
         None => None,
     };
+    drop(sample_tx);
     let load_start = Instant::now();
     let series = Arc::new(Mutex::new(Vec::<SeriesPoint>::new()));
     let forwarder = {
