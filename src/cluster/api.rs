@@ -120,12 +120,19 @@ impl ApiCall {
         )
     }
 
-    /// `GET /api/v1/namespaces/{ns}/pods/{pod}/log?container=…&limitBytes=…`.
-    pub fn pod_log(ns: &Name, pod: &Name, container: &str, limit_bytes: u64) -> Self {
+    /// `GET /api/v1/namespaces/{ns}/pods/{pod}/log?container=…&tailLines=…&limitBytes=…`:
+    /// the last lines of one container's log, bounded in bytes.
+    pub fn pod_log(
+        ns: &Name,
+        pod: &Name,
+        container: &str,
+        tail_lines: u32,
+        limit_bytes: u64,
+    ) -> Self {
         Self::new(
             Method::Get,
             format!(
-                "/api/v1/namespaces/{ns}/pods/{pod}/log?container={}&limitBytes={limit_bytes}",
+                "/api/v1/namespaces/{ns}/pods/{pod}/log?container={}&tailLines={tail_lines}&limitBytes={limit_bytes}",
                 encode_query_value(container)
             ),
         )

@@ -14,7 +14,12 @@
 pub mod api;
 pub mod faults;
 pub mod guard;
+pub mod workers;
 
 pub use api::{ApiCall, ApiError, Method, Name, Selector, Workload, WorkloadKind, connect};
 pub use faults::{Injection, KubeFault, KubeFaultError, KubeFaults};
 pub use guard::{GuardError, Mode, PlanError, PlannedAction, Refusal, plan, render_plan};
+pub use workers::{
+    DistributedLoad, DistributedReport, JobConfig, LoadWorkerArgs, MergedLoad, WorkerError,
+    WorkerLine, WorkerPlan, merge, run_load_worker,
+};
