@@ -12,11 +12,13 @@
 //! The templates users apply live in `deploy/` (RBAC, the load-worker Job, scenarios).
 
 pub mod api;
+pub mod discover;
 pub mod faults;
 pub mod guard;
 pub mod workers;
 
 pub use api::{ApiCall, ApiError, Method, Name, Selector, Workload, WorkloadKind, connect};
+pub use discover::{Component, ForwardLimits, PortForwards};
 pub use faults::{Injection, KubeFault, KubeFaultError, KubeFaults};
 pub use guard::{GuardError, Mode, PlanError, PlannedAction, Refusal, plan, render_plan};
 pub use workers::{
