@@ -109,6 +109,10 @@ impl FakeKubelet {
 
 async fn session(tcp: TcpStream, backend: SocketAddr, paths: Arc<Mutex<Vec<String>>>) {
     let mut port = 0u16;
+    #[expect(
+        clippy::result_large_err,
+        reason = "the error type is tungstenite's callback signature"
+    )]
     let callback = |req: &Request, mut resp: Response| {
         let path = req.uri().to_string();
         port = path
@@ -142,7 +146,8 @@ async fn session(tcp: TcpStream, backend: SocketAddr, paths: Arc<Mutex<Vec<Strin
         while let Some(Ok(msg)) = stream.next().await {
             match msg {
                 Message::Binary(b) if b.len() > 1 && b[0] == 0 => {
-                    if up_write.write_all(&b[1..]).await.is_err() {
+                    let written = up_write.write_all(&b[1..]).await;
+                    if written.is_err() {
                         break;
                     }
                 }

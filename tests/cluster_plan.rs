@@ -103,3 +103,185 @@ cut-products: network-partition app=products in namespace shop at 30s for 10s
   inject    POST /apis/networking.k8s.io/v1/namespaces/shop/networkpolicies {"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"labels":{"app.kubernetes.io/managed-by":"gauntlet"},"name":"gauntlet-partition-cut-products","namespace":"shop"},"spec":{"podSelector":{"matchLabels":{"app":"products","gauntlet.io/chaos":"enabled"}},"policyTypes":["Ingress","Egress"]}}
   rollback  DELETE /apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/gauntlet-partition-cut-products
 "#;
+
+fn deploy(file: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The scenario files shipped in `deploy/scenarios-configmap.yaml`.
+fn configmap_scenarios() -> Vec<(String, String)> {
+    let cm: serde_json::Value =
+        yaml_serde::from_str(&deploy("scenarios-configmap.yaml")).expect("configmap yaml");
+    assert_eq!(cm["kind"], "ConfigMap");
+    cm["data"]
+        .as_object()
+        .expect("data")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("file text").to_owned()))
+        .collect()
+}
+
+#[test]
+fn the_configmap_scenarios_validate_and_plan() {
+    let files = configmap_scenarios();
+    assert!(!files.is_empty());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    for (name, text) in files {
+        let scenario =
+            validate_text(&dir.join(&name), &text).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+        let planned = plan(&scenario).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!planned.is_empty(), "{name} has kubernetes faults");
+    }
+}
+
+/// (API group, resource[/subresource], verb) of a request, as RBAC sees it.
+fn rbac_attributes(method: &str, path: &str) -> (String, String, String, Option<String>) {
+    let path = path.split('?').next().expect("path");
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
+        _ => panic!("unexpected path {path}"),
+    };
+    let (namespace, resource, named) = match rest {
+        ["namespaces", ns] => (None, "namespaces".to_owned(), Some(*ns)),
+        ["namespaces", ns, res] => (Some(*ns), (*res).to_owned(), None),
+        ["namespaces", ns, res, name] => (Some(*ns), (*res).to_owned(), Some(*name)),
+        ["namespaces", ns, res, name, sub] => (Some(*ns), format!("{res}/{sub}"), Some(*name)),
+        _ => panic!("unexpected path {path}"),
+    };
+    let verb = match (method, named.is_some()) {
+        ("GET", true) => "get",
+        ("GET", false) => "list",
+        ("POST", _) => "create",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        _ => panic!("unexpected method {method}"),
+    };
+    (
+        group.to_owned(),
+        resource,
+        verb.to_owned(),
+        namespace.map(str::to_owned),
+    )
+}
+
+/// Whether a Role/ClusterRole in `deploy/rbac.yaml` (in `namespace`, or cluster-wide when
+/// `None`) grants the verb.
+fn granted(
+    rbac: &[serde_json::Value],
+    namespace: Option<&str>,
+    group: &str,
+    resource: &str,
+    verb: &str,
+) -> bool {
+    rbac.iter()
+        .filter(|d| match namespace {
+            Some(ns) => d["kind"] == "Role" && d["metadata"]["namespace"] == ns,
+            None => d["kind"] == "ClusterRole",
+        })
+        .flat_map(|d| d["rules"].as_array().expect("rules").iter())
+        .any(|r| {
+            let has =
+                |key: &str, want: &str| r[key].as_array().expect("list").iter().any(|v| v == want);
+            has("apiGroups", group) && has("resources", resource) && has("verbs", verb)
+        })
+}
+
+#[test]
+fn rbac_grants_every_call_gauntlet_makes_and_no_broad_verbs() {
+    use gauntlet::cluster::{ApiCall, Name};
+    use serde::Deserialize;
+
+    let text = deploy("rbac.yaml");
+    let rbac: Vec<serde_json::Value> = yaml_serde::Deserializer::from_str(&text)
+        .map(|doc| serde_json::Value::deserialize(doc).expect("yaml doc"))
+        .collect();
+    assert_eq!(rbac.len(), 7);
+
+    // Every fault kind (the configmap's scenario lacks rollout-restart; SCENARIO has all four).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = validate_text(
+        &dir.path().join("kube.yaml"),
+        &SCENARIO.replace("namespace: data", "namespace: shop"),
+    )
+    .expect("valid");
+    let mut calls: Vec<ApiCall> = Vec::new();
+    for p in plan(&scenario).expect("plannable") {
+        calls.extend(p.checks);
+        calls.extend(p.inject);
+        calls.extend(p.rollback);
+    }
+    // Distributed load.
+    let shop = Name::parse("namespace", "shop").expect("valid");
+    let job = Name::parse("job", "gauntlet-load-x").expect("valid");
+    let pod = Name::parse("pod", "gauntlet-load-x-0-abc").expect("valid");
+    calls.push(ApiCall::create_job(&shop, serde_json::json!({})));
+    calls.push(ApiCall::get_job(&shop, &job));
+    calls.push(ApiCall::list_pods(
+        &shop,
+        "batch.kubernetes.io/job-name=gauntlet-load-x",
+    ));
+    calls.push(ApiCall::pod_log(&shop, &pod, "worker", 50, 1024));
+    calls.push(ApiCall::delete_job(&shop, &job));
+    // Discovery in the observability namespace.
+    let monitoring = Name::parse("namespace", "monitoring").expect("valid");
+    calls.push(ApiCall::list_services(&monitoring));
+    calls.push(ApiCall::list_pods(&monitoring, "app=prometheus"));
+
+    let mut checked = std::collections::BTreeSet::new();
+    for call in &calls {
+        let (group, resource, verb, ns) = rbac_attributes(call.method.as_str(), &call.path);
+        let ok = match ns.as_deref() {
+            // The namespace object itself: cluster-scoped.
+            None => granted(&rbac, None, &group, &resource, &verb),
+            Some(ns) => granted(&rbac, Some(ns), &group, &resource, &verb),
+        };
+        assert!(
+            ok,
+            "rbac.yaml does not grant {verb} {group}/{resource} in {ns:?} for {call}"
+        );
+        checked.insert((group, resource, verb));
+    }
+    // The port-forward is not an ApiCall: a WebSocket GET that 1.35 also authorizes as create.
+    for verb in ["get", "create"] {
+        assert!(granted(
+            &rbac,
+            Some("monitoring"),
+            "",
+            "pods/portforward",
+            verb
+        ));
+    }
+    assert!(checked.len() >= 14, "{checked:?}");
+
+    // Least privilege: no wildcards, no secrets, no verbs beyond what is used.
+    for doc in &rbac {
+        for rule in doc["rules"].as_array().into_iter().flatten() {
+            for key in ["apiGroups", "resources", "verbs"] {
+                for v in rule[key].as_array().expect("list") {
+                    assert_ne!(v, "*", "wildcard in {rule}");
+                    assert_ne!(v, "secrets", "{rule}");
+                }
+            }
+            for verb in rule["verbs"].as_array().expect("verbs") {
+                let verb = verb.as_str().expect("verb");
+                let resources: Vec<&str> = rule["resources"]
+                    .as_array()
+                    .expect("resources")
+                    .iter()
+                    .map(|r| r.as_str().expect("str"))
+                    .collect();
+                let used = resources.iter().any(|r| {
+                    checked.iter().any(|(_, res, v)| res == r && v == verb)
+                        || (*r == "pods/portforward" && (verb == "get" || verb == "create"))
+                });
+                assert!(used, "{verb} on {resources:?} is granted but never used");
+            }
+        }
+    }
+}

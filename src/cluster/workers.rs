@@ -900,7 +900,7 @@ mod tests {
         let b = report(1, &[4, 5], 0, 1_000);
         assert_eq!(merge(&[], 2), Err(MergeError::Empty));
         assert_eq!(
-            merge(&[a.clone()], 3),
+            merge(std::slice::from_ref(&a), 3),
             Err(MergeError::Missing {
                 workers: vec![1, 2]
             })
