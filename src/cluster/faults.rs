@@ -566,8 +566,8 @@ fn register_rollback(
 }
 
 /// `FaultError` has no Kubernetes variant yet; its boxed-source variant carries the cause
-/// chain (the lead may add `FaultError::Kubernetes` and change only this function).
-fn rollback_error(what: &str, e: ApiError) -> FaultError {
+/// chain (a `FaultError::Kubernetes` would replace only this function).
+pub(crate) fn rollback_error(what: &str, e: ApiError) -> FaultError {
     FaultError::Container {
         container: format!("kubernetes {what}"),
         action: "rollback",

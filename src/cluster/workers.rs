@@ -29,7 +29,7 @@ use tokio::time::Instant;
 
 use super::api::{ApiCall, ApiError, Name};
 use super::guard::{self, GuardError};
-use crate::fault::{FaultError, FaultGuard, FaultRegistry};
+use crate::fault::{FaultGuard, FaultRegistry};
 use crate::load::record::ErrorKind;
 use crate::load::{
     Histogram, Journey, JourneyWeight, LoadModel, LoadOptions, LoadPlan, LoadReport, LoadSummary,
@@ -581,11 +581,7 @@ impl DistributedLoad {
                 match call.send::<serde_json::Value>(&client).await {
                     Ok(_) => Ok(()),
                     Err(e) if e.status_code() == Some(404) => Ok(()),
-                    Err(e) => Err(FaultError::Container {
-                        container: what,
-                        action: "delete",
-                        source: Box::new(e),
-                    }),
+                    Err(e) => Err(super::faults::rollback_error(&what, e)),
                 }
             })
         })
