@@ -156,18 +156,20 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
     if receivers.is_empty() {
         receivers = vec!["pager".into(), "chat".into()];
     }
-    let mut config = StackConfig::default();
-    config.scrape_interval = scenario.stack.scrape_interval;
-    config.evaluation_interval = scenario.stack.evaluation_interval;
-    config.group_wait = scenario.stack.group_wait;
-    config.group_interval = scenario.stack.group_interval;
-    config.repeat_interval = scenario.stack.repeat_interval;
-    config.rule_files = rule_files;
-    config.interpose_log_store = scenario
-        .faults
-        .iter()
-        .any(|f| f.target() == "collector->log-store");
-    config.log_dir = Some(log_dir.clone());
+    let mut config = StackConfig {
+        scrape_interval: scenario.stack.scrape_interval,
+        evaluation_interval: scenario.stack.evaluation_interval,
+        group_wait: scenario.stack.group_wait,
+        group_interval: scenario.stack.group_interval,
+        repeat_interval: scenario.stack.repeat_interval,
+        rule_files,
+        interpose_log_store: scenario
+            .faults
+            .iter()
+            .any(|f| f.target() == "collector->log-store"),
+        log_dir: Some(log_dir.clone()),
+        ..StackConfig::default()
+    };
     for r in &receivers {
         if let Ok(url) = reqwest::Url::parse(&sink.url_for(r)) {
             config.webhook_receivers.insert(r.clone(), url);

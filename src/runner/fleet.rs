@@ -348,10 +348,10 @@ async fn wait_ready(name: &str, log: &Path, offset: usize) -> Result<SocketAddr,
     loop {
         let all = std::fs::read_to_string(log).unwrap_or_default();
         let text = all.get(offset..).unwrap_or_default();
-        if let Some(url) = text.lines().rev().find_map(|l| l.strip_prefix(&prefix)) {
-            if let Some(addr) = host_port(url.trim()) {
-                return Ok(addr);
-            }
+        if let Some(url) = text.lines().rev().find_map(|l| l.strip_prefix(&prefix))
+            && let Some(addr) = host_port(url.trim())
+        {
+            return Ok(addr);
         }
         if tokio::time::Instant::now() >= deadline {
             let tail: String = text

@@ -84,7 +84,7 @@ pub fn override_alert_for(
 /// Prometheus duration syntax: whole milliseconds, e.g. `2s`, `1500ms`.
 pub fn prometheus_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
