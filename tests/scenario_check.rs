@@ -220,3 +220,21 @@ fn validated_model_carries_floors_and_defaults() {
     assert_eq!(load.max_requests, (40.0f64 * 60.0 * 1.1).ceil() as u64 + 10);
     assert_eq!(s.faults[0].action.kind(), "http-errors");
 }
+
+#[test]
+fn dry_run_prints_the_kubernetes_plan_without_a_cluster() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(["run", "--dry-run", "deploy/scenarios/kube-faults.yaml"])
+        .current_dir(root())
+        .output()
+        .expect("runs gauntlet");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("inject    DELETE /api/v1/namespaces/shop/pods?labelSelector=app%3Dorders%2Cgauntlet.io%2Fchaos%3Denabled"), "{stdout}");
+    assert!(stdout.contains("rollback  DELETE /apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/gauntlet-partition-cut-products"), "{stdout}");
+}

@@ -53,6 +53,9 @@ pub enum Command {
     /// Measure gauntlet itself.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// One distributed load worker (run by the Kubernetes Job `gauntlet run --workers` creates).
+    #[command(hide = true)]
+    LoadWorker(crate::cluster::LoadWorkerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +114,10 @@ pub async fn run(cli: Cli) -> i32 {
                 exit_code::STACK_FAILED
             }
         }
+        Command::LoadWorker(args) => match crate::cluster::run_load_worker(args).await {
+            Ok(_) => exit_code::OK,
+            Err(e) => report_err(&e, exit_code::INTERNAL_ERROR),
+        },
         Command::Bench(BenchCommand::Load(args)) => {
             match crate::load::bench::bench_load(&args).await {
                 Ok(report) => {

@@ -32,6 +32,9 @@ pub struct RunArgs {
     /// Flag a time-to-detect as regressed above this factor of the rolling median.
     #[arg(long, default_value_t = 1.5)]
     pub regression_factor: f64,
+    /// Print what each fault would do (for Kubernetes: the exact API calls) and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Exit 0 when every expectation was met, 1 when any was missed, 2 for invalid scenarios,
@@ -44,6 +47,9 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
             return exit_code::INVALID_SCENARIO;
         }
     };
+    if args.dry_run {
+        return dry_run(&scenarios);
+    }
     super::install_cleanup();
     let exe = match std::env::current_exe() {
         Ok(p) => p,
@@ -187,4 +193,34 @@ fn error_result(s: &scenario::Scenario, error: String) -> ScenarioResult {
         skipped_reason: None,
         error: Some(error),
     }
+}
+
+/// Prints each scenario's fault plan; Kubernetes scenarios show the exact API calls, each
+/// checked against the opt-in guard's rules before anything could be sent.
+fn dry_run(scenarios: &[scenario::Scenario]) -> i32 {
+    let mut code = exit_code::OK;
+    for s in scenarios {
+        println!("scenario {} ({})", s.name, s.file.display());
+        if s.stack.provider == scenario::Provider::Kubernetes {
+            match crate::cluster::plan(s) {
+                Ok(plan) => print!("{}", crate::cluster::render_plan(&plan)),
+                Err(e) => code = super::report_err(&e, exit_code::INVALID_SCENARIO),
+            }
+            continue;
+        }
+        for f in &s.faults {
+            let end = f
+                .duration
+                .map(|d| format!(", rolled back at {}", humantime::format_duration(f.at + d)))
+                .unwrap_or_default();
+            println!(
+                "  at {}: {} {} on {}{end}",
+                humantime::format_duration(f.at),
+                f.name,
+                f.action.kind(),
+                f.target()
+            );
+        }
+    }
+    code
 }
