@@ -14,6 +14,7 @@ async fn overhead_benchmark_reports_both_modes() {
         otlp_endpoint: None,
         sampling: TraceSampling::ParentBasedAlwaysOn,
         instrumented: Instrumentation::Full,
+        export_interval: Duration::from_millis(200),
     })
     .await
     .expect("benchmark runs");
@@ -45,6 +46,7 @@ async fn overhead_benchmark_reports_both_modes() {
         otlp_endpoint: None,
         sampling: TraceSampling::default(),
         instrumented: Instrumentation::Full,
+        export_interval: Duration::from_millis(200),
     })
     .await
     .expect_err("zero rate is refused");
