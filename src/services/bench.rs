@@ -56,6 +56,10 @@ pub struct OverheadArgs {
     /// Instrumentation level compared with `off`.
     #[arg(long, value_enum, default_value_t = Instrumentation::Full)]
     pub instrumented: Instrumentation,
+
+    /// How often the instrumented fleet exports batched spans and logs.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub export_interval: Duration,
 }
 
 /// What to measure.
@@ -68,6 +72,7 @@ pub struct OverheadConfig {
     pub otlp_endpoint: Option<String>,
     pub sampling: TraceSampling,
     pub instrumented: Instrumentation,
+    pub export_interval: Duration,
 }
 
 impl From<OverheadArgs> for OverheadConfig {
@@ -80,6 +85,7 @@ impl From<OverheadArgs> for OverheadConfig {
             otlp_endpoint: a.otlp_endpoint,
             sampling: a.sampling,
             instrumented: a.instrumented,
+            export_interval: a.export_interval,
         }
     }
 }
@@ -184,6 +190,7 @@ pub async fn overhead(cfg: OverheadConfig) -> Result<OverheadReport, BenchError>
         instrumentation: cfg.instrumented,
         otlp_endpoint: endpoint,
         sampling: cfg.sampling,
+        export_interval: cfg.export_interval,
         // Lines are formatted (that cost counts) but not printed over the table.
         log_output: LogOutput::Discard,
         ..FleetConfig::default()
@@ -234,12 +241,13 @@ pub async fn overhead(cfg: OverheadConfig) -> Result<OverheadReport, BenchError>
     }
     Ok(OverheadReport {
         config_summary: format!(
-            "{} req/s, {} round(s) × 2 × {}, warm-up {}, sampling {}, OTLP → {}",
+            "{} req/s, {} round(s) × 2 × {}, warm-up {}, sampling {}, export every {}, OTLP → {}",
             cfg.rate,
             cfg.rounds,
             humantime::format_duration(cfg.duration),
             humantime::format_duration(cfg.warmup),
             cfg.sampling,
+            humantime::format_duration(cfg.export_interval),
             cfg.otlp_endpoint
                 .as_deref()
                 .unwrap_or("in-process discarding sink"),

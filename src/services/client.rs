@@ -73,12 +73,17 @@ impl Upstreams {
             )
         })?;
         let url = format!("{base}{path}");
+        let mut rb = self.client.request(method.clone(), &url);
+        if let Some(body) = json {
+            rb = rb.json(body);
+        }
         let method_label = if method == reqwest::Method::POST {
             "POST"
         } else {
             "GET"
         };
-        let cx = telemetry.client_span(parent, span_name, method_label, target.as_str(), &url);
+        // The span takes the URL string; the request builder has already parsed it.
+        let cx = telemetry.client_span(parent, span_name, method_label, target.as_str(), url);
 
         if let Some(status) = faults.dependency_failure(target) {
             let why = format!("injected dependency failure: {target} answered {status}");
@@ -88,10 +93,7 @@ impl Upstreams {
 
         let mut headers = HeaderMap::new();
         telemetry.inject(&cx, &mut headers);
-        let mut rb = self.client.request(method, &url).headers(headers);
-        if let Some(body) = json {
-            rb = rb.json(body);
-        }
+        let rb = rb.headers(headers);
         let result = async {
             let resp = rb.send().await?;
             let status = resp.status();

@@ -176,7 +176,8 @@ impl Faults {
         }
     }
 
-    /// Whether a task on the worker fails (an `errors` fault on route `task`).
+    /// Whether a task on the worker fails (an `errors` fault on route `task`, or on no
+    /// route).
     pub fn task_fails(&self) -> bool {
         self.snapshot()
             .is_some_and(|s| s.errors_on("task", "task").is_some())

@@ -27,7 +27,9 @@ mod telemetry;
 mod users;
 mod worker;
 
-pub use bench::{OverheadArgs, OverheadConfig, OverheadReport, overhead, run_overhead_cli};
+pub use bench::{
+    BenchError, OverheadArgs, OverheadConfig, OverheadReport, overhead, run_overhead_cli,
+};
 pub use cli::{ServicesArgs, run_cli};
 pub use config::{
     ConfigError, FleetConfig, Instrumentation, LogCapture, LogOutput, ServiceConfig, ServiceName,

@@ -163,7 +163,8 @@ pub(crate) async fn instrument(
         None
     };
     if ctx.level.metrics() {
-        let sc = cx.span().span_context().clone();
+        let span = cx.span();
+        let sc = span.span_context();
         let exemplar = (sc.is_valid() && sc.is_sampled()).then(|| sc.trace_id());
         ctx.metrics
             .record_request(method, route, status, elapsed, exemplar);

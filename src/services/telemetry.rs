@@ -21,7 +21,6 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider};
-use serde::Serialize;
 
 use super::config::{LogOutput, ServiceConfig, TraceSampling};
 
@@ -29,6 +28,11 @@ use super::config::{LogOutput, ServiceConfig, TraceSampling};
 const SCOPE: &str = "gauntlet-services";
 /// Longest a flush or shutdown of the exporters may take.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+thread_local! {
+    /// Reused buffer for JSON log lines.
+    static LINE: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(512));
+}
 
 /// Building an exporter failed.
 #[derive(Debug, thiserror::Error)]
@@ -198,7 +202,7 @@ impl Telemetry {
         name: &'static str,
         method: &'static str,
         peer: &'static str,
-        url: &str,
+        url: String,
     ) -> Context {
         let Some(tracer) = &self.tracer else {
             return Context::new();
@@ -209,7 +213,7 @@ impl Telemetry {
             .with_attributes([
                 KeyValue::new("http.request.method", method),
                 KeyValue::new("peer.service", peer),
-                KeyValue::new("url.full", url.to_owned()),
+                KeyValue::new("url.full", url),
             ])
             .start_with_context(tracer, parent);
         parent.with_span(span)
@@ -240,39 +244,21 @@ impl Telemetry {
     }
 
     /// Emits the request's log: one JSON line (to the configured output) and one OTLP log
-    /// record, both carrying the trace and span ids of `cx`.
+    /// record, both carrying the trace and span ids of `cx`. The line is formatted into a
+    /// reused per-thread buffer and the record borrows static strings, so the hot path
+    /// allocates only for error messages.
     pub fn log(&self, entry: &LogEntry<'_>, cx: &Context) {
         if self.tracer.is_none() {
             return;
         }
-        let sc = cx.span().span_context().clone();
-        let (trace_id, span_id) = if sc.is_valid() {
-            (
-                Some(sc.trace_id().to_string()),
-                Some(sc.span_id().to_string()),
-            )
-        } else {
-            (None, None)
-        };
+        let span = cx.span();
+        let sc = span.span_context();
         let level = entry.level();
         if !matches!(self.log_output, LogOutput::Off) {
-            let line = JsonLine {
-                ts: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-                level: level.text(),
-                service: self.service,
-                route: entry.route,
-                method: entry.method,
-                status: entry.status,
-                latency_ms: entry.latency.as_secs_f64() * 1000.0,
-                trace_id: trace_id.as_deref(),
-                span_id: span_id.as_deref(),
-                msg: entry.msg,
-                error: entry.error,
-            };
-            match serde_json::to_string(&line) {
-                Ok(text) => self.write_line(text),
-                Err(error) => tracing::warn!(%error, "cannot serialize a request log line"),
-            }
+            LINE.with_borrow_mut(|line| {
+                self.format_line(line, entry, level, sc);
+                self.write_line(line);
+            });
         }
         if let Some(logger) = &self.logger {
             let mut rec = logger.create_log_record();
@@ -281,7 +267,7 @@ impl Telemetry {
             rec.set_observed_timestamp(now);
             rec.set_severity_number(level.severity());
             rec.set_severity_text(level.text());
-            rec.set_body(AnyValue::from(entry.msg.to_owned()));
+            rec.set_body(AnyValue::from(entry.msg));
             rec.add_attribute("service", self.service);
             rec.add_attribute("route", entry.route);
             rec.add_attribute("method", entry.method);
@@ -297,14 +283,57 @@ impl Telemetry {
         }
     }
 
-    fn write_line(&self, line: String) {
+    /// Writes the JSON line. Every field but `error` is a static string from this crate
+    /// (service names, route templates, methods, messages) or a number, none needing
+    /// escapes; `error` goes through serde_json.
+    fn format_line(
+        &self,
+        out: &mut String,
+        entry: &LogEntry<'_>,
+        level: Level,
+        sc: &opentelemetry::trace::SpanContext,
+    ) {
+        use std::fmt::Write as _;
+        out.clear();
+        let micros = entry.latency.as_micros();
+        let _ = write!(
+            out,
+            r#"{{"ts":"{}","level":"{}","service":"{}","route":"{}","method":"{}","status":{},"latency_ms":{}.{:03},"#,
+            humantime::format_rfc3339_millis(SystemTime::now()),
+            level.text(),
+            self.service,
+            entry.route,
+            entry.method,
+            entry.status,
+            micros / 1000,
+            micros % 1000,
+        );
+        if sc.is_valid() {
+            out.push_str(r#""trace_id":""#);
+            push_hex(out, &sc.trace_id().to_bytes());
+            out.push_str(r#"","span_id":""#);
+            push_hex(out, &sc.span_id().to_bytes());
+            out.push_str(r#"","#);
+        } else {
+            out.push_str(r#""trace_id":null,"span_id":null,"#);
+        }
+        let _ = write!(out, r#""msg":"{}""#, entry.msg);
+        if let Some(e) = entry.error {
+            out.push_str(r#","error":"#);
+            out.push_str(&serde_json::Value::from(e).to_string());
+        }
+        out.push('}');
+    }
+
+    fn write_line(&self, line: &str) {
         match &self.log_output {
             LogOutput::Stdout => {
                 let mut out = std::io::stdout().lock();
                 // A closed stdout must not take the service down.
-                let _ = writeln!(out, "{line}");
+                let _ = out.write_all(line.as_bytes());
+                let _ = out.write_all(b"\n");
             }
-            LogOutput::Capture(c) => c.push(line),
+            LogOutput::Capture(c) => c.push(line.to_owned()),
             LogOutput::Discard | LogOutput::Off => {}
         }
     }
@@ -379,6 +408,15 @@ impl Providers {
     }
 }
 
+/// Lowercase hex without the formatting machinery (ids are written on every request).
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+}
+
 /// The error recorded on a failed span (`exception` event) and as its status.
 #[derive(Debug)]
 struct SpanFailure<'a>(&'a str);
@@ -398,12 +436,12 @@ pub(crate) struct LogEntry<'a> {
     pub method: &'static str,
     pub status: u16,
     pub latency: Duration,
-    pub msg: &'a str,
+    pub msg: &'static str,
     pub error: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Level {
+pub(crate) enum Level {
     Info,
     Warn,
     Error,
@@ -437,18 +475,59 @@ impl LogEntry<'_> {
     }
 }
 
-#[derive(Serialize)]
-struct JsonLine<'a> {
-    ts: String,
-    level: &'static str,
-    service: &'static str,
-    route: &'static str,
-    method: &'static str,
-    status: u16,
-    latency_ms: f64,
-    trace_id: Option<&'a str>,
-    span_id: Option<&'a str>,
-    msg: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+    #[test]
+    fn json_line_is_valid_json_with_ids_and_escaped_error() {
+        let mut cfg = ServiceConfig::new(
+            super::super::config::ServiceName::ApiGateway,
+            "127.0.0.1:0".parse().expect("addr"),
+        );
+        cfg.log_output = LogOutput::Discard;
+        let t = Telemetry::new(&cfg).expect("no exporter to build");
+        let sc = SpanContext::new(
+            TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").expect("hex"),
+            SpanId::from_hex("b7ad6b7169203331").expect("hex"),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let entry = LogEntry {
+            route: "/api/products/{id}",
+            method: "GET",
+            status: 502,
+            latency: Duration::from_micros(12_345),
+            msg: "request completed",
+            error: Some("users answered \"500\"\n"),
+        };
+        let mut line = String::new();
+        t.format_line(&mut line, &entry, entry.level(), &sc);
+        let v: serde_json::Value = serde_json::from_str(&line).expect("valid json");
+        assert_eq!(v["service"], "api-gateway");
+        assert_eq!(v["level"], "error");
+        assert_eq!(v["route"], "/api/products/{id}");
+        assert_eq!(v["status"], 502);
+        assert_eq!(v["latency_ms"], 12.345);
+        assert_eq!(v["trace_id"], "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(v["span_id"], "b7ad6b7169203331");
+        assert_eq!(v["error"], "users answered \"500\"\n");
+        let mut line = String::new();
+        t.format_line(
+            &mut line,
+            &LogEntry {
+                error: None,
+                status: 200,
+                ..entry
+            },
+            Level::Info,
+            &SpanContext::empty_context(),
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).expect("valid json");
+        assert_eq!(v["trace_id"], serde_json::Value::Null);
+        assert_eq!(v["latency_ms"], 12.345);
+        assert!(v.get("error").is_none());
+    }
 }

@@ -4,7 +4,8 @@
 //! `task_processing_duration_seconds`.
 //!
 //! Faults: `queue-stall` stops consumption (the queue backs up); an `errors` fault with
-//! `route: "task"` fails task processing instead of HTTP requests.
+//! `route: "task"` fails task processing (not HTTP requests); an `errors` fault without a
+//! route fails both.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
