@@ -632,6 +632,7 @@ async fn measure_overhead(
         otlp_endpoint: Some(urls.otlp_http.as_str().trim_end_matches('/').to_string()),
         sampling: crate::services::TraceSampling::ParentBasedAlwaysOn,
         instrumented: crate::services::Instrumentation::Full,
+        export_interval: scenario.services.export_interval,
     };
     let report = crate::services::overhead(cfg).await.map_err(|e| {
         RunError::Internal(format!("overhead benchmark: {}", probes::error_chain(&e)))
