@@ -106,4 +106,25 @@ fn impossible_deadline_is_missed_with_last_value_and_every_report_is_written() {
     }
     let html = std::fs::read_to_string(dir.path().join("report.html")).expect("report.html");
     assert!(html.contains("<svg") && html.contains("impossible-deadline"));
+
+    // The real run's HTML report renders in a real browser.
+    if let Some(chromium) =
+        gauntlet::testing::require("chromium", gauntlet::testing::find_chromium())
+    {
+        let png = dir.path().join("report.png");
+        gauntlet::testing::screenshot(
+            &chromium,
+            &dir.path().join("report.html"),
+            &png,
+            std::time::Duration::from_secs(120),
+        )
+        .expect("chromium renders the report");
+        let bytes = std::fs::read(&png).expect("screenshot written");
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        assert!(
+            bytes.len() > 30_000,
+            "screenshot only {} bytes",
+            bytes.len()
+        );
+    }
 }

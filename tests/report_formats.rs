@@ -5,9 +5,8 @@
 
 mod report_support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use gauntlet::report::{
     self, ExpectationStatus, ReportArgs, ReportFormat, RunResults, html, json, junit, markdown,
@@ -241,67 +240,18 @@ fn html_is_self_contained_and_escapes_user_text() {
     assert!(page.contains("<h2>What was tested</h2>"));
 }
 
-fn find_chromium() -> Result<PathBuf, String> {
-    for name in ["chromium", "chromium-browser", "google-chrome"] {
-        for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-            let p = Path::new(dir).join(name);
-            if p.is_file() {
-                return Ok(p);
-            }
-        }
-    }
-    Err("no chromium on PATH (apt-get install chromium)".into())
-}
-
-/// Runs a child process with a time limit; kills it on timeout.
-fn run_bounded(cmd: &mut Command, limit: Duration) -> std::process::ExitStatus {
-    let mut child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("chromium starts");
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("waitable") {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn html_renders_in_headless_chromium() {
-    let Some(chromium) = gauntlet::testing::require("chromium", find_chromium()) else {
+    let Some(chromium) = gauntlet::testing::require("chromium", gauntlet::testing::find_chromium())
+    else {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let written =
         report::write_all(dir.path(), &realistic(), &[ReportFormat::Html]).expect("written");
-    let profile = tempfile::tempdir().expect("profile dir");
     let png = dir.path().join("report.png");
-    let status = run_bounded(
-        Command::new(chromium)
-            .arg("--headless")
-            .arg("--no-sandbox")
-            .arg("--disable-gpu")
-            .arg("--disable-quic")
-            .arg("--no-first-run")
-            .arg("--disable-background-networking")
-            .arg("--disable-component-update")
-            .arg("--disable-sync")
-            .arg("--hide-scrollbars")
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(format!("--screenshot={}", png.display()))
-            .arg("--window-size=1280,2000")
-            .arg(format!("file://{}", written[0].display())),
-        Duration::from_secs(120),
-    );
-    assert!(status.success(), "chromium exited with {status}");
+    gauntlet::testing::screenshot(&chromium, &written[0], &png, Duration::from_secs(120))
+        .expect("chromium renders the report");
     let bytes = std::fs::read(&png).expect("screenshot written");
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
     // A blank page of this size compresses to a few KB; tables and plots make it far larger.

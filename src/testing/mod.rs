@@ -122,3 +122,60 @@ pub fn assert_all_met(result: &ScenarioResult) {
         problems.join("\n")
     );
 }
+
+/// A Chromium (or Chrome) binary on `PATH`, for tests that render reports.
+pub fn find_chromium() -> Result<PathBuf, String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+        .find(|p| p.is_file())
+        .ok_or_else(|| "no chromium on PATH (apt-get install chromium)".into())
+}
+
+/// Renders `html` in headless Chromium into the PNG `png` (1280×2000), bounded by `limit`.
+/// Flags keep Chromium off the network and out of the user's profile.
+pub fn screenshot(
+    chromium: &Path,
+    html: &Path,
+    png: &Path,
+    limit: std::time::Duration,
+) -> Result<(), String> {
+    let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1280,2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", html.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("chromium does not start: {e}"))?;
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return if status.success() {
+                Ok(())
+            } else {
+                Err(format!("chromium exited with {status}"))
+            };
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("chromium did not finish within {limit:?}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
