@@ -93,9 +93,14 @@ impl NativeStackArgs {
         c.scrape_interval = self.scrape_interval;
         c.evaluation_interval = self.evaluation_interval;
         if let Some(dir) = &self.fixtures_dir {
-            c.rule_files = vec![dir.join("prometheus/rules/smoke.yml")];
             c.fixtures_dir = dir.clone();
         }
+        // A stack started on its own carries the shipped alert and SLO rules.
+        c.rule_files = crate::scenario::references::files_with_ext(
+            &c.fixtures_dir.join("prometheus/rules"),
+            &["yml", "yaml"],
+        )
+        .unwrap_or_default();
         if !self.rule_files.is_empty() {
             c.rule_files = self.rule_files.clone();
         }

@@ -59,7 +59,7 @@ pub struct StackConfig {
 
 impl StackConfig {
     /// Compressed test intervals (1 s scrape and evaluation, 1 s group wait), the smoke rule
-    /// file, no receivers.
+    /// file (`test-rules/smoke.yml`, kept out of the shipped rules), no receivers.
     pub fn for_tests() -> Self {
         let fixtures_dir = default_fixtures_dir();
         Self {
@@ -68,7 +68,7 @@ impl StackConfig {
             group_wait: Duration::from_secs(1),
             group_interval: Duration::from_secs(1),
             repeat_interval: Duration::from_secs(3600),
-            rule_files: vec![fixtures_dir.join("prometheus/rules/smoke.yml")],
+            rule_files: vec![fixtures_dir.join("test-rules/smoke.yml")],
             scrape_targets: Vec::new(),
             webhook_receivers: BTreeMap::new(),
             fixtures_dir,
