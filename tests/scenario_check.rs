@@ -77,6 +77,10 @@ const INVALID: &[(&str, &str)] = &[
         "7:5: faults[1]: overlaps faults[0] on \"orders\" (10s–30s vs 15s–25s): `kill-process` cannot combine with `http-errors`\n  hint: move one fault so the windows do not overlap, or merge them",
     ),
     (
+        "rate-overflow.yaml",
+        "3:15: load.rate: rate \"104444444444444444444444444444444444444444444444/s\" is above the maximum 1000000/s\n  hint: e.g. `rate: 200/s`",
+    ),
+    (
         "unknown-fault-kind.yaml",
         "4:31: faults[0].kind: unknown fault kind \"http-error\"\n  hint: did you mean \"http-errors\"? known: http-errors, latency, hang, crash, cpu-burn, memory-growth, dependency-failure, queue-stall, kill-process, pause-process, container-stop, container-pause, container-kill, network-delay, network-bandwidth, network-blackhole, network-reset, pod-kill, scale-to-zero, rollout-restart, network-partition",
     ),

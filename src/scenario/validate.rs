@@ -800,9 +800,9 @@ impl Validator {
             self.error("load.max-requests", "must be at least 1", None);
         }
         let (rate, duration) = (rate?, duration?);
-        let max_requests = r
-            .max_requests
-            .unwrap_or_else(|| (rate * duration.as_secs_f64() * 1.1).ceil() as u64 + 10);
+        let max_requests = r.max_requests.unwrap_or_else(|| {
+            ((rate * duration.as_secs_f64() * 1.1).ceil() as u64).saturating_add(10)
+        });
         Some(LoadSpec {
             rate,
             duration,

@@ -2,9 +2,24 @@
 
 use std::time::Duration;
 
-/// `45s`, `1m 30s`, `500ms` (humantime). Zero is allowed; callers reject it where it matters.
+/// The longest duration a scenario may name: runs are bounded in time, and anything longer
+/// is a typo (and would overflow timeline arithmetic).
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The highest arrival rate a scenario may ask for (requests per second).
+pub const MAX_RATE: f64 = 1_000_000.0;
+
+/// `45s`, `1m 30s`, `500ms` (humantime), at most [`MAX_DURATION`]. Zero is allowed; callers
+/// reject it where it matters.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("invalid duration {text:?}: {e}"))
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration {text:?}: {e}"))?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "duration {text:?} is longer than the maximum 7days"
+        ));
+    }
+    Ok(d)
 }
 
 /// `200/s`, `12000/m`, `3/h` or a bare number (per second) → arrivals per second.
@@ -31,6 +46,9 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
         .map_err(|_| format!("invalid rate {text:?} (expected e.g. 200/s)"))?;
     if !value.is_finite() || value <= 0.0 {
         return Err(format!("rate must be positive, got {text:?}"));
+    }
+    if value / per > MAX_RATE {
+        return Err(format!("rate {text:?} is above the maximum {MAX_RATE}/s"));
     }
     Ok(value / per)
 }
@@ -99,6 +117,10 @@ mod tests {
                 Err("unknown rate unit \"d\" in \"10/d\" (use /s, /m or /h)"),
             ),
             ("fast", Err("invalid rate \"fast\" (expected e.g. 200/s)")),
+            (
+                "1e12/s",
+                Err("rate \"1e12/s\" is above the maximum 1000000/s"),
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(
@@ -117,6 +139,7 @@ mod tests {
         assert!(parse_percent("120%").is_err());
         assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("100000000years").is_err());
         assert_eq!(similar("ordrs", ["frontend", "orders"]), Some("orders"));
         assert_eq!(similar("zzz", ["frontend", "orders"]), None);
     }
