@@ -250,13 +250,7 @@ fn scenario_section(o: &mut String, s: &ScenarioResult) {
             kind.heading()
         );
         for e in rows {
-            let observed = match e.status {
-                ExpectationStatus::Skipped => format!(
-                    "skipped: {}",
-                    e.skipped_reason.as_deref().unwrap_or("no reason given")
-                ),
-                _ => e.last_observed.clone().unwrap_or_else(|| "-".to_owned()),
-            };
+            let observed = e.observed_text();
             let _ = writeln!(
                 o,
                 r#"<tr><td class="id"><code>{}</code></td><td class="desc">{}</td><td>{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="obs">{}</td><td>{}</td></tr>"#,

@@ -167,13 +167,7 @@ pub fn render(results: &RunResults) -> MarkdownReport {
                 kind.heading()
             );
             for e in rows {
-                let observed = match e.status {
-                    ExpectationStatus::Skipped => format!(
-                        "skipped: {}",
-                        e.skipped_reason.as_deref().unwrap_or("no reason given")
-                    ),
-                    _ => e.last_observed.clone().unwrap_or_else(|| "-".to_owned()),
-                };
+                let observed = e.observed_text();
                 let status = match e.status {
                     ExpectationStatus::Missed => "**missed**",
                     other => other.as_str(),

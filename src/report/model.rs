@@ -282,6 +282,20 @@ pub struct ScenarioResult {
     pub error: Option<String>,
 }
 
+impl ExpectationResult {
+    /// What the reports show as observed: the skip reason for skipped expectations, else the
+    /// last value seen.
+    pub fn observed_text(&self) -> String {
+        match self.status {
+            ExpectationStatus::Skipped => format!(
+                "skipped: {}",
+                self.skipped_reason.as_deref().unwrap_or("no reason given")
+            ),
+            _ => self.last_observed.clone().unwrap_or_else(|| "-".to_owned()),
+        }
+    }
+}
+
 impl ScenarioResult {
     /// Derives the scenario verdict from its expectations (`missed` if any is missed, `met` if
     /// any is met, otherwise `skipped`). `error` is never derived: the runner sets it.

@@ -425,13 +425,7 @@ pub fn summary_table(results: &RunResults) -> String {
     ]);
     for s in &results.scenarios {
         for e in &s.expectations {
-            let observed = match e.status {
-                ExpectationStatus::Skipped => format!(
-                    "skipped: {}",
-                    e.skipped_reason.as_deref().unwrap_or("no reason given")
-                ),
-                _ => e.last_observed.clone().unwrap_or_else(|| "-".to_owned()),
-            };
+            let observed = e.observed_text();
             b.push_record([
                 cut(&s.name, 24),
                 cut(&format!("{} {}", e.id, e.description), 52),
