@@ -1,0 +1,466 @@
+//! Expectation validation: exactly one kind per item, names checked against the config files,
+//! PromQL parsed, and deadlines compared with their timing floors.
+
+use super::*;
+
+impl Validator {
+    pub(super) fn expectations(
+        &mut self,
+        value: Value,
+        base: &str,
+        ctx: &ExpectContext,
+    ) -> Vec<Expectation> {
+        let Value::Sequence(items) = value else {
+            self.error(base, "must be a list of expectations", None);
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let path = join_index(base, i);
+            let Some(raw) = self.piece::<RawExpectation>(&path, item) else {
+                continue;
+            };
+            if let Some(e) = self.expectation(&path, &raw, ctx) {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    fn expectation(
+        &mut self,
+        path: &str,
+        r: &RawExpectation,
+        ctx: &ExpectContext,
+    ) -> Option<Expectation> {
+        let mut kinds: Vec<&str> = Vec::new();
+        for (k, present) in [
+            ("metric", r.metric.is_some()),
+            ("notification", r.notification.is_some()),
+            ("alert", r.alert.is_some() && r.notification.is_none()),
+            ("trace", r.trace.is_some()),
+            ("log", r.log.is_some()),
+            ("dashboard", r.dashboard.is_some()),
+            ("no-alerts", r.no_alerts.is_some()),
+            ("correlation", r.correlation.is_some()),
+        ] {
+            if present {
+                kinds.push(k);
+            }
+        }
+        let kind = match kinds.as_slice() {
+            [k] => *k,
+            [] => {
+                self.error(
+                    path,
+                    "expectation has no kind",
+                    Some(format!("start it with one of: {}", EXPECT_KINDS.join(", "))),
+                );
+                return None;
+            }
+            [a, b, ..] => {
+                self.error(
+                    path,
+                    format!("expectation mixes kinds `{a}` and `{b}`"),
+                    Some("write one expectation per list item".into()),
+                );
+                return None;
+            }
+        };
+        let allowed = expect_fields(kind);
+        for field in set_expect_fields(r) {
+            if !allowed.contains(&field) {
+                self.error_at_key(
+                    &join_key(path, field),
+                    format!("`{field}` does not apply to a `{kind}` expectation"),
+                    Some(format!(
+                        "a `{kind}` expectation uses: {}",
+                        allowed.join(", ")
+                    )),
+                );
+            }
+        }
+
+        let within = match (&r.within, kind) {
+            (Some(t), _) => self.positive_duration(&join_key(path, "within"), Some(t)),
+            (None, "no-alerts") => None,
+            (None, _) => {
+                self.error(
+                    path,
+                    "missing deadline `within`",
+                    Some("how long the stack may take to react, e.g. `within: 20s`".into()),
+                );
+                None
+            }
+        };
+        if let Some(after) = &r.after
+            && !ctx.faults.contains(after)
+        {
+            let known: Vec<&str> = ctx.faults.iter().map(String::as_str).collect();
+            self.unknown_name(&join_key(path, "after"), "fault", after, &known);
+        }
+
+        let check = self.check(path, kind, r, ctx)?;
+        let stack = ctx.stack?;
+        let (floor, floor_explained) = timing_floor(&check, stack, ctx.export_interval);
+        if let Some(w) = within
+            && w < floor
+        {
+            self.error(
+                &join_key(path, "within"),
+                format!(
+                    "deadline {} is below the timing floor {} ({floor_explained})",
+                    show(w),
+                    show(floor)
+                ),
+                Some(format!(
+                    "raise `within` to at least {}, or shorten the intervals in `stack`",
+                    show(floor)
+                )),
+            );
+        }
+        Some(Expectation {
+            id: path.to_string(),
+            name: r.name.clone(),
+            within,
+            after: r.after.clone(),
+            floor,
+            floor_explained,
+            check,
+        })
+    }
+
+    fn check(
+        &mut self,
+        path: &str,
+        kind: &str,
+        r: &RawExpectation,
+        ctx: &ExpectContext,
+    ) -> Option<Check> {
+        let labels = r.labels.clone().unwrap_or_default();
+        Some(match kind {
+            "metric" => {
+                let query = r.metric.clone()?;
+                if let Err(e) = promql_parser::parser::parse(&query) {
+                    self.error(
+                        &join_key(path, "metric"),
+                        format!("PromQL does not parse: {e}"),
+                        None,
+                    );
+                    return None;
+                }
+                Check::Metric { query }
+            }
+            "alert" => {
+                let alert = r.alert.clone()?;
+                self.known_alert(&join_key(path, "alert"), &alert, ctx);
+                let state = match r.state.as_deref() {
+                    None | Some("firing") => AlertState::Firing,
+                    Some("pending") => AlertState::Pending,
+                    Some("resolved") => AlertState::Resolved,
+                    Some("inactive") => AlertState::Inactive,
+                    Some(other) => {
+                        self.error(
+                            &join_key(path, "state"),
+                            format!("unknown alert state {other:?}"),
+                            Some("known: firing, pending, resolved, inactive".into()),
+                        );
+                        return None;
+                    }
+                };
+                Check::Alert {
+                    alert,
+                    labels,
+                    state,
+                }
+            }
+            "notification" => {
+                let receiver = r.notification.clone()?;
+                if !ctx.refs.receivers.is_empty() && !ctx.refs.receivers.contains(&receiver) {
+                    let known: Vec<&str> = ctx.refs.receivers.iter().map(String::as_str).collect();
+                    self.unknown_name(
+                        &join_key(path, "notification"),
+                        "receiver",
+                        &receiver,
+                        &known,
+                    );
+                }
+                if let Some(alert) = &r.alert {
+                    self.known_alert(&join_key(path, "alert"), alert, ctx);
+                }
+                let status = match r.status.as_deref() {
+                    None | Some("firing") => NotificationStatus::Firing,
+                    Some("resolved") => NotificationStatus::Resolved,
+                    Some(other) => {
+                        self.error(
+                            &join_key(path, "status"),
+                            format!("unknown notification status {other:?}"),
+                            Some("known: firing, resolved".into()),
+                        );
+                        return None;
+                    }
+                };
+                Check::Notification {
+                    receiver,
+                    alert: r.alert.clone(),
+                    labels,
+                    status,
+                }
+            }
+            "trace" => {
+                let t = r.trace.clone()?;
+                let tpath = join_key(path, "trace");
+                let service = self.expect_service(&tpath, "service", t.service.as_ref(), ctx)?;
+                let spans_from = t.spans_from.clone().unwrap_or_default();
+                for (i, s) in spans_from.iter().enumerate() {
+                    self.expect_service(
+                        &join_index(&join_key(&tpath, "spans-from"), i),
+                        "",
+                        Some(s),
+                        ctx,
+                    );
+                }
+                Check::Trace {
+                    service,
+                    operation: t.operation,
+                    error: t.error,
+                    spans_from,
+                    tags: t.tags.unwrap_or_default(),
+                }
+            }
+            "log" => {
+                let l = r.log.clone()?;
+                let lpath = join_key(path, "log");
+                let service = self.expect_service(&lpath, "service", l.service.as_ref(), ctx)?;
+                let level = match l.level.as_deref() {
+                    None => None,
+                    Some("debug") => Some(LogLevel::Debug),
+                    Some("info") => Some(LogLevel::Info),
+                    Some("warn") | Some("warning") => Some(LogLevel::Warn),
+                    Some("error") => Some(LogLevel::Error),
+                    Some(other) => {
+                        self.error(
+                            &join_key(&lpath, "level"),
+                            format!("unknown log level {other:?}"),
+                            Some("known: debug, info, warn, error".into()),
+                        );
+                        return None;
+                    }
+                };
+                Check::Log {
+                    service,
+                    level,
+                    contains: l.contains,
+                    correlated_trace: l.correlated_trace.unwrap_or(false),
+                }
+            }
+            "dashboard" => {
+                let dashboard = r.dashboard.clone()?;
+                let known = &ctx.refs.dashboards;
+                let entry = known.get(&dashboard);
+                if !known.is_empty() && entry.is_none() {
+                    let names: Vec<&str> = known.keys().map(String::as_str).collect();
+                    self.unknown_name(
+                        &join_key(path, "dashboard"),
+                        "dashboard",
+                        &dashboard,
+                        &names,
+                    );
+                }
+                match (&r.panels, &r.panel) {
+                    (Some(p), None) if p == "all-have-data" => {
+                        Check::DashboardHasData { dashboard }
+                    }
+                    (Some(p), None) => {
+                        self.error(
+                            &join_key(path, "panels"),
+                            format!("unknown panels condition {p:?}"),
+                            Some(
+                                "known: all-have-data (or use `panel:` with `above:`/`below:`)"
+                                    .into(),
+                            ),
+                        );
+                        return None;
+                    }
+                    (None, Some(panel)) => {
+                        if let Some(titles) = entry
+                            && !titles.contains(panel)
+                        {
+                            let known: Vec<&str> = titles.iter().map(String::as_str).collect();
+                            self.unknown_name(&join_key(path, "panel"), "panel", panel, &known);
+                        }
+                        if r.above.is_none() && r.below.is_none() {
+                            self.error(
+                                path,
+                                "a `panel` expectation needs `above` or `below`",
+                                None,
+                            );
+                            return None;
+                        }
+                        Check::DashboardPanel {
+                            dashboard,
+                            panel: panel.clone(),
+                            above: r.above,
+                            below: r.below,
+                        }
+                    }
+                    (Some(_), Some(_)) => {
+                        self.error(
+                            path,
+                            "use either `panels: all-have-data` or `panel:`, not both",
+                            None,
+                        );
+                        return None;
+                    }
+                    (None, None) => {
+                        self.error(
+                            path,
+                            "a dashboard expectation needs `panels: all-have-data` or `panel:`",
+                            None,
+                        );
+                        return None;
+                    }
+                }
+            }
+            "no-alerts" => {
+                let alerts = match r.no_alerts.clone()? {
+                    AlertNames::Any => None,
+                    AlertNames::Named(names) => {
+                        for (i, n) in names.iter().enumerate() {
+                            self.known_alert(&join_index(&join_key(path, "no-alerts"), i), n, ctx);
+                        }
+                        Some(names)
+                    }
+                };
+                Check::NoAlerts { alerts }
+            }
+            "correlation" => {
+                let c = r.correlation.clone()?;
+                let find_in = c
+                    .find_in
+                    .unwrap_or_else(|| vec!["traces".into(), "logs".into()]);
+                for (i, f) in find_in.iter().enumerate() {
+                    if f != "traces" && f != "logs" {
+                        self.error(
+                            &join_index(&join_key(&join_key(path, "correlation"), "find-in"), i),
+                            format!("unknown signal {f:?}"),
+                            Some("known: traces, logs".into()),
+                        );
+                    }
+                }
+                Check::Correlation {
+                    find_in,
+                    min_requests: c.min_requests.unwrap_or(1).max(1),
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    fn known_alert(&mut self, field: &str, alert: &str, ctx: &ExpectContext) {
+        let known = &ctx.refs.alerts;
+        if !known.is_empty() && !known.contains_key(alert) {
+            let names: Vec<&str> = known.keys().map(String::as_str).collect();
+            self.unknown_name(field, "alert", alert, &names);
+        }
+    }
+
+    fn expect_service(
+        &mut self,
+        base: &str,
+        field: &str,
+        value: Option<&String>,
+        ctx: &ExpectContext,
+    ) -> Option<String> {
+        let path = if field.is_empty() {
+            base.to_string()
+        } else {
+            join_key(base, field)
+        };
+        let known: Vec<&str> = ctx.services.iter().map(String::as_str).collect();
+        match value {
+            Some(s) if known.contains(&s.as_str()) => Some(s.clone()),
+            Some(s) => {
+                self.unknown_name(&path, "service", s, &known);
+                None
+            }
+            None => {
+                self.error(
+                    base,
+                    format!("missing field `{field}`"),
+                    Some(format!("known services: {}", known.join(", "))),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Every expectation kind, for hints.
+pub const EXPECT_KINDS: &[&str] = &[
+    "metric",
+    "alert",
+    "notification",
+    "trace",
+    "log",
+    "dashboard",
+    "no-alerts",
+    "correlation",
+];
+
+fn expect_fields(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "metric" => &["name", "within", "after", "metric"],
+        "alert" => &["name", "within", "after", "alert", "labels", "state"],
+        "notification" => &[
+            "name",
+            "within",
+            "after",
+            "notification",
+            "alert",
+            "labels",
+            "status",
+        ],
+        "trace" => &["name", "within", "after", "trace"],
+        "log" => &["name", "within", "after", "log"],
+        "dashboard" => &[
+            "name",
+            "within",
+            "after",
+            "dashboard",
+            "panels",
+            "panel",
+            "above",
+            "below",
+        ],
+        "no-alerts" => &["name", "no-alerts"],
+        "correlation" => &["name", "within", "after", "correlation"],
+        _ => &[],
+    }
+}
+
+fn set_expect_fields(r: &RawExpectation) -> Vec<&'static str> {
+    [
+        ("name", r.name.is_some()),
+        ("within", r.within.is_some()),
+        ("after", r.after.is_some()),
+        ("metric", r.metric.is_some()),
+        ("alert", r.alert.is_some()),
+        ("labels", r.labels.is_some()),
+        ("state", r.state.is_some()),
+        ("notification", r.notification.is_some()),
+        ("status", r.status.is_some()),
+        ("trace", r.trace.is_some()),
+        ("log", r.log.is_some()),
+        ("dashboard", r.dashboard.is_some()),
+        ("panels", r.panels.is_some()),
+        ("panel", r.panel.is_some()),
+        ("above", r.above.is_some()),
+        ("below", r.below.is_some()),
+        ("no-alerts", r.no_alerts.is_some()),
+        ("correlation", r.correlation.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect()
+}

@@ -1,0 +1,954 @@
+//! Pure validation: YAML text → [`Scenario`] or every problem found, each located.
+//!
+//! No network and no Docker. It reads only local files the scenario names (rule files,
+//! the Alertmanager config, dashboards) to check alert, receiver and dashboard names and to
+//! compute timing floors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use yaml_serde::Value;
+
+mod expectations;
+mod faults;
+
+pub use expectations::EXPECT_KINDS;
+pub use faults::FAULT_KINDS;
+
+use crate::scenario::diagnostic::{Diagnostic, Diagnostics};
+use crate::scenario::floor::timing_floor;
+use crate::scenario::model::*;
+use crate::scenario::raw::*;
+use crate::scenario::references::{self, References};
+use crate::scenario::source::{SourceMap, join_index, join_key};
+use crate::scenario::values::{parse_duration, parse_percent, parse_rate, show, similar};
+
+const DEFAULT_SCRAPE: Duration = Duration::from_secs(15);
+const DEFAULT_EVALUATION: Duration = Duration::from_secs(15);
+const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
+const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(300);
+const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+const DEFAULT_TELEMETRY_FLUSH: Duration = Duration::from_secs(1);
+const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_secs(1);
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Added to the planned timeline for stack start-up and teardown.
+const TIMEOUT_MARGIN: Duration = Duration::from_secs(120);
+
+/// Validates one scenario file's text. `file` names it in diagnostics and anchors relative
+/// paths.
+pub fn validate_text(file: &Path, text: &str) -> Result<Scenario, Diagnostics> {
+    let mut v = Validator::new(file);
+    let scenario = v.run(text);
+    match scenario {
+        Some(s) if v.diags.is_empty() => Ok(s),
+        _ => {
+            v.diags.sort_by_key(|a| a.position);
+            Err(Diagnostics(v.diags))
+        }
+    }
+}
+
+struct Validator {
+    file: PathBuf,
+    base_dir: PathBuf,
+    map: SourceMap,
+    diags: Vec<Diagnostic>,
+}
+
+impl Validator {
+    fn new(file: &Path) -> Self {
+        let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        Validator {
+            file: file.to_path_buf(),
+            base_dir,
+            map: SourceMap::default(),
+            diags: Vec::new(),
+        }
+    }
+
+    fn error(&mut self, field: &str, message: impl Into<String>, hint: Option<String>) {
+        self.diags.push(Diagnostic {
+            file: self.file.clone(),
+            position: self.map.locate(field),
+            field: field.to_string(),
+            message: message.into(),
+            hint,
+        });
+    }
+
+    fn error_at_key(&mut self, field: &str, message: impl Into<String>, hint: Option<String>) {
+        self.diags.push(Diagnostic {
+            file: self.file.clone(),
+            position: self.map.locate_key(field),
+            field: field.to_string(),
+            message: message.into(),
+            hint,
+        });
+    }
+
+    /// Deserializes one piece of the document, reporting a type error at its exact path.
+    fn piece<T: DeserializeOwned>(&mut self, path: &str, value: Value) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let mut field = path.to_string();
+                for segment in e.path() {
+                    match segment {
+                        serde_path_to_error::Segment::Seq { index } => {
+                            field = join_index(&field, *index)
+                        }
+                        serde_path_to_error::Segment::Map { key } => field = join_key(&field, key),
+                        serde_path_to_error::Segment::Enum { variant } => {
+                            field = join_key(&field, variant)
+                        }
+                        serde_path_to_error::Segment::Unknown => {}
+                    }
+                }
+                let message = e.into_inner().to_string();
+                // serde names the offending key in its message; point at that key if we can.
+                let unknown_key = message
+                    .strip_prefix("unknown field `")
+                    .and_then(|rest| rest.split('`').next())
+                    .map(|key| join_key(&field, key));
+                match unknown_key {
+                    Some(key_path) if self.map.contains(&key_path) => {
+                        self.error_at_key(&key_path, message, None)
+                    }
+                    _ => self.error(&field, message, None),
+                }
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, path: &str, text: Option<&String>) -> Option<Duration> {
+        let text = text?;
+        match parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(
+                    path,
+                    e,
+                    Some("durations look like 500ms, 45s, 1m 30s".into()),
+                );
+                None
+            }
+        }
+    }
+
+    fn positive_duration(&mut self, path: &str, text: Option<&String>) -> Option<Duration> {
+        let d = self.duration(path, text)?;
+        if d.is_zero() {
+            self.error(path, "must be greater than zero", None);
+            return None;
+        }
+        Some(d)
+    }
+
+    fn run(&mut self, text: &str) -> Option<Scenario> {
+        self.map = match SourceMap::parse(text) {
+            Ok(map) => map,
+            Err((position, message)) => {
+                self.diags.push(Diagnostic {
+                    file: self.file.clone(),
+                    position,
+                    field: String::new(),
+                    message: format!("invalid YAML: {message}"),
+                    hint: None,
+                });
+                return None;
+            }
+        };
+        let doc: Value = match yaml_serde::from_str(text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let position = e
+                    .location()
+                    .map(|l| super::source::Position {
+                        line: l.line(),
+                        column: l.column(),
+                    })
+                    .unwrap_or_default();
+                self.diags.push(Diagnostic {
+                    file: self.file.clone(),
+                    position,
+                    field: String::new(),
+                    message: format!("invalid YAML: {e}"),
+                    hint: None,
+                });
+                return None;
+            }
+        };
+        let Value::Mapping(top) = doc else {
+            self.error(
+                "",
+                "a scenario must be a mapping with at least `name`",
+                None,
+            );
+            return None;
+        };
+
+        let mut sections: BTreeMap<String, Value> = BTreeMap::new();
+        for (key, value) in top {
+            let Some(key) = key.as_str().map(str::to_string) else {
+                self.error("", "top-level keys must be strings", None);
+                continue;
+            };
+            if TOP_LEVEL_KEYS.contains(&key.as_str()) {
+                sections.insert(key, value);
+            } else {
+                let hint = match similar(&key, TOP_LEVEL_KEYS.iter().copied()) {
+                    Some(s) => format!(
+                        "did you mean `{s}`? known fields: {}",
+                        TOP_LEVEL_KEYS.join(", ")
+                    ),
+                    None => format!("known fields: {}", TOP_LEVEL_KEYS.join(", ")),
+                };
+                self.error_at_key(&key, format!("unknown field `{key}`"), Some(hint));
+            }
+        }
+
+        let name = match sections.remove("name") {
+            Some(v) => self.piece::<String>("name", v),
+            None => {
+                self.error(
+                    "",
+                    "missing field `name`",
+                    Some("every scenario needs a `name`".into()),
+                );
+                None
+            }
+        };
+        if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            self.error("name", "must not be empty", None);
+        }
+        let description = sections
+            .remove("description")
+            .and_then(|v| self.piece::<String>("description", v));
+        let tags = sections
+            .remove("tags")
+            .and_then(|v| self.piece::<Vec<String>>("tags", v))
+            .unwrap_or_default();
+
+        let raw_stack = match sections.remove("stack") {
+            Some(v) => self.piece::<RawStack>("stack", v),
+            None => Some(RawStack::default()),
+        };
+        let stack = raw_stack.map(|r| self.stack(&r));
+
+        let raw_services = match sections.remove("services") {
+            Some(v) => self.piece::<RawServices>("services", v),
+            None => Some(RawServices::default()),
+        };
+        let provider = stack
+            .as_ref()
+            .map(|s| s.spec.provider)
+            .unwrap_or(Provider::Native);
+        let services = raw_services.map(|r| self.services(&r, provider));
+        let known_services: Vec<String> = services
+            .as_ref()
+            .map(|s| s.names.clone())
+            .unwrap_or_default();
+
+        let load = sections
+            .remove("load")
+            .and_then(|v| self.piece::<RawLoad>("load", v))
+            .and_then(|r| self.load(&r, &known_services));
+
+        let steady_raw = self.window_raw(&mut sections, "steady-state");
+        let recover_raw = self.window_raw(&mut sections, "recover");
+
+        let faults = match sections.remove("faults") {
+            Some(v) => self.faults(v, &known_services, provider, services.as_ref()),
+            None => Vec::new(),
+        };
+
+        let refs = stack
+            .as_ref()
+            .map(|s| s.references.clone())
+            .unwrap_or_default();
+        let stack_spec = stack.map(|s| s.spec);
+        let fault_names: Vec<String> = faults.iter().map(|f| f.name.clone()).collect();
+        let ctx = ExpectContext {
+            services: &known_services,
+            faults: &fault_names,
+            stack: stack_spec.as_ref(),
+            export_interval: services
+                .as_ref()
+                .map(|s| s.export_interval)
+                .unwrap_or(DEFAULT_EXPORT_INTERVAL),
+            refs: &refs,
+        };
+
+        let expect = match sections.remove("expect") {
+            Some(v) => self.expectations(v, "expect", &ctx),
+            None => Vec::new(),
+        };
+
+        let steady_state = steady_raw.and_then(|(head, items)| {
+            let duration = match head.for_.as_ref() {
+                Some(t) => self.positive_duration("steady-state.for", Some(t)),
+                None => {
+                    self.error(
+                        "steady-state",
+                        "missing field `for`",
+                        Some(
+                            "how long the stack must stay quiet under load, e.g. `for: 20s`".into(),
+                        ),
+                    );
+                    None
+                }
+            };
+            let expect = self.expectations(items, "steady-state.expect", &ctx);
+            duration.map(|duration| Window { duration, expect })
+        });
+        let recover = recover_raw.map(|(head, items)| {
+            let expect = self.expectations(items, "recover.expect", &ctx);
+            let duration = match head.for_.as_ref() {
+                Some(t) => self.positive_duration("recover.for", Some(t)),
+                None => None,
+            }
+            .unwrap_or_else(|| {
+                let longest = expect
+                    .iter()
+                    .filter_map(|e| e.within)
+                    .max()
+                    .unwrap_or(Duration::from_secs(30));
+                longest + Duration::from_secs(5)
+            });
+            Window { duration, expect }
+        });
+
+        let overhead = sections
+            .remove("overhead")
+            .and_then(|v| self.piece::<RawOverhead>("overhead", v))
+            .and_then(|r| self.overhead(&r));
+
+        self.timeline_checks(&faults, load.as_ref(), steady_state.as_ref(), &expect);
+
+        let planned = planned_length(
+            load.as_ref(),
+            steady_state.as_ref(),
+            &faults,
+            recover.as_ref(),
+        );
+        let timeout = match sections.remove("timeout") {
+            Some(v) => {
+                let text = self.piece::<String>("timeout", v);
+                let t = self.positive_duration("timeout", text.as_ref());
+                if let Some(t) = t
+                    && t < planned
+                {
+                    self.error(
+                        "timeout",
+                        format!(
+                            "timeout {} is shorter than the planned timeline {}",
+                            show(t),
+                            show(planned)
+                        ),
+                        Some("raise `timeout` or shorten load, faults or recovery".into()),
+                    );
+                }
+                t
+            }
+            None => Some(planned + TIMEOUT_MARGIN),
+        };
+
+        Some(Scenario {
+            name: name?,
+            description,
+            tags,
+            file: self.file.clone(),
+            stack: stack_spec?,
+            services: services?,
+            load,
+            steady_state,
+            faults,
+            expect,
+            recover,
+            overhead,
+            timeout: timeout?,
+        })
+    }
+
+    fn window_raw(
+        &mut self,
+        sections: &mut BTreeMap<String, Value>,
+        key: &str,
+    ) -> Option<(RawWindowHead, Value)> {
+        let value = sections.remove(key)?;
+        let Value::Mapping(mut m) = value else {
+            self.error(key, "must be a mapping with `for` and `expect`", None);
+            return None;
+        };
+        let items = m.remove("expect").unwrap_or(Value::Sequence(Vec::new()));
+        let head = self.piece::<RawWindowHead>(key, Value::Mapping(m))?;
+        Some((head, items))
+    }
+
+    fn stack(&mut self, r: &RawStack) -> CheckedStack {
+        let provider = match r.provider.as_deref() {
+            None => Provider::Native,
+            Some(p) => Provider::parse(p).unwrap_or_else(|| {
+                self.error(
+                    "stack.provider",
+                    format!("unknown provider {p:?}"),
+                    Some(format!("known providers: {}", Provider::NAMES.join(", "))),
+                );
+                Provider::Native
+            }),
+        };
+        let scrape = self
+            .positive_duration("stack.scrape-interval", r.scrape_interval.as_ref())
+            .unwrap_or(DEFAULT_SCRAPE);
+        let evaluation = self
+            .positive_duration("stack.evaluation-interval", r.evaluation_interval.as_ref())
+            .unwrap_or(DEFAULT_EVALUATION);
+        let group_wait = self
+            .duration("stack.group-wait", r.group_wait.as_ref())
+            .unwrap_or(DEFAULT_GROUP_WAIT);
+        let group_interval = self
+            .positive_duration("stack.group-interval", r.group_interval.as_ref())
+            .unwrap_or(DEFAULT_GROUP_INTERVAL);
+        let repeat_interval = self
+            .positive_duration("stack.repeat-interval", r.repeat_interval.as_ref())
+            .unwrap_or(DEFAULT_REPEAT_INTERVAL);
+        let alert_for = self.duration("stack.alert-for", r.alert_for.as_ref());
+        let telemetry_flush = self
+            .duration("stack.telemetry-flush", r.telemetry_flush.as_ref())
+            .unwrap_or(DEFAULT_TELEMETRY_FLUSH);
+
+        let fixtures = references::fixtures_dir(&self.base_dir);
+        let rule_files = self.paths(
+            "stack.rules",
+            r.rules.as_ref(),
+            fixtures.as_ref().map(|f| f.join("stack/prometheus/rules")),
+            &["yml", "yaml"],
+        );
+        let dashboards = self.paths(
+            "stack.dashboards",
+            r.dashboards.as_ref(),
+            fixtures
+                .as_ref()
+                .map(|f| f.join("stack/grafana/dashboards")),
+            &["json"],
+        );
+        let alertmanager_config = match &r.alertmanager_config {
+            Some(p) => {
+                let path = self.base_dir.join(p);
+                if !path.is_file() {
+                    self.error(
+                        "stack.alertmanager-config",
+                        format!("file not found: {}", path.display()),
+                        None,
+                    );
+                }
+                Some(path)
+            }
+            None => fixtures
+                .as_ref()
+                .map(|f| f.join("stack/alertmanager/alertmanager.yml.tmpl"))
+                .filter(|p| p.is_file()),
+        };
+
+        let mut references = References::default();
+        match references::alert_rules(&rule_files) {
+            Ok(rules) => references.alerts = rules,
+            Err(e) => self.error("stack.rules", e, None),
+        }
+        if let Some(path) = &alertmanager_config {
+            match references::receivers(path) {
+                Ok(names) => references.receivers = names,
+                Err(e) => self.error("stack.alertmanager-config", e, None),
+            }
+        }
+        match references::dashboards(&dashboards) {
+            Ok(d) => references.dashboards = d,
+            Err(e) => self.error("stack.dashboards", e, None),
+        }
+
+        let compose_file = match provider {
+            Provider::Compose => {
+                let path = match &r.compose_file {
+                    Some(p) => Some(self.base_dir.join(p)),
+                    None => references::find_upwards(&self.base_dir, "docker-compose.test.yml"),
+                };
+                match path {
+                    Some(p) if p.is_file() => Some(p),
+                    Some(p) => {
+                        self.error(
+                            "stack.compose-file",
+                            format!("file not found: {}", p.display()),
+                            None,
+                        );
+                        None
+                    }
+                    None => {
+                        self.error(
+                            "stack.provider",
+                            "provider `compose` needs a compose file and none was found",
+                            Some("set `compose-file: path/to/docker-compose.yml`".into()),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => {
+                if r.compose_file.is_some() {
+                    self.error_at_key(
+                        "stack.compose-file",
+                        "`compose-file` only applies to provider `compose`",
+                        None,
+                    );
+                }
+                None
+            }
+        };
+
+        let urls = r.urls.clone().unwrap_or_default();
+        for (component, url) in &urls {
+            let path = format!("stack.urls.{component}");
+            if !STACK_COMPONENTS.contains(&component.as_str())
+                && component != "grafana"
+                && component != "loki"
+            {
+                self.error_at_key(
+                    &path,
+                    format!("unknown component {component:?}"),
+                    Some(format!(
+                        "known components: {}, grafana, loki",
+                        STACK_COMPONENTS.join(", ")
+                    )),
+                );
+            }
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                self.error(&path, format!("{url:?} is not an http(s) URL"), None);
+            }
+        }
+        if provider == Provider::External && !urls.contains_key("prometheus") {
+            self.error(
+                "stack",
+                "provider `external` needs `urls` with at least `prometheus`",
+                Some("e.g. urls: { prometheus: http://127.0.0.1:9090, alertmanager: http://127.0.0.1:9093 }".into()),
+            );
+        }
+        if provider == Provider::Kubernetes && r.namespace.is_none() {
+            self.error(
+                "stack",
+                "provider `kubernetes` needs `namespace`",
+                Some("the namespace must carry the label gauntlet.io/chaos=enabled".into()),
+            );
+        }
+        if provider != Provider::Kubernetes {
+            for (field, present) in [
+                ("namespace", r.namespace.is_some()),
+                ("context", r.context.is_some()),
+            ] {
+                if present {
+                    self.error_at_key(
+                        &format!("stack.{field}"),
+                        format!("`{field}` only applies to provider `kubernetes`"),
+                        None,
+                    );
+                }
+            }
+        }
+
+        CheckedStack {
+            spec: StackSpec {
+                provider,
+                scrape_interval: scrape,
+                evaluation_interval: evaluation,
+                group_wait,
+                group_interval,
+                repeat_interval,
+                alert_for,
+                telemetry_flush,
+                rule_files,
+                alertmanager_config,
+                dashboards,
+                compose_file,
+                urls,
+                namespace: r.namespace.clone(),
+                context: r.context.clone(),
+                alert_rules: references.alerts.clone(),
+                receivers: references.receivers.clone(),
+            },
+            references,
+        }
+    }
+
+    /// Resolves file-or-directory lists relative to the scenario file.
+    fn paths(
+        &mut self,
+        field: &str,
+        given: Option<&Vec<String>>,
+        default: Option<PathBuf>,
+        exts: &[&str],
+    ) -> Vec<PathBuf> {
+        let roots: Vec<(String, PathBuf)> = match given {
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (join_index(field, i), self.base_dir.join(p)))
+                .collect(),
+            None => default
+                .into_iter()
+                .filter(|p| p.exists())
+                .map(|p| (field.to_string(), p))
+                .collect(),
+        };
+        let mut files = Vec::new();
+        for (path_field, root) in roots {
+            if root.is_dir() {
+                match references::files_with_ext(&root, exts) {
+                    Ok(found) => files.extend(found),
+                    Err(e) => self.error(&path_field, e, None),
+                }
+            } else if root.is_file() {
+                files.push(root);
+            } else {
+                self.error(
+                    &path_field,
+                    format!("no such file or directory: {}", root.display()),
+                    None,
+                );
+            }
+        }
+        files
+    }
+
+    fn services(&mut self, r: &RawServices, provider: Provider) -> ServicesSpec {
+        let default_mode = match provider {
+            Provider::External | Provider::Kubernetes => ServicesMode::External,
+            _ => ServicesMode::PerProcess,
+        };
+        let mode = match r.mode.as_deref() {
+            None => default_mode,
+            Some("per-process") => ServicesMode::PerProcess,
+            Some("in-process") => ServicesMode::InProcess,
+            Some("external") => ServicesMode::External,
+            Some(other) => {
+                self.error(
+                    "services.mode",
+                    format!("unknown mode {other:?}"),
+                    Some("known modes: per-process, in-process, external".into()),
+                );
+                default_mode
+            }
+        };
+        let instrumentation = match r.instrumentation.as_deref() {
+            None | Some("full") => Instrumentation::Full,
+            Some("metrics") => Instrumentation::Metrics,
+            Some("off") => Instrumentation::Off,
+            Some(other) => {
+                self.error(
+                    "services.instrumentation",
+                    format!("unknown instrumentation level {other:?}"),
+                    Some("known levels: off, metrics, full".into()),
+                );
+                Instrumentation::Full
+            }
+        };
+        let endpoints = r.endpoints.clone().unwrap_or_default();
+        let names: Vec<String> = if mode == ServicesMode::External {
+            if r.only.is_some() {
+                self.error_at_key(
+                    "services.only",
+                    "`only` does not apply to external services; list `endpoints`",
+                    None,
+                );
+            }
+            for (name, url) in &endpoints {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    self.error(
+                        &format!("services.endpoints.{name}"),
+                        format!("{url:?} is not an http(s) URL"),
+                        None,
+                    );
+                }
+            }
+            endpoints.keys().cloned().collect()
+        } else {
+            if r.endpoints.is_some() {
+                self.error_at_key(
+                    "services.endpoints",
+                    "`endpoints` only applies to `mode: external`",
+                    None,
+                );
+            }
+            match &r.only {
+                None => BUILTIN_SERVICES.iter().map(|s| s.to_string()).collect(),
+                Some(list) => {
+                    for (i, name) in list.iter().enumerate() {
+                        if !BUILTIN_SERVICES.contains(&name.as_str()) {
+                            self.unknown_name(
+                                &join_index("services.only", i),
+                                "service",
+                                name,
+                                BUILTIN_SERVICES,
+                            );
+                        }
+                        let needs = SERVICE_DEPENDENCIES
+                            .iter()
+                            .find(|(s, _)| s == name)
+                            .map_or(&[][..], |(_, deps)| *deps);
+                        let missing: Vec<&str> = needs
+                            .iter()
+                            .copied()
+                            .filter(|d| !list.iter().any(|n| n == d))
+                            .collect();
+                        if !missing.is_empty() {
+                            self.error(
+                                &join_index("services.only", i),
+                                format!(
+                                    "{name} calls {}, which `only` leaves out",
+                                    missing.join(", ")
+                                ),
+                                Some(format!("add {} to `services.only`", missing.join(", "))),
+                            );
+                        }
+                    }
+                    list.clone()
+                }
+            }
+        };
+        let export_interval = self
+            .positive_duration("services.export-interval", r.export_interval.as_ref())
+            .unwrap_or(DEFAULT_EXPORT_INTERVAL);
+        ServicesSpec {
+            mode,
+            instrumentation,
+            names,
+            endpoints,
+            export_interval,
+        }
+    }
+
+    fn unknown_name(&mut self, field: &str, what: &str, name: &str, known: &[&str]) {
+        let hint = match similar(name, known.iter().copied()) {
+            Some(s) => format!("did you mean {s:?}? known: {}", known.join(", ")),
+            None => format!("known: {}", known.join(", ")),
+        };
+        self.error(field, format!("unknown {what} {name:?}"), Some(hint));
+    }
+
+    fn load(&mut self, r: &RawLoad, services: &[String]) -> Option<LoadSpec> {
+        let rate = match &r.rate {
+            Some(t) => match parse_rate(t) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    self.error("load.rate", e, Some("e.g. `rate: 200/s`".into()));
+                    None
+                }
+            },
+            None => {
+                self.error(
+                    "load",
+                    "missing field `rate`",
+                    Some("e.g. `rate: 200/s`".into()),
+                );
+                None
+            }
+        };
+        let duration = match &r.duration {
+            Some(t) => self.positive_duration("load.duration", Some(t)),
+            None => {
+                self.error(
+                    "load",
+                    "missing field `duration`",
+                    Some("e.g. `duration: 90s`".into()),
+                );
+                None
+            }
+        };
+        let ramp = self.duration("load.ramp", r.ramp.as_ref());
+        if let (Some(ramp), Some(duration)) = (ramp, duration)
+            && ramp >= duration
+        {
+            self.error(
+                "load.ramp",
+                format!(
+                    "ramp {} is not shorter than the load duration {}",
+                    show(ramp),
+                    show(duration)
+                ),
+                None,
+            );
+        }
+        let journeys = r
+            .journeys
+            .clone()
+            .unwrap_or_else(|| vec!["browse".to_string()]);
+        if journeys.is_empty() {
+            self.error(
+                "load.journeys",
+                "must name at least one journey",
+                Some(format!("known: {}", JOURNEYS.join(", "))),
+            );
+        }
+        for (i, j) in journeys.iter().enumerate() {
+            if !JOURNEYS.contains(&j.as_str()) {
+                self.unknown_name(&join_index("load.journeys", i), "journey", j, JOURNEYS);
+            }
+        }
+        let timeout = self
+            .positive_duration("load.timeout", r.timeout.as_ref())
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+        let target = r.target.clone().unwrap_or_else(|| "frontend".to_string());
+        if !services.contains(&target) {
+            let known: Vec<&str> = services.iter().map(String::as_str).collect();
+            self.unknown_name("load.target", "service", &target, &known);
+        }
+        if r.max_requests == Some(0) {
+            self.error("load.max-requests", "must be at least 1", None);
+        }
+        let (rate, duration) = (rate?, duration?);
+        let max_requests = r.max_requests.unwrap_or_else(|| {
+            ((rate * duration.as_secs_f64() * 1.1).ceil() as u64).saturating_add(10)
+        });
+        Some(LoadSpec {
+            rate,
+            duration,
+            ramp,
+            journeys,
+            max_requests,
+            timeout,
+            target,
+        })
+    }
+
+    fn overhead(&mut self, r: &RawOverhead) -> Option<OverheadSpec> {
+        let pct = |v: &mut Self, field: &str, value: Option<&String>| -> Option<f64> {
+            let text = value?;
+            match parse_percent(text) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    v.error(&format!("overhead.{field}"), e, None);
+                    None
+                }
+            }
+        };
+        let p99 = pct(
+            self,
+            "max-latency-p99-increase",
+            r.max_latency_p99_increase.as_ref(),
+        );
+        let tput = pct(self, "max-throughput-drop", r.max_throughput_drop.as_ref());
+        if r.max_latency_p99_increase.is_none() && r.max_throughput_drop.is_none() {
+            self.error(
+                "overhead",
+                "needs `max-latency-p99-increase` and/or `max-throughput-drop`",
+                None,
+            );
+            return None;
+        }
+        let rate = match &r.rate {
+            Some(t) => match parse_rate(t) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    self.error("overhead.rate", e, None);
+                    None
+                }
+            },
+            None => None,
+        };
+        let duration = self.positive_duration("overhead.duration", r.duration.as_ref());
+        Some(OverheadSpec {
+            max_latency_p99_increase_pct: p99.unwrap_or(100.0),
+            max_throughput_drop_pct: tput.unwrap_or(100.0),
+            rate,
+            duration,
+        })
+    }
+
+    fn timeline_checks(
+        &mut self,
+        faults: &[Fault],
+        load: Option<&LoadSpec>,
+        steady: Option<&Window>,
+        expect: &[Expectation],
+    ) {
+        for (i, f) in faults.iter().enumerate() {
+            let path = join_key(&join_index("faults", i), "at");
+            if let Some(ss) = steady
+                && f.at < ss.duration
+            {
+                self.error(
+                    &path,
+                    format!(
+                        "fault at {} starts inside the steady-state window (0s–{})",
+                        show(f.at),
+                        show(ss.duration)
+                    ),
+                    Some(
+                        "faults start after steady state; move `at` or shorten `steady-state.for`"
+                            .into(),
+                    ),
+                );
+            }
+            if let Some(load) = load
+                && f.at >= load.duration
+            {
+                self.error(
+                        &path,
+                        format!("fault at {} starts after the load ends at {}", show(f.at), show(load.duration)),
+                        Some("the stack cannot react to a fault nobody exercises; lengthen `load.duration`".into()),
+                    );
+            }
+        }
+        if faults.is_empty()
+            && let Some(e) = expect.iter().find(|e| e.within.is_some())
+        {
+            // Deadlines then count from the start of the load; allowed, but `after` is not.
+            if e.after.is_some() {
+                self.error(
+                    &join_key(&e.id, "after"),
+                    "there are no faults to measure from",
+                    None,
+                );
+            }
+        }
+    }
+}
+
+struct CheckedStack {
+    spec: StackSpec,
+    references: References,
+}
+
+struct ExpectContext<'a> {
+    services: &'a [String],
+    faults: &'a [String],
+    stack: Option<&'a StackSpec>,
+    export_interval: Duration,
+    refs: &'a References,
+}
+
+fn provider_name(p: Provider) -> &'static str {
+    match p {
+        Provider::Native => "native",
+        Provider::Compose => "compose",
+        Provider::External => "external",
+        Provider::Kubernetes => "kubernetes",
+    }
+}
+
+fn planned_length(
+    load: Option<&LoadSpec>,
+    steady: Option<&Window>,
+    faults: &[Fault],
+    recover: Option<&Window>,
+) -> Duration {
+    let load_end = load.map(|l| l.duration).unwrap_or_default();
+    let steady_end = steady.map(|s| s.duration).unwrap_or_default();
+    let faults_end = faults
+        .iter()
+        .map(|f| f.at + f.duration.unwrap_or_default())
+        .max()
+        .unwrap_or_default();
+    let recover_len = recover.map(|r| r.duration).unwrap_or_default();
+    load_end.max(steady_end).max(faults_end + recover_len)
+}
