@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::fleet::{Fleet, FleetError, FleetSettings};
 use super::probes::{self, LogSource, Observers};
 use super::rules::override_alert_for;
+use crate::fault::container::{ContainerAction, ContainerFaults};
 use crate::fault::{
     FaultGuard, FaultProxy, FaultRegistry, HooksClient, KillSignal as SignalHow, ProcessTarget,
     ProxyEffect,
@@ -29,6 +30,7 @@ use crate::report::{
 };
 use crate::scenario::{Check, Expectation, Fault, FaultAction, KillSignal, Provider, Scenario};
 use crate::services::hooks::FaultHook;
+use crate::stack::compose::ComposeStack;
 use crate::stack::{LogStoreKind, NativeStack, StackConfig};
 use crate::verdict::{Backoff, Probe, poll_until, watch_window};
 
@@ -40,6 +42,8 @@ const WARM_UP_TIMEOUT: Duration = Duration::from_secs(40);
 pub enum RunError {
     #[error("the stack failed to start")]
     Stack(#[source] crate::stack::NativeError),
+    #[error("the compose stack failed to start")]
+    Compose(#[source] Box<crate::stack::compose::ComposeError>),
     #[error("the sample services failed to start")]
     Services(#[source] FleetError),
     #[error("warm-up failed: {0}")]
@@ -52,9 +56,10 @@ impl RunError {
     /// The documented exit code this failure maps to.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Stack(_) | RunError::Services(_) | RunError::WarmUp(_) => {
-                crate::exit_code::STACK_FAILED
-            }
+            RunError::Stack(_)
+            | RunError::Compose(_)
+            | RunError::Services(_)
+            | RunError::WarmUp(_) => crate::exit_code::STACK_FAILED,
             RunError::Internal(_) => crate::exit_code::INTERNAL_ERROR,
         }
     }
@@ -96,6 +101,65 @@ impl Clock {
     }
 }
 
+/// The stack a run started: native processes or compose containers.
+enum StackHandle {
+    Native(NativeStack),
+    Compose(ComposeStack),
+}
+
+impl StackHandle {
+    fn urls(&self) -> &crate::stack::StackUrls {
+        match self {
+            StackHandle::Native(s) => s.urls(),
+            StackHandle::Compose(s) => s.urls(),
+        }
+    }
+    fn components(&self) -> &[crate::stack::ComponentInfo] {
+        match self {
+            StackHandle::Native(s) => s.components(),
+            StackHandle::Compose(s) => s.components(),
+        }
+    }
+    fn set_service_targets(
+        &self,
+        service: &str,
+        targets: &[String],
+    ) -> Result<(), crate::stack::NativeError> {
+        match self {
+            StackHandle::Native(s) => s.set_service_targets(service, targets),
+            StackHandle::Compose(s) => s.set_service_targets(service, targets),
+        }
+    }
+    fn log_store_proxy(&self) -> Option<&FaultProxy> {
+        match self {
+            StackHandle::Native(s) => s.log_store_proxy(),
+            StackHandle::Compose(_) => None,
+        }
+    }
+    /// Compose service name → container id.
+    fn containers(&self) -> BTreeMap<String, String> {
+        match self {
+            StackHandle::Native(_) => BTreeMap::new(),
+            StackHandle::Compose(s) => s.container_ids().into_iter().collect(),
+        }
+    }
+    async fn stop(self) {
+        match self {
+            StackHandle::Native(s) => s.stop().await,
+            StackHandle::Compose(s) => s.stop().await,
+        }
+    }
+}
+
+/// What the stack itself offers faults to act on.
+#[derive(Clone, Copy)]
+struct StackTargets<'a> {
+    /// The proxy between collector and log store, when interposed.
+    log_store_proxy: Option<&'a FaultProxy>,
+    /// Compose service name → container id.
+    containers: &'a BTreeMap<String, String>,
+}
+
 /// Injection times of faults, shared with expectation tasks that measure from them.
 type Injections = BTreeMap<String, (Instant, SystemTime)>;
 
@@ -119,7 +183,10 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
             .map(|l| l.duration.as_millis() as u64),
         expectations: expectation_count,
     });
-    if scenario.stack.provider != Provider::Native {
+    if !matches!(
+        scenario.stack.provider,
+        Provider::Native | Provider::Compose
+    ) {
         let reason = format!(
             "provider {:?} is not supported by the runner yet; run it with provider native",
             scenario.stack.provider
@@ -175,7 +242,14 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
             config.webhook_receivers.insert(r.clone(), url);
         }
     }
-    let stack = NativeStack::start(&config).await.map_err(RunError::Stack)?;
+    let stack = match (scenario.stack.provider, &scenario.stack.compose_file) {
+        (Provider::Compose, Some(file)) => StackHandle::Compose(
+            ComposeStack::start(&config, file)
+                .await
+                .map_err(|e| RunError::Compose(Box::new(e)))?,
+        ),
+        _ => StackHandle::Native(NativeStack::start(&config).await.map_err(RunError::Stack)?),
+    };
     phases.push(PhaseTiming {
         name: "stack".into(),
         started_ms: phase_start,
@@ -224,7 +298,7 @@ async fn run_with_stack(
     scenario: &Scenario,
     ctx: &RunContext,
     clock: &Clock,
-    stack: &NativeStack,
+    stack: &StackHandle,
     sink: Arc<WebhookSink>,
     log_dir: &Path,
     started_wall: SystemTime,
@@ -264,9 +338,13 @@ async fn run_with_stack(
         ended_ms: clock.now_ms(),
     });
 
+    let containers = stack.containers();
     let result = run_with_services(
         scenario,
-        stack.log_store_proxy(),
+        StackTargets {
+            log_store_proxy: stack.log_store_proxy(),
+            containers: &containers,
+        },
         clock,
         &urls,
         &http,
@@ -286,7 +364,7 @@ async fn run_with_stack(
 )]
 async fn run_with_services(
     scenario: &Scenario,
-    log_store_proxy: Option<&FaultProxy>,
+    targets: StackTargets<'_>,
     clock: &Clock,
     urls: &crate::stack::StackUrls,
     http: &reqwest::Client,
@@ -494,13 +572,7 @@ async fn run_with_services(
         .unwrap_or_else(|| clock.now_ms());
     let registry = FaultRegistry::new();
     let records = run_faults(
-        scenario,
-        clock,
-        fleet,
-        log_store_proxy,
-        &registry,
-        load_start,
-        &inj_tx,
+        scenario, clock, fleet, targets, &registry, load_start, &inj_tx,
     )
     .await;
     let recover_start = Instant::now();
@@ -966,7 +1038,7 @@ async fn run_faults(
     scenario: &Scenario,
     clock: &Clock,
     fleet: &mut Fleet,
-    log_store_proxy: Option<&FaultProxy>,
+    targets: StackTargets<'_>,
     registry: &FaultRegistry,
     load_start: Instant,
     injections: &watch::Sender<Injections>,
@@ -1006,7 +1078,7 @@ async fn run_faults(
         if inject {
             let Some(index) = next.next() else { break };
             let fault = &scenario.faults[index];
-            match inject_fault(fault, fleet, log_store_proxy, registry).await {
+            match inject_fault(fault, fleet, targets, registry).await {
                 Ok((guard, restart)) => {
                     let now = Instant::now();
                     records[index].injected_at_ms = Some(clock.ms(now));
@@ -1085,13 +1157,13 @@ async fn run_faults(
 async fn inject_fault(
     fault: &Fault,
     fleet: &Fleet,
-    log_store_proxy: Option<&FaultProxy>,
+    targets: StackTargets<'_>,
     registry: &FaultRegistry,
 ) -> Result<(Option<FaultGuard>, Option<String>), String> {
     let duration = fault.duration.unwrap_or(Duration::from_secs(3600));
     let link = |from: &str, to: &str| -> Result<&FaultProxy, String> {
         let proxy = if from == "collector" && to == "log-store" {
-            log_store_proxy
+            targets.log_store_proxy
         } else {
             fleet.proxy(from, to)
         };
@@ -1235,9 +1307,29 @@ async fn inject_fault(
             let proxy = link(from, to)?;
             proxy.inject(registry, ProxyEffect::Reset)
         }
+        FaultAction::ContainerStop { container }
+        | FaultAction::ContainerPause { container }
+        | FaultAction::ContainerKill { container } => {
+            let id = targets
+                .containers
+                .get(container)
+                .ok_or_else(|| format!("no container for compose service {container}"))?;
+            let action = match &fault.action {
+                FaultAction::ContainerStop { .. } => ContainerAction::Stop { grace_secs: 5 },
+                FaultAction::ContainerPause { .. } => ContainerAction::Pause,
+                _ => ContainerAction::Kill {
+                    signal: "SIGKILL".into(),
+                },
+            };
+            let docker = ContainerFaults::connect().map_err(|e| probes::error_chain(&e))?;
+            docker
+                .inject(registry, id, action)
+                .await
+                .map_err(|e| probes::error_chain(&e))?
+        }
         other => {
             return Err(format!(
-                "fault kind {} is not supported by the native runner",
+                "fault kind {} is not supported by this runner yet",
                 other.kind()
             ));
         }
@@ -1265,7 +1357,11 @@ async fn inject_hook(
         .map_err(|e| probes::error_chain(&e))
 }
 
-fn stack_components(stack: &NativeStack) -> Vec<Component> {
+fn stack_components(stack: &StackHandle) -> Vec<Component> {
+    let kind = match stack {
+        StackHandle::Native(_) => ComponentKind::Native,
+        StackHandle::Compose(_) => ComponentKind::Container,
+    };
     stack
         .components()
         .iter()
@@ -1273,11 +1369,7 @@ fn stack_components(stack: &NativeStack) -> Vec<Component> {
             name: c.name.clone(),
             version: Some(c.version.clone()).filter(|v| !v.is_empty()),
             real: c.real,
-            kind: if c.real {
-                ComponentKind::Native
-            } else {
-                ComponentKind::Tap
-            },
+            kind: if c.real { kind } else { ComponentKind::Tap },
             note: Some(c.implementation.clone()),
         })
         .collect()

@@ -473,7 +473,10 @@ impl Validator {
             Provider::Compose => {
                 let path = match &r.compose_file {
                     Some(p) => Some(self.base_dir.join(p)),
-                    None => references::find_upwards(&self.base_dir, "docker-compose.test.yml"),
+                    // gauntlet's own compose set (local images of the same components).
+                    None => fixtures
+                        .as_ref()
+                        .map(|f| f.join("stack/compose/docker-compose.test.yml")),
                 };
                 match path {
                     Some(p) if p.is_file() => Some(p),

@@ -198,6 +198,15 @@ impl ComposeStack {
         native::write_targets(&self.targets_dir, job, targets)
     }
 
+    /// Like [`set_targets`](Self::set_targets) for a sample service (adds `service=<name>`).
+    pub fn set_service_targets(
+        &self,
+        service: &str,
+        targets: &[String],
+    ) -> Result<(), NativeError> {
+        native::write_labelled_targets(&self.targets_dir, service, targets, true)
+    }
+
     /// What runs and where.
     pub fn describe(&self) -> String {
         describe_components(
