@@ -486,6 +486,7 @@ async fn run_with_services(
                 ..LoadOptions::default()
             };
             Some(tokio::spawn(async move {
+                // Stops on the signal, or when the sender is dropped by an early return.
                 load::run_until(&plan, options, async {
                     let _ = load_stop_rx.await;
                 })
@@ -614,13 +615,12 @@ async fn run_with_services(
             }
         }
     }
-    if let Some(rec) = &scenario.recover {
+    if scenario.recover.is_some() {
         phases.push(PhaseTiming {
             name: "recover".into(),
             started_ms: clock.ms(recover_start),
             ended_ms: clock.now_ms(),
         });
-        let _ = rec;
     }
     results.sort_by(|a, b| a.id.cmp(&b.id));
 
