@@ -35,6 +35,14 @@ pub struct RunArgs {
     /// Print what each fault would do (for Kubernetes: the exact API calls) and run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Kubernetes scenarios: run the load inside the cluster as a Job of N worker pods,
+    /// then merge their results (other providers ignore it).
+    #[arg(long, value_name = "N", requires = "worker_image",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::cluster::workers::MAX_WORKERS)))]
+    pub workers: Option<u32>,
+    /// The load workers' image: `gauntlet` on its PATH, running as a non-root user.
+    #[arg(long, value_name = "IMAGE", env = "GAUNTLET_WORKER_IMAGE")]
+    pub worker_image: Option<String>,
 }
 
 /// Exit 0 when every expectation was met, 1 when any was missed, 2 for invalid scenarios,
@@ -47,10 +55,25 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
             return exit_code::INVALID_SCENARIO;
         }
     };
+    let workers = match (args.workers, &args.worker_image) {
+        (Some(workers), Some(image)) => Some(crate::runner::WorkerSettings {
+            workers,
+            image: image.clone(),
+        }),
+        _ => None,
+    };
     if args.dry_run {
-        return dry_run(&scenarios);
+        return dry_run(&scenarios, workers.as_ref());
     }
     super::install_cleanup();
+    // The first Ctrl-C/SIGTERM asks the run to roll back and stop (a second one, or 15 s,
+    // kills everything): Kubernetes faults and Jobs outlive a killed process.
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let mut shutdown = crate::stack::process::ShutdownListener::new();
+    let _shutdown_watch = tokio::spawn(async move {
+        shutdown.requested().await;
+        let _ = cancel_tx.send(true);
+    });
     let exe = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => return super::report_err(&e, exit_code::INTERNAL_ERROR),
@@ -77,10 +100,16 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
         exe,
         report_dir: args.report_dir.clone(),
         events: Some(tx.clone()),
+        workers,
+        cancel: Some(cancel_rx.clone()),
     };
     let mut runs = Vec::new();
     let mut stack_failed = false;
+    let mut interrupted = false;
     for _ in 0..args.repeat {
+        if interrupted {
+            break;
+        }
         let started = SystemTime::now();
         let mut results = RunResults::new(
             started,
@@ -90,6 +119,10 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
             },
         );
         for s in &scenarios {
+            if *cancel_rx.borrow() {
+                interrupted = true;
+                break;
+            }
             match run_scenario(s, &ctx).await {
                 Ok(run) => {
                     if results.environment.components.is_empty() {
@@ -99,6 +132,7 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
                 }
                 Err(e) => {
                     stack_failed |= e.exit_code() == exit_code::STACK_FAILED;
+                    interrupted |= matches!(e, crate::runner::RunError::Interrupted);
                     let chain = crate::runner::probes::error_chain(&e);
                     let _ = tx.send(RunEvent::Log {
                         level: report::LogLevel::Error,
@@ -167,7 +201,9 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
             .flat_map(|r| &r.scenarios)
             .any(|s| s.status == status)
     };
-    if stack_failed {
+    if interrupted {
+        130
+    } else if stack_failed {
         exit_code::STACK_FAILED
     } else if any(ScenarioStatus::Error) {
         exit_code::INTERNAL_ERROR
@@ -197,7 +233,10 @@ fn error_result(s: &scenario::Scenario, error: String) -> ScenarioResult {
 
 /// Prints each scenario's fault plan; Kubernetes scenarios show the exact API calls, each
 /// checked against the opt-in guard's rules before anything could be sent.
-fn dry_run(scenarios: &[scenario::Scenario]) -> i32 {
+fn dry_run(
+    scenarios: &[scenario::Scenario],
+    workers: Option<&crate::runner::WorkerSettings>,
+) -> i32 {
     let mut code = exit_code::OK;
     for s in scenarios {
         println!("scenario {} ({})", s.name, s.file.display());
@@ -205,6 +244,16 @@ fn dry_run(scenarios: &[scenario::Scenario]) -> i32 {
             match crate::cluster::plan(s) {
                 Ok(plan) => print!("{}", crate::cluster::render_plan(&plan)),
                 Err(e) => code = super::report_err(&e, exit_code::INVALID_SCENARIO),
+            }
+            if let (Some(w), Some(load)) = (workers, &s.load) {
+                println!(
+                    "  load: a Job of {} worker pod(s) (image {}) in namespace {}, {:.1}/s each for {}, results merged; the Job is deleted afterwards",
+                    w.workers,
+                    w.image,
+                    s.stack.namespace.as_deref().unwrap_or_default(),
+                    load.rate / f64::from(w.workers),
+                    humantime::format_duration(load.duration)
+                );
             }
             continue;
         }

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::attach::{AttachError, Backends, KubeStack};
 use super::fleet::{Fleet, FleetError, FleetSettings};
 use super::probes::{self, LogSource, Observers};
 use super::rules::override_alert_for;
@@ -46,8 +47,16 @@ pub enum RunError {
     Compose(#[source] Box<crate::stack::compose::ComposeError>),
     #[error("the sample services failed to start")]
     Services(#[source] FleetError),
+    #[error("cannot attach to the stack")]
+    Attach(#[source] AttachError),
     #[error("warm-up failed: {0}")]
     WarmUp(String),
+    /// The scenario asks for something this run cannot do (found only at run time).
+    #[error("{0}")]
+    Config(String),
+    /// Ctrl-C or SIGTERM: faults were rolled back and the stack stopped.
+    #[error("interrupted; faults rolled back, stack stopped")]
+    Interrupted,
     #[error("{0}")]
     Internal(String),
 }
@@ -59,7 +68,10 @@ impl RunError {
             RunError::Stack(_)
             | RunError::Compose(_)
             | RunError::Services(_)
+            | RunError::Attach(_)
             | RunError::WarmUp(_) => crate::exit_code::STACK_FAILED,
+            RunError::Config(_) => crate::exit_code::INVALID_SCENARIO,
+            RunError::Interrupted => 130,
             RunError::Internal(_) => crate::exit_code::INTERNAL_ERROR,
         }
     }
@@ -73,6 +85,60 @@ pub struct RunContext {
     /// Where component logs are kept (`<dir>/logs/<scenario>/`).
     pub report_dir: PathBuf,
     pub events: Option<mpsc::UnboundedSender<RunEvent>>,
+    /// Kubernetes scenarios: run the load as a Job of this many worker pods.
+    pub workers: Option<WorkerSettings>,
+    /// Becomes `true` on Ctrl-C/SIGTERM: the run rolls back its faults, stops and returns
+    /// [`RunError::Interrupted`].
+    pub cancel: Option<watch::Receiver<bool>>,
+}
+
+/// Ctrl-C during the run: roll back every fault (and delete the distributed load's Job) while
+/// the runtime and every client are alive; returning drops the load's sender and aborts its
+/// task, which then own nothing.
+async fn interrupt(
+    registry: &FaultRegistry,
+    expectations: &mut JoinSet<ExpectationResult>,
+) -> Result<ScenarioResult, RunError> {
+    expectations.abort_all();
+    for e in registry.rollback_all().await {
+        tracing::warn!(error = %probes::error_chain(&e), "fault rollback failed on interrupt");
+    }
+    Err(RunError::Interrupted)
+}
+
+fn is_cancelled(cancel: &Option<watch::Receiver<bool>>) -> bool {
+    cancel.as_ref().is_some_and(|rx| *rx.borrow())
+}
+
+/// Resolves once `cancel` turns true; never when there is none.
+async fn cancelled(cancel: &Option<watch::Receiver<bool>>) {
+    match cancel {
+        Some(rx) => {
+            let mut rx = rx.clone();
+            // The sender going away is not a request to stop.
+            if rx.wait_for(|v| *v).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Aborts a spawned task when dropped, so an early return never leaves it running.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Distributed load for kubernetes scenarios (`gauntlet run --workers N`).
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub workers: u32,
+    /// An image with `gauntlet` on its PATH.
+    pub image: String,
 }
 
 /// The scenario's outcome plus the components it ran against.
@@ -101,52 +167,69 @@ impl Clock {
     }
 }
 
-/// The stack a run started: native processes or compose containers.
+/// The stack of a run: started by gauntlet (native processes, compose containers) or
+/// attached to (external URLs, a Kubernetes cluster through port-forwards).
 enum StackHandle {
     Native(NativeStack),
     Compose(ComposeStack),
+    External(Backends, Vec<Component>),
+    Kubernetes(Box<KubeStack>),
 }
 
 impl StackHandle {
-    fn urls(&self) -> &crate::stack::StackUrls {
+    fn backends(&self) -> Backends {
         match self {
-            StackHandle::Native(s) => s.urls(),
-            StackHandle::Compose(s) => s.urls(),
+            StackHandle::Native(s) => Backends::from(s.urls()),
+            StackHandle::Compose(s) => Backends::from(s.urls()),
+            StackHandle::External(b, _) => b.clone(),
+            StackHandle::Kubernetes(k) => k.backends.clone(),
         }
     }
-    fn components(&self) -> &[crate::stack::ComponentInfo] {
+    /// Points the stack's Prometheus at a service's metrics endpoints.
+    fn set_service_targets(&self, service: &str, targets: &[String]) -> Result<(), String> {
+        let error = |e: crate::stack::NativeError| probes::error_chain(&e);
         match self {
-            StackHandle::Native(s) => s.components(),
-            StackHandle::Compose(s) => s.components(),
-        }
-    }
-    fn set_service_targets(
-        &self,
-        service: &str,
-        targets: &[String],
-    ) -> Result<(), crate::stack::NativeError> {
-        match self {
-            StackHandle::Native(s) => s.set_service_targets(service, targets),
-            StackHandle::Compose(s) => s.set_service_targets(service, targets),
+            StackHandle::Native(s) => s.set_service_targets(service, targets).map_err(error),
+            StackHandle::Compose(s) => s.set_service_targets(service, targets).map_err(error),
+            StackHandle::External(..) | StackHandle::Kubernetes(_) => Err(format!(
+                "cannot add scrape targets for {service} to a stack gauntlet does not run"
+            )),
         }
     }
     fn log_store_proxy(&self) -> Option<&FaultProxy> {
         match self {
             StackHandle::Native(s) => s.log_store_proxy(),
-            StackHandle::Compose(_) => None,
+            _ => None,
         }
     }
     /// Compose service name → container id.
     fn containers(&self) -> BTreeMap<String, String> {
         match self {
-            StackHandle::Native(_) => BTreeMap::new(),
             StackHandle::Compose(s) => s.container_ids().into_iter().collect(),
+            _ => BTreeMap::new(),
+        }
+    }
+    fn kube(&self) -> Option<&KubeStack> {
+        match self {
+            StackHandle::Kubernetes(k) => Some(k),
+            _ => None,
+        }
+    }
+    /// Alertmanager notifies gauntlet's webhook only in stacks gauntlet configures.
+    fn notifications_unavailable(&self) -> Option<String> {
+        match self {
+            StackHandle::Native(_) | StackHandle::Compose(_) => None,
+            StackHandle::External(..) | StackHandle::Kubernetes(_) => Some(
+                "notifications need an Alertmanager that gauntlet configures (native or compose); a running stack's receivers are its own".into(),
+            ),
         }
     }
     async fn stop(self) {
         match self {
             StackHandle::Native(s) => s.stop().await,
             StackHandle::Compose(s) => s.stop().await,
+            // Nothing was started; dropping the forwards closes them.
+            StackHandle::External(..) | StackHandle::Kubernetes(_) => {}
         }
     }
 }
@@ -158,6 +241,8 @@ struct StackTargets<'a> {
     log_store_proxy: Option<&'a FaultProxy>,
     /// Compose service name → container id.
     containers: &'a BTreeMap<String, String>,
+    /// The cluster, for Kubernetes fault kinds.
+    kube: Option<&'a KubeStack>,
 }
 
 /// Injection times of faults, shared with expectation tasks that measure from them.
@@ -183,20 +268,6 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
             .map(|l| l.duration.as_millis() as u64),
         expectations: expectation_count,
     });
-    if !matches!(
-        scenario.stack.provider,
-        Provider::Native | Provider::Compose
-    ) {
-        let reason = format!(
-            "provider {:?} is not supported by the runner yet; run it with provider native",
-            scenario.stack.provider
-        );
-        return Ok(ScenarioRun {
-            result: skipped_result(scenario, &reason),
-            components: Vec::new(),
-        });
-    }
-
     let mut phases = Vec::new();
     let log_dir = ctx.report_dir.join("logs").join(sanitize(&scenario.name));
     let _ = std::fs::create_dir_all(&log_dir);
@@ -248,6 +319,16 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
                 .await
                 .map_err(|e| RunError::Compose(Box::new(e)))?,
         ),
+        (Provider::External, _) => {
+            let (backends, components) =
+                super::attach::external(scenario).map_err(RunError::Attach)?;
+            StackHandle::External(backends, components)
+        }
+        (Provider::Kubernetes, _) => StackHandle::Kubernetes(Box::new(
+            KubeStack::attach(scenario)
+                .await
+                .map_err(RunError::Attach)?,
+        )),
         _ => StackHandle::Native(NativeStack::start(&config).await.map_err(RunError::Stack)?),
     };
     phases.push(PhaseTiming {
@@ -304,7 +385,7 @@ async fn run_with_stack(
     started_wall: SystemTime,
     phases: &mut Vec<PhaseTiming>,
 ) -> Result<ScenarioResult, RunError> {
-    let urls = stack.urls().clone();
+    let backends = stack.backends();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .no_proxy()
@@ -320,7 +401,10 @@ async fn run_with_stack(
     let settings = FleetSettings {
         exe: &ctx.exe,
         log_dir,
-        otlp_http: urls.otlp_http.as_str().trim_end_matches('/'),
+        otlp_http: backends
+            .otlp_http
+            .as_ref()
+            .map_or("", |u| u.as_str().trim_end_matches('/')),
         deployment_id: &sanitize(&scenario.name),
     };
     let mut fleet = Fleet::start(scenario, &settings)
@@ -329,7 +413,7 @@ async fn run_with_stack(
     for (service, target) in fleet.scrape_targets() {
         if let Err(e) = stack.set_service_targets(&service, &[target]) {
             fleet.stop().await;
-            return Err(RunError::Internal(probes::error_chain(&e)));
+            return Err(RunError::Internal(e));
         }
     }
     phases.push(PhaseTiming {
@@ -339,14 +423,20 @@ async fn run_with_stack(
     });
 
     let containers = stack.containers();
+    let sink = match stack.notifications_unavailable() {
+        None => Ok(sink),
+        Some(why) => Err(why),
+    };
     let result = run_with_services(
         scenario,
+        ctx,
         StackTargets {
             log_store_proxy: stack.log_store_proxy(),
             containers: &containers,
+            kube: stack.kube(),
         },
         clock,
-        &urls,
+        &backends,
         &http,
         &mut fleet,
         sink,
@@ -364,27 +454,39 @@ async fn run_with_stack(
 )]
 async fn run_with_services(
     scenario: &Scenario,
+    ctx: &RunContext,
     targets: StackTargets<'_>,
     clock: &Clock,
-    urls: &crate::stack::StackUrls,
+    backends: &Backends,
     http: &reqwest::Client,
     fleet: &mut Fleet,
-    sink: Arc<WebhookSink>,
+    sink: Result<Arc<WebhookSink>, String>,
     started_wall: SystemTime,
     phases: &mut Vec<PhaseTiming>,
 ) -> Result<ScenarioResult, RunError> {
-    let prometheus = PrometheusClient::new(urls.prometheus.as_str(), http.clone())
+    let prometheus = PrometheusClient::new(backends.prometheus.as_str(), http.clone())
         .map_err(|e| RunError::Internal(probes::error_chain(&e)))?;
-    let jaeger = JaegerClient::new(urls.jaeger_query.as_str(), http.clone())
-        .map_err(|e| RunError::Internal(probes::error_chain(&e)))?;
-    let logs = match urls.log_store_kind {
-        LogStoreKind::Loki => match LokiClient::new(urls.log_store.as_str(), http.clone()) {
+    let jaeger = match &backends.jaeger_query {
+        Some(url) => Ok(JaegerClient::new(url.as_str(), http.clone())
+            .map_err(|e| RunError::Internal(probes::error_chain(&e)))?),
+        None => Err("no Jaeger query API in this stack (give `stack.urls.jaeger`)".to_string()),
+    };
+    let logs = match &backends.log_store {
+        Some((url, LogStoreKind::Loki)) => match LokiClient::new(url.as_str(), http.clone()) {
             Ok(c) => LogSource::Loki(c),
             Err(e) => LogSource::Unavailable(probes::error_chain(&e)),
         },
-        other => {
+        Some((_, other)) => {
             LogSource::Unavailable(format!("log store {other} cannot be queried by the runner"))
         }
+        None => LogSource::Unavailable(
+            "no log store in this stack (give `stack.urls.loki`)".to_string(),
+        ),
+    };
+    // In-cluster workers keep their failed requests' trace ids to themselves.
+    let distributed = match (&ctx.workers, targets.kube) {
+        (Some(w), Some(k)) => Some((w.clone(), k)),
+        _ => None,
     };
     let mut dashboards = BTreeMap::new();
     for file in &scenario.stack.dashboards {
@@ -403,6 +505,13 @@ async fn run_with_services(
         jaeger,
         logs,
         sink,
+        correlation_unavailable: distributed.as_ref().map(|(w, _)| {
+            format!(
+                "the load ran in {} cluster worker(s), which do not report failed requests' trace ids",
+                w.workers
+            )
+        }),
+        log_services: scenario.services.names.clone(),
         dashboards,
         scrape_interval: scenario.stack.scrape_interval,
         failed_trace_ids: failed_trace_ids.clone(),
@@ -457,6 +566,9 @@ async fn run_with_services(
         ended_ms: clock.now_ms(),
     });
 
+    // Faults (and the distributed load's Job) are owned here until the end of the run.
+    let registry = FaultRegistry::new();
+
     // Load.
     let (load_stop_tx, load_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (sample_tx, mut sample_rx) = mpsc::channel(64);
@@ -468,6 +580,24 @@ async fn run_with_services(
                 RunError::Internal(format!("no URL for load target {}", spec.target))
             })?;
             let plan = load_plan(spec, &target)?;
+            if let Some((workers, kube)) = &distributed {
+                Some(spawn_distributed_load(
+                    scenario, workers, kube, &registry, plan,
+                )?)
+            } else {
+            if let Err(e) = load::plan::check_loopback(&plan.target, plan.allow_non_loopback).await
+            {
+                let hint = if targets.kube.is_some() {
+                    "; run the load inside the cluster with `--workers N --worker-image IMAGE`, or port-forward the service and give its 127.0.0.1 endpoint"
+                } else {
+                    ""
+                };
+                return Err(RunError::Config(format!(
+                    "load target {}: {}{hint}",
+                    spec.target,
+                    probes::error_chain(&e)
+                )));
+            }
             let (failure_tx, mut failure_rx) = mpsc::channel::<load::RequestRecord>(1024);
             let ids = failed_trace_ids.clone();
             tokio::spawn(async move {
@@ -491,7 +621,10 @@ async fn run_with_services(
                     let _ = load_stop_rx.await;
                 })
                 .await
+                .map(|report| load_summary(&report.summary))
+                .map_err(|e| probes::error_chain(&e))
             }))
+            }
         }
         None => None,
     };
@@ -571,11 +704,21 @@ async fn run_with_services(
         .map(|f| clock.ms(load_start + f.at))
         .min()
         .unwrap_or_else(|| clock.now_ms());
-    let registry = FaultRegistry::new();
+    let load_task = load_task.map(AbortOnDrop);
     let records = run_faults(
-        scenario, clock, fleet, targets, &registry, load_start, &inj_tx,
+        scenario,
+        clock,
+        fleet,
+        targets,
+        &registry,
+        load_start,
+        &inj_tx,
+        &ctx.cancel,
     )
     .await;
+    if is_cancelled(&ctx.cancel) {
+        return interrupt(&registry, &mut expectations).await;
+    }
     let recover_start = Instant::now();
     if !scenario.faults.is_empty() {
         phases.push(PhaseTiming {
@@ -605,7 +748,12 @@ async fn run_with_services(
     }
 
     let mut results = Vec::new();
-    while let Some(done) = expectations.join_next().await {
+    loop {
+        let done = tokio::select! {
+            done = expectations.join_next() => done,
+            () = cancelled(&ctx.cancel) => return interrupt(&registry, &mut expectations).await,
+        };
+        let Some(done) = done else { break };
         match done {
             Ok(r) => results.push(r),
             Err(e) => {
@@ -627,21 +775,10 @@ async fn run_with_services(
     // Stop the load and keep what it measured.
     let _ = load_stop_tx.send(());
     let load_summary = match load_task {
-        Some(task) => match task.await {
-            Ok(Ok(report)) => Some(LoadSummary {
-                requests: report.summary.total,
-                failures: report.summary.failed,
-                throughput_rps: report.summary.throughput,
-                p50_ms: report.summary.p50_us as f64 / 1000.0,
-                p95_ms: report.summary.p95_us as f64 / 1000.0,
-                p99_ms: report.summary.p99_us as f64 / 1000.0,
-                max_ms: report.summary.max_us as f64 / 1000.0,
-            }),
+        Some(mut task) => match (&mut task.0).await {
+            Ok(Ok(summary)) => Some(summary),
             Ok(Err(e)) => {
-                return Err(RunError::Internal(format!(
-                    "load failed: {}",
-                    probes::error_chain(&e)
-                )));
+                return Err(RunError::Internal(format!("load failed: {e}")));
             }
             Err(e) => return Err(RunError::Internal(format!("load task failed: {e}"))),
         },
@@ -661,10 +798,11 @@ async fn run_with_services(
                 name: "overhead".into(),
                 at_ms: clock.now_ms(),
             });
-            let (expectation, result) = measure_overhead(scenario, spec, urls).await?;
+            let (expectation, result) =
+                measure_overhead(scenario, spec, backends.otlp_http.as_ref()).await?;
             clock.emit(RunEvent::ExpectationFinished(expectation.clone()));
             results.push(expectation);
-            Some(result)
+            result
         }
         None => None,
     };
@@ -689,8 +827,32 @@ async fn run_with_services(
 async fn measure_overhead(
     scenario: &Scenario,
     spec: &crate::scenario::OverheadSpec,
-    urls: &crate::stack::StackUrls,
-) -> Result<(ExpectationResult, OverheadResult), RunError> {
+    otlp_http: Option<&reqwest::Url>,
+) -> Result<(ExpectationResult, Option<OverheadResult>), RunError> {
+    let description = format!(
+        "instrumentation costs ≤ {}% p99 and ≤ {}% throughput",
+        spec.max_latency_p99_increase_pct, spec.max_throughput_drop_pct
+    );
+    let Some(otlp_http) = otlp_http else {
+        let expectation = ExpectationResult {
+            id: "overhead".into(),
+            kind: ExpectationKind::Overhead,
+            description,
+            phase: ExpectationPhase::Faults,
+            status: ExpectationStatus::Skipped,
+            time_to_detect_ms: None,
+            deadline_ms: 0,
+            floor_ms: None,
+            last_observed: None,
+            backend: "none".into(),
+            backend_real: false,
+            skipped_reason: Some(
+                "no collector to export to: the overhead is measured with real exports (give `stack.urls.collector`)".into(),
+            ),
+            observed_at_ms: None,
+        };
+        return Ok((expectation, None));
+    };
     let rate = spec
         .rate
         .or(scenario.load.as_ref().map(|l| l.rate))
@@ -701,7 +863,7 @@ async fn measure_overhead(
         duration,
         rounds: 2,
         warmup: Duration::from_secs(2),
-        otlp_endpoint: Some(urls.otlp_http.as_str().trim_end_matches('/').to_string()),
+        otlp_endpoint: Some(otlp_http.as_str().trim_end_matches('/').to_string()),
         sampling: crate::services::TraceSampling::ParentBasedAlwaysOn,
         instrumented: crate::services::Instrumentation::Full,
         export_interval: scenario.services.export_interval,
@@ -730,10 +892,7 @@ async fn measure_overhead(
     let expectation = ExpectationResult {
         id: "overhead".into(),
         kind: ExpectationKind::Overhead,
-        description: format!(
-            "instrumentation costs ≤ {}% p99 and ≤ {}% throughput",
-            spec.max_latency_p99_increase_pct, spec.max_throughput_drop_pct
-        ),
+        description,
         phase: ExpectationPhase::Faults,
         status,
         time_to_detect_ms: None,
@@ -758,7 +917,49 @@ async fn measure_overhead(
         baseline_rps: Some(report.baseline.throughput),
         instrumented_rps: Some(report.instrumented.throughput),
     };
-    Ok((expectation, result))
+    Ok((expectation, Some(result)))
+}
+
+fn load_summary(s: &load::LoadSummary) -> LoadSummary {
+    LoadSummary {
+        requests: s.total,
+        failures: s.failed,
+        throughput_rps: s.throughput,
+        p50_ms: s.p50_us as f64 / 1000.0,
+        p95_ms: s.p95_us as f64 / 1000.0,
+        p99_ms: s.p99_us as f64 / 1000.0,
+        max_ms: s.max_us as f64 / 1000.0,
+    }
+}
+
+/// Runs the load as a Kubernetes Job of worker pods; the Job is registered in `registry`, so
+/// it is deleted at the end of the run whatever happens. Workers run the whole plan (there is
+/// no early stop) and report once, so there are no live samples.
+fn spawn_distributed_load(
+    scenario: &Scenario,
+    workers: &WorkerSettings,
+    kube: &KubeStack,
+    registry: &FaultRegistry,
+    plan: LoadPlan,
+) -> Result<tokio::task::JoinHandle<Result<LoadSummary, String>>, RunError> {
+    let namespace = scenario.stack.namespace.as_deref().unwrap_or_default();
+    let namespace = crate::cluster::Name::parse("namespace", namespace)
+        .map_err(|e| RunError::Config(format!("stack.namespace: {e}")))?;
+    let job = crate::cluster::DistributedLoad::new(
+        kube.client.clone(),
+        crate::cluster::JobConfig::new(namespace, workers.image.clone(), workers.workers),
+    );
+    let registry = registry.clone();
+    Ok(tokio::spawn(async move {
+        let report = job
+            .run(&registry, &plan)
+            .await
+            .map_err(|e| probes::error_chain(&e))?;
+        if let Some(e) = &report.cleanup_error {
+            tracing::warn!(job = %report.job, error = %e, "the load Job could not be deleted");
+        }
+        Ok(load_summary(&report.merged.summary))
+    }))
 }
 
 fn load_plan(spec: &crate::scenario::LoadSpec, target: &str) -> Result<LoadPlan, RunError> {
@@ -1042,6 +1243,7 @@ async fn run_faults(
     registry: &FaultRegistry,
     load_start: Instant,
     injections: &watch::Sender<Injections>,
+    cancel: &Option<watch::Receiver<bool>>,
 ) -> Vec<FaultRecord> {
     let mut records: Vec<FaultRecord> = scenario
         .faults
@@ -1068,7 +1270,20 @@ async fn run_faults(
             (None, Some(r)) => (r, false),
             (None, None) => break,
         };
-        tokio::time::sleep_until(at).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(at) => {}
+            () = cancelled(cancel) => {
+                // Roll back now, while the runtime and every client are alive.
+                for (_, active) in pending_rollbacks.drain(..) {
+                    if let Some(g) = active.guard
+                        && let Err(e) = g.rollback().await
+                    {
+                        tracing::warn!(error = %probes::error_chain(&e), "rollback on interrupt failed");
+                    }
+                }
+                break;
+            }
+        }
         if inject && records.iter().all(|r| r.injected_at_ms.is_none()) {
             clock.emit(RunEvent::PhaseStarted {
                 name: "faults".into(),
@@ -1327,11 +1542,21 @@ async fn inject_fault(
                 .await
                 .map_err(|e| probes::error_chain(&e))?
         }
-        other => {
-            return Err(format!(
-                "fault kind {} is not supported by this runner yet",
-                other.kind()
-            ));
+        FaultAction::PodKill { .. }
+        | FaultAction::ScaleToZero { .. }
+        | FaultAction::RolloutRestart { .. }
+        | FaultAction::NetworkPartition { .. } => {
+            let kube = targets.kube.ok_or_else(|| {
+                format!("fault kind {} needs provider kubernetes", fault.action.kind())
+            })?;
+            let injection = kube
+                .faults
+                .inject(registry, fault)
+                .await
+                .map_err(|e| probes::error_chain(&e))?;
+            tracing::info!(fault = %fault.name, calls = injection.calls.len(), deleted = ?injection.deleted_pods, "kubernetes fault injected");
+            // pod-kill and rollout-restart have nothing to undo: controllers replace the pods.
+            return Ok((injection.guard, None));
         }
     };
     Ok((Some(guard), None))
@@ -1358,12 +1583,13 @@ async fn inject_hook(
 }
 
 fn stack_components(stack: &StackHandle) -> Vec<Component> {
-    let kind = match stack {
-        StackHandle::Native(_) => ComponentKind::Native,
-        StackHandle::Compose(_) => ComponentKind::Container,
+    let (kind, components) = match stack {
+        StackHandle::Native(s) => (ComponentKind::Native, s.components()),
+        StackHandle::Compose(s) => (ComponentKind::Container, s.components()),
+        StackHandle::External(_, components) => return components.clone(),
+        StackHandle::Kubernetes(k) => return k.components.clone(),
     };
-    stack
-        .components()
+    components
         .iter()
         .map(|c| Component {
             name: c.name.clone(),
@@ -1373,23 +1599,6 @@ fn stack_components(stack: &StackHandle) -> Vec<Component> {
             note: Some(c.implementation.clone()),
         })
         .collect()
-}
-
-fn skipped_result(scenario: &Scenario, reason: &str) -> ScenarioResult {
-    ScenarioResult {
-        name: scenario.name.clone(),
-        file: scenario.file.display().to_string(),
-        status: ScenarioStatus::Skipped,
-        duration_ms: 0,
-        phases: Vec::new(),
-        faults: Vec::new(),
-        expectations: Vec::new(),
-        load: None,
-        timeseries: Vec::new(),
-        overhead: None,
-        skipped_reason: Some(reason.to_string()),
-        error: None,
-    }
 }
 
 fn sanitize(name: &str) -> String {

@@ -23,9 +23,15 @@ pub enum LogSource {
 /// Everything probes read from, for one scenario run.
 pub struct Observers {
     pub prometheus: PrometheusClient,
-    pub jaeger: JaegerClient,
+    /// `Err` says why there is no trace store (trace checks are skipped with it).
+    pub jaeger: Result<JaegerClient, String>,
     pub logs: LogSource,
-    pub sink: Arc<WebhookSink>,
+    /// `Err` says why Alertmanager's notifications cannot reach gauntlet.
+    pub sink: Result<Arc<WebhookSink>, String>,
+    /// Set when failed requests' trace ids are not collected (correlation is skipped).
+    pub correlation_unavailable: Option<String>,
+    /// Services whose logs correlation searches.
+    pub log_services: Vec<String>,
     /// Dashboard uid or file stem → parsed dashboard.
     pub dashboards: BTreeMap<String, Dashboard>,
     pub scrape_interval: Duration,
@@ -37,13 +43,22 @@ pub struct Observers {
 
 /// Why an expectation cannot be evaluated in this stack (reported as skipped).
 pub fn unavailable(check: &Check, obs: &Observers) -> Option<String> {
+    let wants = |find_in: &[String], store: &str| find_in.iter().any(|f| f == store);
     match (check, &obs.logs) {
         (Check::Log { .. }, LogSource::Unavailable(why)) => Some(why.clone()),
+        (Check::Correlation { .. }, _) if obs.correlation_unavailable.is_some() => {
+            obs.correlation_unavailable.clone()
+        }
         (Check::Correlation { find_in, .. }, LogSource::Unavailable(why))
-            if find_in.iter().any(|f| f == "logs") =>
+            if wants(find_in, "logs") =>
         {
             Some(why.clone())
         }
+        (Check::Correlation { find_in, .. }, _) if wants(find_in, "traces") => {
+            obs.jaeger.as_ref().err().cloned()
+        }
+        (Check::Trace { .. }, _) => obs.jaeger.as_ref().err().cloned(),
+        (Check::Notification { .. }, _) => obs.sink.as_ref().err().cloned(),
         (Check::DashboardHasData { dashboard } | Check::DashboardPanel { dashboard, .. }, _)
             if !obs.dashboards.contains_key(dashboard) =>
         {
@@ -62,8 +77,14 @@ pub fn backend(check: &Check, obs: &Observers) -> (&'static str, bool) {
         Check::DashboardHasData { .. } | Check::DashboardPanel { .. } => {
             ("prometheus (dashboard queries)", true)
         }
-        Check::Notification { .. } => ("alertmanager webhook", true),
-        Check::Trace { .. } => ("jaeger", true),
+        Check::Notification { .. } => match obs.sink {
+            Ok(_) => ("alertmanager webhook", true),
+            Err(_) => ("none", false),
+        },
+        Check::Trace { .. } => match obs.jaeger {
+            Ok(_) => ("jaeger", true),
+            Err(_) => ("none", false),
+        },
         Check::Log { .. } | Check::Correlation { .. } => match obs.logs {
             LogSource::Loki(_) => ("loki", true),
             LogSource::Unavailable(_) => ("none", false),
@@ -100,7 +121,10 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
             labels,
             status,
         } => {
-            let received = obs.sink.notifications();
+            let received = match &obs.sink {
+                Ok(sink) => sink.notifications(),
+                Err(why) => return Probe::Failed(why.clone()),
+            };
             match checks::notification(
                 &received,
                 receiver,
@@ -131,7 +155,11 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
             // Only traces that began after the reference count as a reaction to it.
             query.start = Some(reference);
             query.limit = Some(100);
-            match obs.jaeger.find_traces(&query).await {
+            let jaeger = match &obs.jaeger {
+                Ok(j) => j,
+                Err(why) => return Probe::Failed(why.clone()),
+            };
+            match jaeger.find_traces(&query).await {
                 Ok(traces) => checks::trace(
                     &traces,
                     &TraceWanted {
@@ -274,14 +302,7 @@ async fn correlation(
     let want_logs = find_in.iter().any(|f| f == "logs");
     let log_ids: Vec<String> = if want_logs {
         let mut all = Vec::new();
-        for service in [
-            "frontend",
-            "api-gateway",
-            "users",
-            "products",
-            "orders",
-            "worker",
-        ] {
+        for service in &obs.log_services {
             match log_lines(obs, service, reference).await {
                 Ok(lines) => all.extend(lines.into_iter().map(|l| l.trace_id)),
                 Err(e) => return Probe::Failed(e),
@@ -296,7 +317,11 @@ async fn correlation(
     // Newest failures last; check the most recent few so each probe stays cheap.
     for id in ids.iter().rev().take(20) {
         checked += 1;
-        let in_traces = !want_traces || matches!(obs.jaeger.trace(id).await, Ok(Some(_)));
+        let in_traces = !want_traces
+            || match &obs.jaeger {
+                Ok(jaeger) => matches!(jaeger.trace(id).await, Ok(Some(_))),
+                Err(_) => false,
+            };
         let in_logs = !want_logs || log_ids.iter().any(|l| l == id);
         if in_traces && in_logs {
             found += 1;

@@ -101,6 +101,9 @@ pub struct StackSpec {
     pub compose_file: Option<PathBuf>,
     pub urls: BTreeMap<String, String>,
     pub namespace: Option<String>,
+    /// Where Prometheus, Alertmanager, Jaeger, the log store and Grafana are discovered
+    /// (kubernetes; `namespace` when not given).
+    pub observe_namespace: Option<String>,
     pub context: Option<String>,
     /// Alert name → `for` from the rule files (before any `alert_for` override).
     pub alert_rules: BTreeMap<String, Duration>,

@@ -47,6 +47,8 @@ pub struct RawStack {
     /// external / kubernetes: component name → URL.
     pub urls: Option<BTreeMap<String, String>>,
     pub namespace: Option<String>,
+    /// kubernetes: where the observability stack runs (default: `namespace`).
+    pub observe_namespace: Option<String>,
     pub context: Option<String>,
     /// How long the collector batches telemetry before exporting.
     pub telemetry_flush: Option<String>,

@@ -83,6 +83,8 @@ pub async fn run_file(
         exe: exe.to_path_buf(),
         report_dir: report_dir.to_path_buf(),
         events: None,
+        workers: None,
+        cancel: None,
     };
     crate::runner::run_scenario(&scenario, &ctx)
         .await

@@ -416,6 +416,16 @@ impl Validator {
             .positive_duration("stack.repeat-interval", r.repeat_interval.as_ref())
             .unwrap_or(DEFAULT_REPEAT_INTERVAL);
         let alert_for = self.duration("stack.alert-for", r.alert_for.as_ref());
+        if alert_for.is_some() && matches!(provider, Provider::External | Provider::Kubernetes) {
+            self.error_at_key(
+                "stack.alert-for",
+                format!(
+                    "`alert-for` only applies to stacks gauntlet starts (native, compose), not `{}`",
+                    provider_name(provider)
+                ),
+                Some("a running stack keeps its own rules; list them in `rules` so deadlines are checked against their real `for`".into()),
+            );
+        }
         let telemetry_flush = self
             .duration("stack.telemetry-flush", r.telemetry_flush.as_ref())
             .unwrap_or(DEFAULT_TELEMETRY_FLUSH);
@@ -547,6 +557,7 @@ impl Validator {
         if provider != Provider::Kubernetes {
             for (field, present) in [
                 ("namespace", r.namespace.is_some()),
+                ("observe-namespace", r.observe_namespace.is_some()),
                 ("context", r.context.is_some()),
             ] {
                 if present {
@@ -575,6 +586,7 @@ impl Validator {
                 compose_file,
                 urls,
                 namespace: r.namespace.clone(),
+                observe_namespace: r.observe_namespace.clone(),
                 context: r.context.clone(),
                 alert_rules: references.alerts.clone(),
                 receivers: references.receivers.clone(),
@@ -655,6 +667,18 @@ impl Validator {
                 Instrumentation::Full
             }
         };
+        if mode != ServicesMode::External
+            && matches!(provider, Provider::External | Provider::Kubernetes)
+        {
+            self.error_at_key(
+                "services.mode",
+                format!(
+                    "provider `{}` needs `mode: external`: gauntlet cannot add scrape targets to a stack it does not run",
+                    provider_name(provider)
+                ),
+                Some("list the services under test in `endpoints`".into()),
+            );
+        }
         let endpoints = r.endpoints.clone().unwrap_or_default();
         let names: Vec<String> = if mode == ServicesMode::External {
             if r.only.is_some() {
