@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gauntlet::cluster::workers::JobConfig;
+use gauntlet::cluster::workers::{JobConfig, WorkerJourney, WorkerPlan, render_job};
 use gauntlet::cluster::{
     ApiCall, Component, DistributedLoad, ForwardLimits, KubeFaultError, KubeFaults, Name,
-    PortForwards, Refusal,
+    PortForwards, Refusal, WorkerError,
 };
 use gauntlet::fault::FaultRegistry;
 use gauntlet::load::{Journey, JourneyWeight, LoadPlan};
@@ -23,6 +23,7 @@ use gauntlet::observe::PrometheusClient;
 use gauntlet::observe::prometheus::QueryResult;
 use gauntlet::scenario::{Fault, FaultAction};
 use gauntlet::verdict::Backoff;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Namespace;
 use kube_support::{
     FakeCluster, FakeService, FakeWorkload, LocalProcess, Seen, Spec, labels, opted_in,
@@ -532,5 +533,105 @@ async fn distributed_load_runs_real_workers_merges_exactly_and_deletes_the_job()
     eprintln!(
         "distributed load: {} requests from 2 real workers in {took:?}",
         merged.total
+    );
+}
+
+#[tokio::test]
+async fn workers_that_cannot_start_fail_the_job_with_their_log_and_the_job_is_deleted() {
+    // No gauntlet_exe: each pod fails at once, its log saying why.
+    let fake = FakeCluster::start(Spec {
+        namespaces: vec![("shop".into(), opted_in(&[]))],
+        ..Spec::default()
+    })
+    .await;
+    let mut config = JobConfig::new(name("namespace", "shop"), "gauntlet:test", 2);
+    config.name = Some(name("job", "gauntlet-load-broken"));
+    config.poll = Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(50),
+    };
+    let plan = LoadPlan::open(
+        reqwest::Url::parse("http://127.0.0.1:9/").expect("url"),
+        vec![JourneyWeight {
+            journey: Journey::Health,
+            weight: 1,
+        }],
+        10.0,
+        Duration::from_secs(1),
+    );
+    let err = DistributedLoad::new(fake.client(), config)
+        .run(&FaultRegistry::new(), &plan)
+        .await
+        .expect_err("workers failed");
+    let WorkerError::WorkersFailed { job, failures } = &err else {
+        panic!("unexpected error: {err}");
+    };
+    assert_eq!(job, "gauntlet-load-broken");
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    for f in failures {
+        assert_eq!(f.phase, "Failed");
+        assert_eq!(
+            f.reason,
+            "no result line; log ends with: fake cluster: cannot start the container: \
+             Spec::gauntlet_exe is not set"
+        );
+    }
+    assert!(fake.jobs().is_empty());
+    assert!(fake.job_pids().is_empty());
+}
+
+#[tokio::test]
+async fn dropping_the_fake_kills_running_workers() {
+    let fake = FakeCluster::start(Spec {
+        namespaces: vec![("shop".into(), opted_in(&[]))],
+        gauntlet_exe: Some(env!("CARGO_BIN_EXE_gauntlet").into()),
+        ..Spec::default()
+    })
+    .await;
+    let ns = name("namespace", "shop");
+    let job_name = name("job", "gauntlet-load-long");
+    // A 60 s worker plan against a port nobody listens on.
+    let plan = WorkerPlan {
+        target: "http://127.0.0.1:9/".into(),
+        journeys: vec![WorkerJourney {
+            journey: Journey::Health,
+            weight: 1,
+        }],
+        rate: 1.0,
+        ramp: None,
+        duration_ms: 60_000,
+        max_requests: u64::MAX,
+        timeout_ms: 1_000,
+        max_in_flight: 4,
+    };
+    let job = render_job(
+        &JobConfig::new(ns.clone(), "gauntlet:test", 2),
+        &job_name,
+        &plan,
+        Duration::from_secs(90),
+    )
+    .expect("renders");
+    let created: serde_json::Value = ApiCall::create_job(&ns, job)
+        .send(&fake.client())
+        .await
+        .expect("created");
+    assert_eq!(created["metadata"]["name"], "gauntlet-load-long");
+    let pids = fake.job_pids();
+    assert_eq!(pids.len(), 2);
+    assert!(pids.iter().all(|p| process_alive(*p)), "{pids:?}");
+    let job: Job = ApiCall::get_job(&ns, &job_name)
+        .send(&fake.client())
+        .await
+        .expect("job");
+    assert_eq!(job.status.and_then(|s| s.active), Some(2));
+
+    drop(fake);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|p| process_alive(*p)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        pids.iter().all(|p| !process_alive(*p)),
+        "workers outlived the fake: {pids:?}"
     );
 }
