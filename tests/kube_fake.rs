@@ -113,11 +113,25 @@ async fn a_kubeconfig_for_the_fake_yields_a_working_client() {
         .await
         .expect_err("missing");
     assert_eq!(missing.status_code(), Some(404));
+    // Anything the fake does not serve is a recorded 404 Status, as from a real server.
+    let unknown = client
+        .request::<serde_json::Value>(
+            http::Request::get("/apis/example.com/v1/widgets")
+                .body(Vec::new())
+                .expect("request"),
+        )
+        .await
+        .expect_err("not served");
+    let kube::Error::Api(status) = unknown else {
+        panic!("not a Status: {unknown}");
+    };
+    assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
     assert_eq!(
         fake.requests(),
         [
             Seen::new("GET", "/api/v1/namespaces/shop"),
             Seen::new("GET", "/api/v1/namespaces/nope"),
+            Seen::new("GET", "/apis/example.com/v1/widgets"),
         ]
     );
 }
@@ -494,8 +508,8 @@ async fn distributed_load_runs_real_workers_merges_exactly_and_deletes_the_job()
     // Every request a worker recorded reached the target and vice versa.
     assert_eq!(merged.total, hits.load(Ordering::SeqCst));
     assert_eq!(merged.failed, 0, "{merged:?}");
-    // 40/s for 2 s split over two workers: about 80 requests.
-    assert!((60..=100).contains(&merged.total), "{}", merged.total);
+    // 40/s for 2 s split over two workers: about 80 requests (wide bounds for a busy host).
+    assert!((40..=120).contains(&merged.total), "{}", merged.total);
     assert_eq!(report.cleanup_error, None);
     assert!(fake.jobs().is_empty(), "{:?}", fake.jobs());
     let pids = fake.job_pids();

@@ -18,6 +18,10 @@
 //! [`FakeCluster`] stops the server, every connection and forward, and kills every process it
 //! spawned. API reference: <https://kubernetes.io/docs/reference/kubernetes-api/>.
 //!
+//! The server and the callbacks run on the test's tokio runtime: a test that runs a
+//! `gauntlet` subprocess against the fake must wait for it with `tokio::process` (or use a
+//! multi-thread runtime), never a blocking `std::process` wait, or the fake cannot answer.
+//!
 //! The server is hand-rolled (request head + `Content-Length` body, keep-alive) rather than
 //! axum because the portforward upgrade needs the raw socket, which axum hands out only with
 //! its `ws` feature.
