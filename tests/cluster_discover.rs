@@ -7,7 +7,6 @@
 //! playing Prometheus — the same bytes a kubelet would move (`kube_support::bridge_portforward`,
 //! shared with the fake cluster).
 
-mod cluster_support;
 mod kube_support;
 
 use std::net::SocketAddr;
@@ -15,10 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cluster_support::{FakeApi, Seen, status};
 use gauntlet::cluster::discover::{ForwardTarget, PortForwards};
 use gauntlet::cluster::{Component, ForwardLimits, Name};
 use gauntlet::observe::PrometheusClient;
+use kube_support::cluster_support::{FakeApi, Seen, status};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

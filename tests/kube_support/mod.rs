@@ -8,8 +8,8 @@
 //! - `pods/portforward` WebSocket upgrades (`v4.channel.k8s.io`) on a Service's pod are
 //!   bridged over TCP to that Service's local `backend`, one TCP connection per stream.
 //! - Scale PATCHes, pod deletions and rollout restarts call the workload's callbacks, which
-//!   can stop and start real processes ([`LocalProcess`]).
-//! - Jobs run their container `command` as local processes (`gauntlet` replaced by
+//!   can stop and start real processes ([`LocalProcess`], in [`process`]).
+//! - Jobs ([`jobs`]) run their container `command` as local processes (`gauntlet` replaced by
 //!   [`Spec::gauntlet_exe`]), one per completion index with `JOB_COMPLETION_INDEX`; their
 //!   stdout and stderr lines are the pod logs; the Job status follows the processes.
 //!
@@ -22,32 +22,37 @@
 //! `gauntlet` subprocess against the fake must wait for it with `tokio::process` (or use a
 //! multi-thread runtime), never a blocking `std::process` wait, or the fake cannot answer.
 //!
-//! The server is hand-rolled (request head + `Content-Length` body, keep-alive) rather than
+//! The server ([`server`]) is hand-rolled (request head + `Content-Length` body, keep-alive) rather than
 //! axum because the portforward upgrade needs the raw socket, which axum hands out only with
 //! its `ws` feature.
 
 #![allow(dead_code, reason = "each test crate uses a different subset")]
 
+mod jobs;
+mod process;
+mod server;
+
+#[allow(unused_imports, reason = "each test crate uses a different subset")]
+pub use process::LocalProcess;
+#[allow(unused_imports, reason = "each test crate uses a different subset")]
+pub use server::bridge_portforward;
+
+/// The tower-test mock and its builders, included here so a test crate that uses both fakes
+/// declares `kube_support` only.
 #[path = "../cluster_support/mod.rs"]
-mod cluster_support;
+pub mod cluster_support;
 
 pub use cluster_support::Seen;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use jobs::{JobState, job_pod};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio::net::TcpListener;
 
 /// The opt-in label gauntlet requires on namespaces, workloads and pods.
 pub const OPT_IN: (&str, &str) = ("gauntlet.io/chaos", "enabled");
@@ -215,7 +220,7 @@ impl FakeCluster {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
                 };
-                connections.spawn(serve_connection(tcp, Arc::clone(&shared)));
+                connections.spawn(server::serve_connection(tcp, Arc::clone(&shared)));
             }
         });
         FakeCluster {
@@ -312,85 +317,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Local processes behind workloads
-
-/// A local process standing for a workload's pods: scale to 0 kills it, scale up starts it,
-/// deleting the pods restarts it. Killed on drop.
-pub struct LocalProcess {
-    make: Box<dyn Fn() -> std::process::Command + Send + Sync>,
-    child: Mutex<Option<std::process::Child>>,
-    starts: AtomicU32,
-}
-
-impl LocalProcess {
-    /// Starts the process `make` builds.
-    pub fn start(make: impl Fn() -> std::process::Command + Send + Sync + 'static) -> Arc<Self> {
-        let p = Arc::new(LocalProcess {
-            make: Box::new(make),
-            child: Mutex::new(None),
-            starts: AtomicU32::new(0),
-        });
-        p.set_replicas(1);
-        p
-    }
-
-    /// The running process' id.
-    pub fn pid(&self) -> Option<u32> {
-        lock(&self.child).as_ref().map(std::process::Child::id)
-    }
-
-    /// How many times the process was started.
-    pub fn starts(&self) -> u32 {
-        self.starts.load(Ordering::SeqCst)
-    }
-
-    /// 0 stops the process; more starts it unless it runs.
-    pub fn set_replicas(&self, replicas: i32) {
-        let mut child = lock(&self.child);
-        if replicas <= 0 {
-            if let Some(mut c) = child.take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        } else if child.is_none() {
-            let mut cmd = (self.make)();
-            cmd.stdin(Stdio::null());
-            match cmd.spawn() {
-                Ok(c) => {
-                    self.starts.fetch_add(1, Ordering::SeqCst);
-                    *child = Some(c);
-                }
-                Err(e) => eprintln!("fake cluster: cannot start local process: {e}"),
-            }
-        }
-    }
-
-    /// Kills and starts the process again.
-    pub fn restart(&self) {
-        self.set_replicas(0);
-        self.set_replicas(1);
-    }
-
-    /// Callback for [`FakeWorkload::on_scale`].
-    pub fn on_scale(self: &Arc<Self>) -> OnScale {
-        let p = Arc::clone(self);
-        Arc::new(move |n| p.set_replicas(n))
-    }
-
-    /// Callback for [`FakeWorkload::on_pods_deleted`].
-    pub fn on_pods_deleted(self: &Arc<Self>) -> OnPodsDeleted {
-        let p = Arc::clone(self);
-        Arc::new(move || p.restart())
-    }
-}
-
-impl Drop for LocalProcess {
-    fn drop(&mut self) {
-        self.set_replicas(0);
-    }
-}
-
-// ---------------------------------------------------------------------------------------
 // Cluster state
 
 struct WorkloadState {
@@ -412,121 +338,6 @@ impl WorkloadState {
                 }
             })
             .collect()
-    }
-}
-
-#[derive(Default)]
-struct WorkerOut {
-    log: Vec<u8>,
-    dropped_lines: u64,
-    /// Exit code (`None` inside: killed by a signal), once stdout and stderr hit EOF and the
-    /// process was reaped.
-    exit: Option<Option<i32>>,
-}
-
-struct Worker {
-    index: i64,
-    pod: String,
-    out: Arc<Mutex<WorkerOut>>,
-    /// Stopped by the fake (deadline, backoff limit); its process was killed.
-    killed: bool,
-    task: Option<AbortOnDrop>,
-}
-
-impl Worker {
-    fn phase(&self) -> &'static str {
-        if self.killed {
-            return "Failed";
-        }
-        match lock(&self.out).exit {
-            None => "Running",
-            Some(Some(0)) => "Succeeded",
-            Some(_) => "Failed",
-        }
-    }
-}
-
-struct JobState {
-    object: Value,
-    workers: Vec<Worker>,
-    completions: i64,
-    backoff_limit: i64,
-    deadline: Option<Duration>,
-    created: Instant,
-    /// `(reason, message)` once the Job failed.
-    failed: Option<(String, String)>,
-    template_labels: BTreeMap<String, String>,
-}
-
-impl JobState {
-    fn counts(&self) -> (i64, i64, i64) {
-        let (mut active, mut succeeded, mut failed) = (0, 0, 0);
-        for w in &self.workers {
-            match w.phase() {
-                "Running" => active += 1,
-                "Succeeded" => succeeded += 1,
-                _ => failed += 1,
-            }
-        }
-        (active, succeeded, failed)
-    }
-
-    /// What the Job controller would do now: fail on the deadline or the backoff limit
-    /// (killing the remaining workers).
-    fn reconcile(&mut self) {
-        if self.failed.is_some() {
-            return;
-        }
-        let (active, succeeded, failed) = self.counts();
-        if succeeded >= self.completions {
-            return;
-        }
-        let verdict = if self
-            .deadline
-            .is_some_and(|d| self.created.elapsed() > d && active > 0)
-        {
-            Some((
-                "DeadlineExceeded",
-                "Job was active longer than specified deadline",
-            ))
-        } else if failed > self.backoff_limit {
-            Some((
-                "BackoffLimitExceeded",
-                "Job has reached the specified backoff limit",
-            ))
-        } else {
-            None
-        };
-        if let Some((reason, message)) = verdict {
-            for w in &mut self.workers {
-                if w.phase() == "Running" {
-                    w.task = None;
-                    w.killed = true;
-                }
-            }
-            self.failed = Some((reason.into(), message.into()));
-        }
-    }
-
-    fn status(&mut self) -> Value {
-        self.reconcile();
-        let (active, succeeded, failed) = self.counts();
-        let mut conditions = Vec::new();
-        if let Some((reason, message)) = &self.failed {
-            conditions.push(
-                json!({"type": "Failed", "status": "True", "reason": reason, "message": message}),
-            );
-        } else if succeeded >= self.completions {
-            conditions.push(json!({"type": "Complete", "status": "True"}));
-        }
-        let mut status = json!({"succeeded": succeeded, "failed": failed, "ready": active});
-        if active > 0 {
-            status["active"] = json!(active);
-        }
-        if !conditions.is_empty() {
-            status["conditions"] = Value::Array(conditions);
-        }
-        status
     }
 }
 
@@ -733,19 +544,6 @@ fn scale_object(w: &WorkloadState) -> Value {
         "spec": {"replicas": w.replicas},
         "status": {"replicas": w.replicas}
     })
-}
-
-fn job_pod(ns: &str, job: &JobState, w: &Worker) -> Value {
-    let mut labels = job.template_labels.clone();
-    let job_name = job.object["metadata"]["name"].as_str().unwrap_or_default();
-    labels.insert("batch.kubernetes.io/job-name".into(), job_name.into());
-    labels.insert("job-name".into(), job_name.into());
-    labels.insert(
-        "batch.kubernetes.io/job-completion-index".into(),
-        w.index.to_string(),
-    );
-    let container = job.object["spec"]["template"]["spec"]["containers"][0].clone();
-    running_pod(ns, &w.pod, &labels, container, w.phase())
 }
 
 impl State {
@@ -1002,511 +800,4 @@ impl State {
             ),
         }
     }
-
-    fn pod_log(&mut self, ns: &str, pod: &str, query: &BTreeMap<String, String>) -> Reply {
-        let found = self
-            .jobs
-            .iter()
-            .filter(|((jns, _), _)| jns == ns)
-            .flat_map(|(_, j)| j.workers.iter().map(move |w| (j, w)))
-            .find(|(_, w)| w.pod == pod);
-        let Some((job, worker)) = found else {
-            return match self
-                .pods(ns)
-                .iter()
-                .any(|(p, _)| p["metadata"]["name"] == pod)
-            {
-                true => Reply::Text(200, String::new()),
-                false => not_found("pods", pod),
-            };
-        };
-        let container = job.object["spec"]["template"]["spec"]["containers"][0]["name"]
-            .as_str()
-            .unwrap_or_default();
-        if let Some(asked) = query.get("container")
-            && asked != container
-        {
-            return status(
-                400,
-                "BadRequest",
-                format!("container {asked} is not valid for pod {pod}"),
-            );
-        }
-        let text = String::from_utf8_lossy(&lock(&worker.out).log).into_owned();
-        let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
-        if let Some(n) = query.get("tailLines").and_then(|n| n.parse::<usize>().ok()) {
-            lines = lines.split_off(lines.len().saturating_sub(n));
-        }
-        let mut log = lines.concat();
-        if let Some(limit) = query
-            .get("limitBytes")
-            .and_then(|n| n.parse::<usize>().ok())
-            && log.len() > limit
-        {
-            let mut cut = limit;
-            while !log.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            log.truncate(cut);
-        }
-        Reply::Text(200, log)
-    }
-
-    fn create_job(&mut self, ns: &str, seen: &Seen) -> Reply {
-        if !self.namespaces.contains_key(ns) {
-            return not_found("namespaces", ns);
-        }
-        let mut object = seen.body.clone().unwrap_or(Value::Null);
-        let Some(name) = object
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-        else {
-            return status(422, "Invalid", "metadata.name: Required value".to_owned());
-        };
-        let key = (ns.to_owned(), name.clone());
-        if self.jobs.contains_key(&key) {
-            return status(
-                409,
-                "AlreadyExists",
-                format!("jobs.batch \"{name}\" already exists"),
-            );
-        }
-        let spec = object["spec"].clone();
-        let completions = spec["completions"].as_i64().unwrap_or(1);
-        if !(1..=MAX_JOB_PROCESSES).contains(&completions) {
-            return status(
-                422,
-                "Invalid",
-                format!("the fake runs 1 to {MAX_JOB_PROCESSES} completions, not {completions}"),
-            );
-        }
-        let indexed = spec["completionMode"] == "Indexed";
-        let container = &spec["template"]["spec"]["containers"][0];
-        let argv: Vec<String> = container["command"]
-            .as_array()
-            .into_iter()
-            .chain(container["args"].as_array())
-            .flatten()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect();
-        let env: Vec<(String, String)> = container["env"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| {
-                Some((
-                    e["name"].as_str()?.to_owned(),
-                    e["value"].as_str()?.to_owned(),
-                ))
-            })
-            .collect();
-        let template_labels: BTreeMap<String, String> =
-            serde_json::from_value(spec["template"]["metadata"]["labels"].clone())
-                .unwrap_or_default();
-        let uid = self.uid();
-        object["metadata"]["uid"] = json!(uid);
-        object["metadata"]["namespace"] = json!(ns);
-        let mut workers = Vec::new();
-        for index in 0..completions {
-            let pod = format!("{name}-{index}-{}", &uid[uid.len() - 5..]);
-            let out = Arc::new(Mutex::new(WorkerOut::default()));
-            let mut worker = Worker {
-                index,
-                pod,
-                out: Arc::clone(&out),
-                killed: false,
-                task: None,
-            };
-            match self.spawn_worker(&argv, &env, indexed.then_some(index), out) {
-                Ok((pid, task)) => {
-                    self.job_pids.push(pid);
-                    worker.task = Some(task);
-                }
-                Err(reason) => {
-                    let mut o = lock(&worker.out);
-                    o.log = format!("fake cluster: cannot start the container: {reason}\n")
-                        .into_bytes();
-                    o.exit = Some(Some(128));
-                }
-            }
-            workers.push(worker);
-        }
-        let job = JobState {
-            object: object.clone(),
-            workers,
-            completions,
-            backoff_limit: spec["backoffLimit"].as_i64().unwrap_or(6),
-            deadline: spec["activeDeadlineSeconds"]
-                .as_u64()
-                .map(Duration::from_secs),
-            created: Instant::now(),
-            failed: None,
-            template_labels,
-        };
-        self.jobs.insert(key, job);
-        object["status"] = json!({});
-        Reply::Json(201, object)
-    }
-
-    /// Starts one worker process (its own process group, killed when its task is dropped)
-    /// and a task that collects its output lines and exit code.
-    fn spawn_worker(
-        &self,
-        argv: &[String],
-        env: &[(String, String)],
-        index: Option<i64>,
-        out: Arc<Mutex<WorkerOut>>,
-    ) -> Result<(u32, AbortOnDrop), String> {
-        let Some((program, args)) = argv.split_first() else {
-            return Err("no command".to_owned());
-        };
-        if program != "gauntlet" {
-            return Err(format!(
-                "the fake runs only the gauntlet command, not {program:?}"
-            ));
-        }
-        let exe = self
-            .gauntlet_exe
-            .as_ref()
-            .ok_or("Spec::gauntlet_exe is not set")?;
-        let mut cmd = tokio::process::Command::new(exe);
-        cmd.args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0);
-        if let Some(i) = index {
-            cmd.env("JOB_COMPLETION_INDEX", i.to_string());
-        }
-        let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", exe.display()))?;
-        let pid = child
-            .id()
-            .ok_or("the process exited before its id was read")?;
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        let task = tokio::spawn(async move {
-            let (o1, o2) = (Arc::clone(&out), Arc::clone(&out));
-            tokio::join!(
-                async move {
-                    if let Some(s) = stdout {
-                        collect_lines(s, &o1).await;
-                    }
-                },
-                async move {
-                    if let Some(s) = stderr {
-                        collect_lines(s, &o2).await;
-                    }
-                }
-            );
-            let code = child.wait().await.ok().and_then(|s| s.code());
-            lock(&out).exit = Some(code);
-        });
-        Ok((pid, AbortOnDrop(task)))
-    }
-}
-
-/// Appends whole lines of `r` to the worker's log (interleaved like a kubelet's), bounded.
-async fn collect_lines<R: AsyncRead + Unpin>(r: R, out: &Mutex<WorkerOut>) {
-    let mut reader = BufReader::new(r);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match (&mut reader)
-            .take(MAX_LOG_LINE)
-            .read_until(b'\n', &mut line)
-            .await
-        {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                let mut o = lock(out);
-                if o.log.len() + line.len() < MAX_LOG_BYTES {
-                    o.log.extend_from_slice(&line);
-                    if !line.ends_with(b"\n") {
-                        o.log.push(b'\n');
-                    }
-                } else {
-                    o.dropped_lines += 1;
-                }
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// HTTP/1.1
-
-struct Head {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Head {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Reads a request head; `None` at a clean EOF or on anything malformed or too large.
-async fn read_head<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> Option<Head> {
-    let mut total = 0;
-    let mut lines = Vec::new();
-    loop {
-        let mut line = Vec::new();
-        let n = r
-            .take(MAX_HEAD_BYTES as u64)
-            .read_until(b'\n', &mut line)
-            .await
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        total += n;
-        if total > MAX_HEAD_BYTES || lines.len() > MAX_HEADERS {
-            return None;
-        }
-        let text = String::from_utf8(line).ok()?;
-        let text = text.trim_end_matches(['\r', '\n']);
-        if text.is_empty() {
-            if lines.is_empty() {
-                continue; // tolerated blank line between requests
-            }
-            break;
-        }
-        lines.push(text.to_owned());
-    }
-    let mut request_line = lines.first()?.split(' ');
-    let method = request_line.next()?.to_owned();
-    let target = request_line.next()?.to_owned();
-    let headers = lines[1..]
-        .iter()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    Some(Head {
-        method,
-        target,
-        headers,
-    })
-}
-
-async fn write_reply<W: AsyncWrite + Unpin>(w: &mut W, reply: Reply) -> std::io::Result<()> {
-    let (code, content_type, body) = match reply {
-        Reply::Json(code, v) => (code, "application/json", v.to_string()),
-        Reply::Text(code, t) => (code, "text/plain", t),
-    };
-    let reason = http::StatusCode::from_u16(code)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Unknown");
-    let head = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    w.write_all(head.as_bytes()).await?;
-    w.write_all(body.as_bytes()).await?;
-    w.flush().await
-}
-
-async fn serve_connection(tcp: TcpStream, state: Arc<Mutex<State>>) {
-    let mut conn = BufReader::new(tcp);
-    for _ in 0..MAX_REQUESTS_PER_CONNECTION {
-        let Ok(Some(head)) = tokio::time::timeout(IDLE_TIMEOUT, read_head(&mut conn)).await else {
-            return;
-        };
-        if head
-            .header("transfer-encoding")
-            .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
-        {
-            let _ = write_reply(
-                &mut conn,
-                status(
-                    411,
-                    "BadRequest",
-                    "the fake needs Content-Length".to_owned(),
-                ),
-            )
-            .await;
-            return;
-        }
-        let length: usize = head
-            .header("content-length")
-            .and_then(|l| l.parse().ok())
-            .unwrap_or(0);
-        if length > MAX_BODY_BYTES {
-            return;
-        }
-        let mut body = vec![0u8; length];
-        if conn.read_exact(&mut body).await.is_err() {
-            return;
-        }
-        let seen = Seen {
-            method: head.method.clone(),
-            path: head.target.clone(),
-            content_type: head.header("content-type").map(str::to_owned),
-            body: (!body.is_empty()).then(|| {
-                serde_json::from_slice(&body)
-                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
-            }),
-        };
-        let query = query_params(head.target.split_once('?').map_or("", |(_, q)| q));
-        let upgrade = head
-            .header("upgrade")
-            .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-        if upgrade
-            && head
-                .target
-                .split('?')
-                .next()
-                .is_some_and(|p| p.ends_with("/portforward"))
-        {
-            portforward(conn, &head, &seen, &query, &state).await;
-            return;
-        }
-        let mut effects = Vec::new();
-        let reply = {
-            let mut s = lock(&state);
-            let reply = s.handle(&seen, &query, &mut effects);
-            s.seen.push(seen);
-            reply
-        };
-        for effect in effects {
-            match effect {
-                Effect::Scale(f, n) => f(n),
-                Effect::PodsDeleted(f) => f(),
-            }
-        }
-        if write_reply(&mut conn, reply).await.is_err() {
-            return;
-        }
-        if head
-            .header("connection")
-            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
-        {
-            return;
-        }
-    }
-}
-
-/// Answers a `pods/portforward` upgrade for a Service's pod and bridges the stream.
-async fn portforward(
-    mut conn: BufReader<TcpStream>,
-    head: &Head,
-    seen: &Seen,
-    query: &BTreeMap<String, String>,
-    state: &Mutex<State>,
-) {
-    let segments: Vec<&str> = seen
-        .path
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .trim_matches('/')
-        .split('/')
-        .collect();
-    let port: Option<u16> = query.get("ports").and_then(|p| p.parse().ok());
-    let backend = {
-        let mut s = lock(state);
-        s.seen.push(seen.clone());
-        match segments.as_slice() {
-            ["api", "v1", "namespaces", ns, "pods", pod, "portforward"] => s
-                .services
-                .iter()
-                .find(|svc| {
-                    svc.namespace == *ns && svc.pod_name() == *pod && Some(svc.target_port) == port
-                })
-                .map(|svc| svc.backend),
-            _ => None,
-        }
-    };
-    let (Some(backend), Some(port), Some(key)) = (backend, port, head.header("sec-websocket-key"))
-    else {
-        let _ = write_reply(
-            &mut conn,
-            status(
-                404,
-                "NotFound",
-                "no service pod with that port to forward to".to_owned(),
-            ),
-        )
-        .await;
-        return;
-    };
-    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let answer = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
-    );
-    if conn.write_all(answer.as_bytes()).await.is_err() || conn.flush().await.is_err() {
-        return;
-    }
-    let ws = WebSocketStream::from_raw_socket(conn, Role::Server, None).await;
-    bridge_portforward(ws, port, backend).await;
-}
-
-/// The kubelet's side of one `v4.channel.k8s.io` portforward stream: announce `port` on the
-/// data (0) and error (1) channels, then copy channel-0 frames to a new TCP connection to
-/// `backend` and its bytes back as channel-0 frames. An unreachable backend is reported on
-/// the error channel, as a kubelet does.
-pub async fn bridge_portforward<S>(ws: WebSocketStream<S>, port: u16, backend: SocketAddr)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let (mut sink, mut stream) = ws.split();
-    let [lo, hi] = port.to_le_bytes();
-    for ch in [0u8, 1] {
-        if sink.send(Message::binary(vec![ch, lo, hi])).await.is_err() {
-            return;
-        }
-    }
-    let upstream = match TcpStream::connect(backend).await {
-        Ok(u) => u,
-        Err(e) => {
-            let mut frame = vec![1u8];
-            frame.extend_from_slice(
-                format!("error forwarding port {port} to pod: dial tcp {backend}: {e}").as_bytes(),
-            );
-            let _ = sink.send(Message::binary(frame)).await;
-            let _ = sink.send(Message::Close(None)).await;
-            return;
-        }
-    };
-    let (mut up_read, mut up_write) = upstream.into_split();
-    let to_backend = async move {
-        while let Some(Ok(msg)) = stream.next().await {
-            match msg {
-                Message::Binary(b) if b.len() > 1 && b[0] == 0 => {
-                    if up_write.write_all(&b[1..]).await.is_err() {
-                        break;
-                    }
-                }
-                Message::Close(_) => break,
-                _ => {}
-            }
-        }
-        let _ = up_write.shutdown().await;
-    };
-    let from_backend = async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            match up_read.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let mut frame = Vec::with_capacity(n + 1);
-                    frame.push(0);
-                    frame.extend_from_slice(&buf[..n]);
-                    if sink.send(Message::binary(frame)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        let _ = sink.send(Message::Close(None)).await;
-    };
-    tokio::join!(to_backend, from_backend);
 }
