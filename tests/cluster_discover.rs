@@ -4,24 +4,23 @@
 //! so those tests run a small fake API server on `127.0.0.1:0` that speaks the
 //! `pods/portforward` WebSocket protocol (`v4.channel.k8s.io`: a channel byte per frame, the
 //! port number as each channel's first frame) and bridges each stream to a local backend
-//! playing Prometheus — the same bytes a kubelet would move.
+//! playing Prometheus — the same bytes a kubelet would move (`kube_support::bridge_portforward`,
+//! shared with the fake cluster).
 
-mod cluster_support;
+mod kube_support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cluster_support::{FakeApi, Seen, status};
-use futures::{SinkExt, StreamExt};
 use gauntlet::cluster::discover::{ForwardTarget, PortForwards};
 use gauntlet::cluster::{Component, ForwardLimits, Name};
 use gauntlet::observe::PrometheusClient;
+use kube_support::cluster_support::{FakeApi, Seen, status};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
 /// A local "Prometheus": answers an instant query and serves a large deterministic body.
@@ -130,51 +129,7 @@ async fn session(tcp: TcpStream, backend: SocketAddr, paths: Arc<Mutex<Vec<Strin
     let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
         return;
     };
-    let (mut sink, mut stream) = ws.split();
-    let [lo, hi] = port.to_le_bytes();
-    // Each channel (data 0, error 1) starts with the port number.
-    for ch in [0u8, 1] {
-        if sink.send(Message::binary(vec![ch, lo, hi])).await.is_err() {
-            return;
-        }
-    }
-    let Ok(upstream) = TcpStream::connect(backend).await else {
-        return;
-    };
-    let (mut up_read, mut up_write) = upstream.into_split();
-    let to_backend = async move {
-        while let Some(Ok(msg)) = stream.next().await {
-            match msg {
-                Message::Binary(b) if b.len() > 1 && b[0] == 0 => {
-                    let written = up_write.write_all(&b[1..]).await;
-                    if written.is_err() {
-                        break;
-                    }
-                }
-                Message::Close(_) => break,
-                _ => {}
-            }
-        }
-        let _ = up_write.shutdown().await;
-    };
-    let from_backend = async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            match up_read.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let mut frame = Vec::with_capacity(n + 1);
-                    frame.push(0);
-                    frame.extend_from_slice(&buf[..n]);
-                    if sink.send(Message::binary(frame)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        let _ = sink.send(Message::Close(None)).await;
-    };
-    tokio::join!(to_backend, from_backend);
+    kube_support::bridge_portforward(ws, port, backend).await;
 }
 
 fn target(port: u16) -> ForwardTarget {
