@@ -103,7 +103,9 @@ fn apply_urls(
         }
     }
     rest.prometheus = prometheus.ok_or_else(|| {
-        AttachError::NoPrometheus("give `stack.urls.prometheus`, or run Prometheus where it can be discovered".into())
+        AttachError::NoPrometheus(
+            "give `stack.urls.prometheus`, or run Prometheus where it can be discovered".into(),
+        )
     })?;
     Ok(rest)
 }

@@ -27,7 +27,7 @@ use crate::observe::{JaegerClient, PrometheusClient, WebhookSink};
 use crate::report::{
     Component, ComponentKind, ExpectationKind, ExpectationPhase, ExpectationResult,
     ExpectationStatus, FaultRecord, LoadSummary, OverheadLimits, OverheadResult, PhaseTiming,
-    RunEvent, ScenarioResult, ScenarioStatus, SeriesPoint,
+    RunEvent, ScenarioResult, SeriesPoint,
 };
 use crate::scenario::{Check, Expectation, Fault, FaultAction, KillSignal, Provider, Scenario};
 use crate::services::hooks::FaultHook;
@@ -243,6 +243,8 @@ struct StackTargets<'a> {
     containers: &'a BTreeMap<String, String>,
     /// The cluster, for Kubernetes fault kinds.
     kube: Option<&'a KubeStack>,
+    /// Services gauntlet added to Prometheus' scrape config (all must be up after warm-up).
+    scraped_services: usize,
 }
 
 /// Injection times of faults, shared with expectation tasks that measure from them.
@@ -410,8 +412,13 @@ async fn run_with_stack(
     let mut fleet = Fleet::start(scenario, &settings)
         .await
         .map_err(RunError::Services)?;
-    for (service, target) in fleet.scrape_targets() {
-        if let Err(e) = stack.set_service_targets(&service, &[target]) {
+    // A stack gauntlet does not run scrapes what its owner configured.
+    let scrape_targets = match stack {
+        StackHandle::Native(_) | StackHandle::Compose(_) => fleet.scrape_targets(),
+        StackHandle::External(..) | StackHandle::Kubernetes(_) => Vec::new(),
+    };
+    for (service, target) in &scrape_targets {
+        if let Err(e) = stack.set_service_targets(service, std::slice::from_ref(target)) {
             fleet.stop().await;
             return Err(RunError::Internal(e));
         }
@@ -434,6 +441,7 @@ async fn run_with_stack(
             log_store_proxy: stack.log_store_proxy(),
             containers: &containers,
             kube: stack.kube(),
+            scraped_services: scrape_targets.len(),
         },
         clock,
         &backends,
@@ -524,7 +532,7 @@ async fn run_with_services(
         name: "warm-up".into(),
         at_ms: phase_start,
     });
-    let expected_up = fleet.scrape_targets().len();
+    let expected_up = targets.scraped_services;
     let up = poll_until(Instant::now() + WARM_UP_TIMEOUT, Backoff::default(), || {
         let obs = observers.clone();
         async move {
@@ -585,45 +593,46 @@ async fn run_with_services(
                     scenario, workers, kube, &registry, plan,
                 )?)
             } else {
-            if let Err(e) = load::plan::check_loopback(&plan.target, plan.allow_non_loopback).await
-            {
-                let hint = if targets.kube.is_some() {
-                    "; run the load inside the cluster with `--workers N --worker-image IMAGE`, or port-forward the service and give its 127.0.0.1 endpoint"
-                } else {
-                    ""
-                };
-                return Err(RunError::Config(format!(
-                    "load target {}: {}{hint}",
-                    spec.target,
-                    probes::error_chain(&e)
-                )));
-            }
-            let (failure_tx, mut failure_rx) = mpsc::channel::<load::RequestRecord>(1024);
-            let ids = failed_trace_ids.clone();
-            tokio::spawn(async move {
-                while let Some(r) = failure_rx.recv().await {
-                    let mut ids = ids.lock().unwrap_or_else(PoisonError::into_inner);
-                    // Keep the most recent failures only; correlation checks the newest.
-                    if ids.len() >= 10_000 {
-                        ids.drain(..5_000);
-                    }
-                    ids.push(r.trace_id.to_string());
+                if let Err(e) =
+                    load::plan::check_loopback(&plan.target, plan.allow_non_loopback).await
+                {
+                    let hint = if targets.kube.is_some() {
+                        "; run the load inside the cluster with `--workers N --worker-image IMAGE`, or port-forward the service and give its 127.0.0.1 endpoint"
+                    } else {
+                        ""
+                    };
+                    return Err(RunError::Config(format!(
+                        "load target {}: {}{hint}",
+                        spec.target,
+                        probes::error_chain(&e)
+                    )));
                 }
-            });
-            let options = LoadOptions {
-                progress: sample_tx.take(),
-                failures: Some(failure_tx),
-                ..LoadOptions::default()
-            };
-            Some(tokio::spawn(async move {
-                // Stops on the signal, or when the sender is dropped by an early return.
-                load::run_until(&plan, options, async {
-                    let _ = load_stop_rx.await;
-                })
-                .await
-                .map(|report| load_summary(&report.summary))
-                .map_err(|e| probes::error_chain(&e))
-            }))
+                let (failure_tx, mut failure_rx) = mpsc::channel::<load::RequestRecord>(1024);
+                let ids = failed_trace_ids.clone();
+                tokio::spawn(async move {
+                    while let Some(r) = failure_rx.recv().await {
+                        let mut ids = ids.lock().unwrap_or_else(PoisonError::into_inner);
+                        // Keep the most recent failures only; correlation checks the newest.
+                        if ids.len() >= 10_000 {
+                            ids.drain(..5_000);
+                        }
+                        ids.push(r.trace_id.to_string());
+                    }
+                });
+                let options = LoadOptions {
+                    progress: sample_tx.take(),
+                    failures: Some(failure_tx),
+                    ..LoadOptions::default()
+                };
+                Some(tokio::spawn(async move {
+                    // Stops on the signal, or when the sender is dropped by an early return.
+                    load::run_until(&plan, options, async {
+                        let _ = load_stop_rx.await;
+                    })
+                    .await
+                    .map(|report| load_summary(&report.summary))
+                    .map_err(|e| probes::error_chain(&e))
+                }))
             }
         }
         None => None,
@@ -1547,7 +1556,10 @@ async fn inject_fault(
         | FaultAction::RolloutRestart { .. }
         | FaultAction::NetworkPartition { .. } => {
             let kube = targets.kube.ok_or_else(|| {
-                format!("fault kind {} needs provider kubernetes", fault.action.kind())
+                format!(
+                    "fault kind {} needs provider kubernetes",
+                    fault.action.kind()
+                )
             })?;
             let injection = kube
                 .faults

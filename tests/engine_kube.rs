@@ -1,0 +1,544 @@
+//! `gauntlet run` on a `provider: kubernetes` scenario, end to end, as users run it (the CLI,
+//! a kubeconfig), against the fake API server of `tests/kube_support` whose effects are real:
+//! its Services port-forward to a real native Prometheus, Alertmanager, Jaeger and Loki; its
+//! `deployment/users` is a real `gauntlet services --only users` process that scale-to-zero
+//! kills and the rollback restarts; its Jobs run real `gauntlet load-worker` processes.
+//!
+//! What this cannot show (no cluster here): how a real API server, kubelet and CNI behave —
+//! see `deploy/README.md`.
+
+mod kube_support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gauntlet::report::{ExpectationStatus, RunResults, ScenarioStatus};
+use gauntlet::stack::native::NativeBinaries;
+use gauntlet::stack::{NativeStack, StackConfig};
+use kube_support::{
+    FakeCluster, FakeService, FakeWorkload, LocalProcess, Seen, Spec, labels, opted_in,
+    process_alive,
+};
+use serde_json::json;
+
+const MERGE_PATCH: &str = "application/merge-patch+json";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gauntlet"))
+}
+
+fn addr(url: &reqwest::Url) -> SocketAddr {
+    let host = url.host_str().expect("host");
+    let port = url.port_or_known_default().expect("port");
+    format!("{host}:{port}").parse().expect("socket address")
+}
+
+/// A free loopback port (a restarted service must come back on the same address).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// The real stack: scrape and evaluate every second, the shipped rules with `for: 2s`.
+async fn start_stack(dir: &Path) -> (NativeStack, PathBuf) {
+    let rules_dir = dir.join("rules");
+    std::fs::create_dir_all(&rules_dir).expect("rules dir");
+    let rules = gauntlet::runner::rules::override_alert_for(
+        &[root().join("fixtures/stack/prometheus/rules/services.yml")],
+        Duration::from_secs(2),
+        &rules_dir,
+    )
+    .expect("rules");
+    let config = StackConfig {
+        rule_files: rules.clone(),
+        log_dir: Some(dir.join("stack-logs")),
+        ..StackConfig::for_tests()
+    };
+    let stack = NativeStack::start(&config).await.expect("native stack");
+    (stack, rules[0].clone())
+}
+
+/// `deployment/users` in `shop`: a real users service on a fixed port, scraped by the stack.
+fn users_service(stack: &NativeStack, port: u16) -> Arc<LocalProcess> {
+    let otlp = stack
+        .urls()
+        .otlp_http
+        .as_str()
+        .trim_end_matches('/')
+        .to_string();
+    let process = LocalProcess::start(move || {
+        let mut c = std::process::Command::new(exe());
+        c.args(["services", "--no-progress", "--only", "users", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--otlp-endpoint", &otlp, "--no-json-logs"]);
+        c
+    });
+    stack
+        .set_service_targets("users", &[format!("127.0.0.1:{port}")])
+        .expect("scrape target");
+    process
+}
+
+fn observability_services(stack: &NativeStack) -> Vec<FakeService> {
+    let urls = stack.urls();
+    let service = |name: &str, port: u16, backend: SocketAddr| FakeService {
+        namespace: "monitoring".into(),
+        name: name.into(),
+        labels: labels(&[("app.kubernetes.io/name", name)]),
+        port,
+        port_name: Some("http".into()),
+        target_port: port,
+        backend,
+    };
+    vec![
+        service("prometheus", 9090, addr(&urls.prometheus)),
+        service("alertmanager", 9093, addr(&urls.alertmanager)),
+        service("jaeger", 16686, addr(&urls.jaeger_query)),
+        service("loki", 3100, addr(&urls.log_store)),
+    ]
+}
+
+async fn fake_cluster(stack: &NativeStack, users: &Arc<LocalProcess>) -> FakeCluster {
+    let mut workload = FakeWorkload::new("shop", "deployment", "users", 1);
+    workload.labels = opted_in(&[("app", "users")]);
+    workload.pod_labels = opted_in(&[("app", "users")]);
+    workload.on_scale = users.on_scale();
+    workload.on_pods_deleted = users.on_pods_deleted();
+    FakeCluster::start(Spec {
+        namespaces: vec![
+            ("shop".into(), opted_in(&[])),
+            ("monitoring".into(), labels(&[])),
+        ],
+        services: observability_services(stack),
+        workloads: vec![workload],
+        gauntlet_exe: Some(exe()),
+    })
+    .await
+}
+
+/// Waits (bounded) until the users service answers.
+async fn wait_up(port: u16) {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("users did not come up on {port}");
+}
+
+fn gauntlet_run(
+    scenario: &Path,
+    report_dir: &Path,
+    kubeconfig: &Path,
+    extra: &[&str],
+) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(exe());
+    c.args(["run", "--no-progress", "--report-dir"])
+        .arg(report_dir)
+        .args(extra)
+        .arg(scenario)
+        .env("KUBECONFIG", kubeconfig)
+        .env_remove("GAUNTLET_WORKER_IMAGE")
+        .current_dir(root())
+        .kill_on_drop(true);
+    c
+}
+
+fn results(report_dir: &Path) -> RunResults {
+    let text = std::fs::read_to_string(report_dir.join("results.json")).expect("results.json");
+    serde_json::from_str(&text).expect("results.json parses")
+}
+
+fn scale_patch(replicas: i32) -> Seen {
+    Seen::with(
+        "PATCH",
+        "/apis/apps/v1/namespaces/shop/deployments/users/scale",
+        MERGE_PATCH,
+        json!({"spec": {"replicas": replicas}}),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_to_zero_through_the_api_fires_and_resolves_service_down_seen_through_port_forwards()
+{
+    if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (stack, rules) = start_stack(dir.path()).await;
+    let port = free_port();
+    let users = users_service(&stack, port);
+    wait_up(port).await;
+    let fake = fake_cluster(&stack, &users).await;
+    let kubeconfig = fake.write_kubeconfig(dir.path());
+    let scenario = dir.path().join("kube-scale.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"name: kube-scale-users
+stack:
+  provider: kubernetes
+  context: fake
+  namespace: shop
+  observe-namespace: monitoring
+  scrape-interval: 1s
+  evaluation-interval: 1s
+  group-wait: 1s
+  rules: [{rules}]
+services: {{ endpoints: {{ users: "http://127.0.0.1:{port}" }} }}
+load: {{ rate: 20/s, duration: 40s, target: users, journeys: [health] }}
+faults:
+  - {{ name: users-down, at: 3s, for: 10s, kind: scale-to-zero, workload: deployment/users }}
+expect:
+  - {{ alert: ServiceDown, labels: {{ service: users }}, state: firing, after: users-down, within: 20s }}
+  - {{ notification: pager, alert: ServiceDown, within: 20s }}
+  - {{ trace: {{ service: users }}, within: 20s }}
+recover:
+  expect:
+    - {{ alert: ServiceDown, labels: {{ service: users }}, state: resolved, within: 30s }}
+"#,
+            rules = rules.display()
+        ),
+    )
+    .expect("scenario");
+    // `health` requests are not traced; a second client calls the traced route meanwhile.
+    let traced = tokio::spawn(async move {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        for i in 0..450u32 {
+            let _ = client
+                .get(format!("http://127.0.0.1:{port}/users/{}", i % 50 + 1))
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let report_dir = dir.path().join("report");
+    let out = gauntlet_run(&scenario, &report_dir, &kubeconfig, &[])
+        .output()
+        .await
+        .expect("runs gauntlet");
+    traced.abort();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+
+    let results = results(&report_dir);
+    let s = &results.scenarios[0];
+    assert_eq!(s.status, ScenarioStatus::Met, "{s:#?}");
+    let by_desc = |needle: &str| {
+        s.expectations
+            .iter()
+            .find(|e| e.description.contains(needle))
+            .unwrap_or_else(|| panic!("no expectation {needle:?} in {:#?}", s.expectations))
+    };
+    let firing = by_desc("firing");
+    assert_eq!(firing.status, ExpectationStatus::Met, "{firing:?}");
+    assert_eq!(firing.backend, "prometheus");
+    let ttd = firing.time_to_detect_ms.expect("time to detect");
+    // `for: 2s` after the first failed scrape: never before the rule's own `for`.
+    assert!((2000..20_000).contains(&ttd), "{ttd}");
+    let resolved = by_desc("resolved");
+    assert_eq!(resolved.status, ExpectationStatus::Met, "{resolved:?}");
+    let trace = s
+        .expectations
+        .iter()
+        .find(|e| e.backend == "jaeger")
+        .expect("trace expectation");
+    assert_eq!(trace.status, ExpectationStatus::Met, "{trace:?}");
+    // The cluster's Alertmanager does not notify gauntlet: skipped, with the reason.
+    let notification = s
+        .expectations
+        .iter()
+        .find(|e| e.description.contains("pager"))
+        .expect("notification expectation");
+    assert_eq!(notification.status, ExpectationStatus::Skipped);
+    assert!(
+        notification
+            .skipped_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("receivers are its own")),
+        "{notification:?}"
+    );
+
+    // The fault went through the API: the exact scale PATCHes, in order, and nothing else
+    // mutating; the deployment is back at 1 replica and the process runs again.
+    let mutating = fake.mutating();
+    assert_eq!(
+        mutating,
+        vec![scale_patch(0), scale_patch(1)],
+        "{mutating:#?}"
+    );
+    assert_eq!(fake.replicas("shop", "users"), Some(1));
+    assert_eq!(
+        users.starts(),
+        2,
+        "killed by the scale to 0, started by the rollback"
+    );
+    assert!(users.pid().is_some_and(process_alive));
+    // Prometheus was read through port-forward streams to its pod.
+    let forwards = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/pods/prometheus-fake-0/portforward"))
+        .count();
+    assert!(forwards > 0, "{:#?}", fake.requests());
+    let prometheus = results
+        .environment
+        .components
+        .iter()
+        .find(|c| c.name == "prometheus")
+        .expect("prometheus component");
+    assert!(
+        prometheus
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("port-forward")),
+        "{prometheus:?}"
+    );
+    let load = s.load.as_ref().expect("load summary");
+    assert!(load.requests > 100, "{load:?}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_rolls_back_kube_faults_and_deletes_the_load_job_before_exiting() {
+    if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (stack, rules) = start_stack(dir.path()).await;
+    let port = free_port();
+    let users = users_service(&stack, port);
+    wait_up(port).await;
+    let fake = fake_cluster(&stack, &users).await;
+    let kubeconfig = fake.write_kubeconfig(dir.path());
+    let scenario = dir.path().join("kube-interrupt.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"name: kube-interrupt
+stack: {{ provider: kubernetes, context: fake, namespace: shop, observe-namespace: monitoring,
+         scrape-interval: 1s, evaluation-interval: 1s, rules: [{rules}] }}
+services: {{ endpoints: {{ users: "http://127.0.0.1:{port}" }} }}
+load: {{ rate: 10/s, duration: 120s, target: users, journeys: [health] }}
+faults:
+  - {{ name: cut-users, at: 1s, for: 100s, kind: network-partition, selector: app=users }}
+  - {{ name: users-down, at: 2s, for: 100s, kind: scale-to-zero, workload: deployment/users }}
+expect:
+  - {{ alert: ServiceDown, labels: {{ service: users }}, state: firing, after: users-down, within: 90s }}
+"#,
+            rules = rules.display()
+        ),
+    )
+    .expect("scenario");
+    let report_dir = dir.path().join("report");
+    let child = gauntlet_run(
+        &scenario,
+        &report_dir,
+        &kubeconfig,
+        &[
+            "--workers",
+            "2",
+            "--worker-image",
+            "example.org/gauntlet:test",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("spawns gauntlet");
+
+    // Interrupt once both faults are in and the load Job's workers run.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let injected = fake.network_policies().len() == 1
+            && fake.replicas("shop", "users") == Some(0)
+            && fake.jobs().len() == 1
+            && fake.job_pids().len() == 2;
+        if injected {
+            break;
+        }
+        if Instant::now() > deadline {
+            let out = child.wait_with_output().await.expect("output");
+            panic!(
+                "faults never injected: {:#?}\n{}\n{}",
+                fake.requests(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let worker_pids = fake.job_pids();
+    let pid = nix::unistd::Pid::from_raw(child.id().expect("pid") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let interrupted_at = Instant::now();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("gauntlet exits after one Ctrl-C")
+        .expect("output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(interrupted_at.elapsed() < Duration::from_secs(15));
+
+    // Everything it did in the cluster is undone.
+    assert!(
+        fake.network_policies().is_empty(),
+        "{:?}",
+        fake.network_policies()
+    );
+    assert_eq!(fake.replicas("shop", "users"), Some(1));
+    assert!(fake.jobs().is_empty(), "{:?}", fake.jobs());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while worker_pids.iter().any(|p| process_alive(*p)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!worker_pids.iter().any(|p| process_alive(*p)));
+    let mutating: Vec<(String, String)> = fake
+        .mutating()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    for expected in [
+        (
+            "PATCH",
+            "/apis/apps/v1/namespaces/shop/deployments/users/scale",
+        ),
+        (
+            "DELETE",
+            "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/gauntlet-partition-cut-users",
+        ),
+    ] {
+        assert!(
+            mutating
+                .iter()
+                .any(|(m, p)| m == expected.0 && p.starts_with(expected.1)),
+            "{expected:?} not in {mutating:#?}"
+        );
+    }
+    assert!(
+        mutating
+            .iter()
+            .any(|(m, p)| m == "DELETE" && p.contains("/jobs/gauntlet-load-")),
+        "{mutating:#?}"
+    );
+    // The report says what happened.
+    let results = results(&report_dir);
+    let s = &results.scenarios[0];
+    assert_eq!(s.status, ScenarioStatus::Error);
+    assert!(
+        s.error
+            .as_deref()
+            .is_some_and(|e| e.contains("interrupted")),
+        "{s:?}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_run_the_load_in_a_job_and_their_merged_results_are_the_runs_load() {
+    if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (stack, rules) = start_stack(dir.path()).await;
+    let port = free_port();
+    let users = users_service(&stack, port);
+    wait_up(port).await;
+    let fake = fake_cluster(&stack, &users).await;
+    let kubeconfig = fake.write_kubeconfig(dir.path());
+    let scenario = dir.path().join("kube-workers.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"name: kube-workers
+stack: {{ provider: kubernetes, context: fake, namespace: shop, observe-namespace: monitoring,
+         scrape-interval: 1s, evaluation-interval: 1s, rules: [{rules}] }}
+services: {{ endpoints: {{ users: "http://127.0.0.1:{port}" }} }}
+load: {{ rate: 20/s, duration: 5s, target: users, journeys: [health] }}
+expect:
+  - {{ metric: 'up{{service="users"}} == 1', within: 10s }}
+  - {{ correlation: {{ find-in: [traces] }}, within: 10s }}
+"#,
+            rules = rules.display()
+        ),
+    )
+    .expect("scenario");
+    let report_dir = dir.path().join("report");
+    let out = gauntlet_run(
+        &scenario,
+        &report_dir,
+        &kubeconfig,
+        &[
+            "--workers",
+            "2",
+            "--worker-image",
+            "example.org/gauntlet:test",
+        ],
+    )
+    .output()
+    .await
+    .expect("runs gauntlet");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let results = results(&report_dir);
+    let s = &results.scenarios[0];
+    // Two workers at 10/s for 5 s: the merged count is the run's load.
+    let load = s.load.as_ref().expect("merged load");
+    assert!((60..=140).contains(&load.requests), "{load:?}");
+    assert_eq!(load.failures, 0, "{load:?}");
+    let correlation = s
+        .expectations
+        .iter()
+        .find(|e| e.description.contains("trace"))
+        .expect("correlation expectation");
+    assert_eq!(correlation.status, ExpectationStatus::Skipped);
+    assert!(
+        correlation
+            .skipped_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("2 cluster worker(s)")),
+        "{correlation:?}"
+    );
+    let job_requests: Vec<Seen> = fake
+        .mutating()
+        .into_iter()
+        .filter(|r| r.path.contains("/jobs"))
+        .collect();
+    assert_eq!(
+        job_requests.len(),
+        2,
+        "create and delete: {job_requests:#?}"
+    );
+    assert_eq!(job_requests[0].method, "POST");
+    let job = job_requests[0].body.as_ref().expect("job body");
+    assert_eq!(job["spec"]["completions"], json!(2));
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["image"],
+        json!("example.org/gauntlet:test")
+    );
+    assert_eq!(job_requests[1].method, "DELETE");
+    assert!(fake.jobs().is_empty());
+    stack.stop().await;
+}
