@@ -81,6 +81,11 @@ const INVALID: &[(&str, &str)] = &[
         "3:15: load.rate: rate \"104444444444444444444444444444444444444444444444/s\" is above the maximum 1000000/s\n  hint: e.g. `rate: 200/s`",
     ),
     (
+        "running-stack-settings.yaml",
+        "2:49: stack.alert-for: `alert-for` only applies to stacks gauntlet starts (native, compose), not `kubernetes`\n  hint: a running stack keeps its own rules; list them in `rules` so deadlines are checked against their real `for`\n\
+         @3:13: services.mode: provider `kubernetes` needs `mode: external`: gauntlet cannot add scrape targets to a stack it does not run\n  hint: list the services under test in `endpoints`",
+    ),
+    (
         "unknown-fault-kind.yaml",
         "4:31: faults[0].kind: unknown fault kind \"http-error\"\n  hint: did you mean \"http-errors\"? known: http-errors, latency, hang, crash, cpu-burn, memory-growth, dependency-failure, queue-stall, kill-process, pause-process, container-stop, container-pause, container-kill, network-delay, network-bandwidth, network-blackhole, network-reset, pod-kill, scale-to-zero, rollout-restart, network-partition",
     ),
@@ -228,7 +233,15 @@ fn validated_model_carries_floors_and_defaults() {
 #[test]
 fn dry_run_prints_the_kubernetes_plan_without_a_cluster() {
     let out = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
-        .args(["run", "--dry-run", "deploy/scenarios/kube-faults.yaml"])
+        .args([
+            "run",
+            "--dry-run",
+            "--workers",
+            "4",
+            "--worker-image",
+            "registry.example/gauntlet:1",
+            "deploy/scenarios/kube-faults.yaml",
+        ])
         .current_dir(root())
         .output()
         .expect("runs gauntlet");
@@ -241,4 +254,5 @@ fn dry_run_prints_the_kubernetes_plan_without_a_cluster() {
     );
     assert!(stdout.contains("inject    DELETE /api/v1/namespaces/shop/pods?labelSelector=app%3Dorders%2Cgauntlet.io%2Fchaos%3Denabled"), "{stdout}");
     assert!(stdout.contains("rollback  DELETE /apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/gauntlet-partition-cut-products"), "{stdout}");
+    assert!(stdout.contains("load: a Job of 4 worker pod(s) (image registry.example/gauntlet:1) in namespace shop, 12.5/s each for 10m"), "{stdout}");
 }
