@@ -44,6 +44,9 @@ pub const JOB_TEMPLATE: &str = include_str!("../../deploy/load-worker-job.yaml")
 pub const WORKER_CONTAINER: &str = "worker";
 /// Upper bound on workers per Job.
 pub const MAX_WORKERS: u32 = 200;
+
+/// How long past the Job's own deadline its status is still polled.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 /// The label Kubernetes puts on a Job's pods.
 pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
 
@@ -596,7 +599,9 @@ impl DistributedLoad {
         let started = Instant::now();
         let get = ApiCall::get_job(&cfg.namespace, name);
         let workers = i32::try_from(cfg.workers).unwrap_or(i32::MAX);
-        let outcome = poll_until(started + deadline, cfg.poll, || async {
+        // A little past the Job's activeDeadlineSeconds, so the cluster's own verdict
+        // (DeadlineExceeded, with its reason) is what gets reported.
+        let outcome = poll_until(started + deadline + DEADLINE_MARGIN, cfg.poll, || async {
             match get.send::<Job>(&self.client).await {
                 Err(e) => Probe::Failed(error_chain(&e)),
                 Ok(job) => job_state(&job, workers),
