@@ -150,6 +150,8 @@ pub struct ScenarioRun {
 struct Clock {
     start: Instant,
     events: Option<mpsc::UnboundedSender<RunEvent>>,
+    /// The run's stop request (Ctrl-C), checked wherever the run waits.
+    cancel: Option<watch::Receiver<bool>>,
 }
 
 impl Clock {
@@ -255,6 +257,7 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
     let clock = Clock {
         start: Instant::now(),
         events: ctx.events.clone(),
+        cancel: ctx.cancel.clone(),
     };
     let started_wall = SystemTime::now();
     let expectation_count = scenario.expect.len()
@@ -722,7 +725,6 @@ async fn run_with_services(
         &registry,
         load_start,
         &inj_tx,
-        &ctx.cancel,
     )
     .await;
     if is_cancelled(&ctx.cancel) {
@@ -1252,7 +1254,6 @@ async fn run_faults(
     registry: &FaultRegistry,
     load_start: Instant,
     injections: &watch::Sender<Injections>,
-    cancel: &Option<watch::Receiver<bool>>,
 ) -> Vec<FaultRecord> {
     let mut records: Vec<FaultRecord> = scenario
         .faults
@@ -1281,7 +1282,7 @@ async fn run_faults(
         };
         tokio::select! {
             () = tokio::time::sleep_until(at) => {}
-            () = cancelled(cancel) => {
+            () = cancelled(&clock.cancel) => {
                 // Roll back now, while the runtime and every client are alive.
                 for (_, active) in pending_rollbacks.drain(..) {
                     if let Some(g) = active.guard
