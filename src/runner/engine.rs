@@ -536,7 +536,7 @@ async fn run_with_services(
         at_ms: phase_start,
     });
     let expected_up = targets.scraped_services;
-    let up = poll_until(Instant::now() + WARM_UP_TIMEOUT, Backoff::default(), || {
+    let warm_up = poll_until(Instant::now() + WARM_UP_TIMEOUT, Backoff::default(), || {
         let obs = observers.clone();
         async move {
             match obs
@@ -559,8 +559,12 @@ async fn run_with_services(
                 Err(e) => Probe::Failed(probes::error_chain(&e)),
             }
         }
-    })
-    .await;
+    });
+    let up = tokio::select! {
+        up = warm_up => up,
+        // Nothing injected yet: the caller stops the services and the stack.
+        () = cancelled(&clock.cancel) => return Err(RunError::Interrupted),
+    };
     if up.met.is_none() {
         let seen = up
             .last_observed
