@@ -16,7 +16,7 @@ use super::config::ServiceName;
 use super::server::{
     AppError, Cx, RequestCx, RouteDef, ServiceCtx, json_body, json_value, route_def,
 };
-use super::shop::CheckoutRequest;
+use super::shop::{CheckoutRequest, reply_json};
 
 pub(crate) const ROUTES: &[RouteDef] = &[
     route_def!("GET" "/"),
@@ -48,8 +48,9 @@ async fn forward(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<Response, AppError> {
-    ctx.forward(cx, ServiceName::ApiGateway, method, span, path, body)
+    ctx.call(cx, ServiceName::ApiGateway, method, span, path, body)
         .await
+        .map(reply_json)
 }
 async fn products(
     State(ctx): State<Arc<ServiceCtx>>,

@@ -16,7 +16,7 @@ use reqwest::Method;
 
 use super::config::ServiceName;
 use super::server::{AppError, Cx, RouteDef, ServiceCtx, json_body, json_value, route_def};
-use super::shop::{CheckoutRequest, MAX_QUANTITY, OrderRequest, Product};
+use super::shop::{CheckoutRequest, MAX_QUANTITY, OrderRequest, Product, reply_json};
 
 pub(crate) const ROUTES: &[RouteDef] = &[
     route_def!("GET" "/api/products"),
@@ -37,7 +37,7 @@ async fn products(
     State(ctx): State<Arc<ServiceCtx>>,
     axum::Extension(cx): Cx,
 ) -> Result<Response, AppError> {
-    ctx.forward(
+    ctx.call(
         &cx,
         ServiceName::Products,
         Method::GET,
@@ -46,6 +46,7 @@ async fn products(
         None,
     )
     .await
+    .map(reply_json)
 }
 
 async fn product(
@@ -54,7 +55,7 @@ async fn product(
     Path(id): Path<u64>,
 ) -> Result<Response, AppError> {
     let path = format!("/products/{id}");
-    ctx.forward(
+    ctx.call(
         &cx,
         ServiceName::Products,
         Method::GET,
@@ -63,6 +64,7 @@ async fn product(
         None,
     )
     .await
+    .map(reply_json)
 }
 
 async fn user(
@@ -71,7 +73,7 @@ async fn user(
     Path(id): Path<u64>,
 ) -> Result<Response, AppError> {
     let path = format!("/users/{id}");
-    ctx.forward(
+    ctx.call(
         &cx,
         ServiceName::Users,
         Method::GET,
@@ -80,6 +82,7 @@ async fn user(
         None,
     )
     .await
+    .map(reply_json)
 }
 
 async fn checkout(
@@ -127,7 +130,7 @@ async fn checkout(
         quantity: req.quantity,
         unit_price_cents: product.price_cents,
     })?;
-    ctx.forward(
+    ctx.call(
         &cx,
         ServiceName::Orders,
         Method::POST,
@@ -136,4 +139,5 @@ async fn checkout(
         Some(&order),
     )
     .await
+    .map(reply_json)
 }

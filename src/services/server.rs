@@ -18,7 +18,6 @@ use super::client::{Reply, Upstreams};
 use super::config::{Instrumentation, ServiceName};
 use super::faults::{Faults, HANG_MAX};
 use super::metrics::Metrics;
-use super::shop::reply_json;
 use super::telemetry::{LogEntry, Telemetry};
 
 /// Route label of requests no route matched (keeps label cardinality bounded).
@@ -110,20 +109,6 @@ impl ServiceCtx {
                 body,
             )
             .await
-    }
-
-    /// [`ServiceCtx::call`], answering with the upstream's JSON reply and status as they are.
-    pub(crate) async fn forward(
-        &self,
-        cx: &RequestCx,
-        target: ServiceName,
-        method: reqwest::Method,
-        span: &'static str,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<Response, AppError> {
-        let reply = self.call(cx, target, method, span, path, body).await?;
-        Ok(reply_json(reply))
     }
 }
 
