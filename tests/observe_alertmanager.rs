@@ -14,14 +14,20 @@ use observe_support::{FixtureServer, RealProcess, Route, binary, eventually, fix
 
 const SERVICE_DOWN_FP: &str = "5511c47a8af9c0ff";
 
+/// A fixture server answering `routes` and a client pointed at it.
+async fn served(routes: Vec<Route>) -> (FixtureServer, AlertmanagerClient) {
+    let srv = FixtureServer::start(routes).await;
+    let client = AlertmanagerClient::new(&srv.url(), http()).expect("client");
+    (srv, client)
+}
+
 #[tokio::test]
 async fn alerts_show_inhibition_and_receivers() {
-    let srv = FixtureServer::start(vec![Route::get(
+    let (srv, client) = served(vec![Route::get(
         "/api/v2/alerts",
         fixture("alertmanager/alerts.json"),
     )])
     .await;
-    let client = AlertmanagerClient::new(&srv.url(), http()).expect("client");
     let alerts = client
         .alerts(&AlertFilter::default())
         .await
@@ -48,12 +54,11 @@ async fn alerts_show_inhibition_and_receivers() {
 
 #[tokio::test]
 async fn filter_reaches_the_query_string() {
-    let srv = FixtureServer::start(vec![Route::get(
+    let (srv, client) = served(vec![Route::get(
         "/api/v2/alerts",
         fixture("alertmanager/alerts_filtered.json"),
     )])
     .await;
-    let client = AlertmanagerClient::new(&srv.url(), http()).expect("client");
     let filter = AlertFilter::active_only().matcher(r#"alertname="ServiceDown""#);
     let alerts = client.alerts(&filter).await.expect("alerts");
     assert_eq!(alerts.len(), 1);
@@ -67,7 +72,7 @@ async fn filter_reaches_the_query_string() {
 
 #[tokio::test]
 async fn silenced_alert_names_its_silence() {
-    let srv = FixtureServer::start(vec![
+    let (_srv, client) = served(vec![
         Route::get(
             "/api/v2/alerts",
             fixture("alertmanager/alerts_with_silence.json"),
@@ -75,7 +80,6 @@ async fn silenced_alert_names_its_silence() {
         Route::get("/api/v2/silences", fixture("alertmanager/silences.json")),
     ])
     .await;
-    let client = AlertmanagerClient::new(&srv.url(), http()).expect("client");
     let alerts = client
         .alerts(&AlertFilter::default())
         .await
@@ -107,7 +111,7 @@ async fn silenced_alert_names_its_silence() {
 
 #[tokio::test]
 async fn groups_and_status() {
-    let srv = FixtureServer::start(vec![
+    let (_srv, client) = served(vec![
         Route::get(
             "/api/v2/alerts/groups",
             fixture("alertmanager/alert_groups.json"),
@@ -116,7 +120,6 @@ async fn groups_and_status() {
         Route::get("/-/ready", "OK".into()).text(),
     ])
     .await;
-    let client = AlertmanagerClient::new(&srv.url(), http()).expect("client");
     let groups = client
         .alert_groups(&AlertFilter::default())
         .await
@@ -143,7 +146,7 @@ async fn groups_and_status() {
 #[tokio::test]
 async fn create_and_delete_silence_requests() {
     let id = "f74cb738-be63-4f0a-a484-f5f56dea0c41";
-    let srv = FixtureServer::start(vec![
+    let (srv, client) = served(vec![
         Route::post(
             "/api/v2/silences",
             fixture("alertmanager/silence_created.json"),
@@ -151,7 +154,6 @@ async fn create_and_delete_silence_requests() {
         Route::delete(&format!("/api/v2/silence/{id}")),
     ])
     .await;
-    let client = AlertmanagerClient::new(&srv.url(), http()).expect("client");
     let start = UNIX_EPOCH + Duration::from_secs(1_795_257_293);
     let created = client
         .create_silence(&NewSilence {
@@ -176,8 +178,7 @@ async fn create_and_delete_silence_requests() {
 
 #[tokio::test]
 async fn unknown_silence_delete_keeps_alertmanager_message() {
-    let srv = FixtureServer::start(vec![Route::delete("/api/v2/silence/nope").status(500)]).await;
-    let client = AlertmanagerClient::new(&srv.url(), http()).expect("client");
+    let (_srv, client) = served(vec![Route::delete("/api/v2/silence/nope").status(500)]).await;
     let err = client.delete_silence("nope").await.expect_err("500");
     assert!(err.to_string().contains("/api/v2/silence/nope"), "{err}");
     assert!(err.to_string().contains("500"), "{err}");
@@ -209,29 +210,9 @@ async fn real_alertmanager_notifies_the_webhook_sink() {
         "--web.listen-address=127.0.0.1:0".to_string(),
         "--cluster.listen-address=".to_string(),
     ];
-    let (process, addr) = RealProcess::start(
-        "alertmanager",
-        &bin,
-        &args,
-        "Listening on",
-        Duration::from_secs(20),
-    );
-    let addr = addr.unwrap_or_else(|| {
-        panic!(
-            "alertmanager did not report its address:\n{}",
-            process.log_tail()
-        )
-    });
+    let (process, addr) = RealProcess::start_listening("alertmanager", &bin, &args);
     let client = AlertmanagerClient::new(&format!("http://{addr}"), http()).expect("client");
-    let ready = eventually(Duration::from_secs(20), || async {
-        client.ready().await.ok()
-    })
-    .await;
-    assert!(
-        ready.is_some(),
-        "alertmanager never ready:\n{}",
-        process.log_tail()
-    );
+    process.wait_ready(|| client.ready()).await;
     assert_eq!(
         client.status().await.expect("status").version_info.version,
         "0.25.0"

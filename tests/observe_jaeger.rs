@@ -235,15 +235,7 @@ async fn real_jaeger_stores_and_serves_an_otlp_trace() {
     );
     let client =
         JaegerClient::new(&format!("http://127.0.0.1:{query_port}"), http()).expect("client");
-    let ready = eventually(Duration::from_secs(20), || async {
-        client.ready().await.ok()
-    })
-    .await;
-    assert!(
-        ready.is_some(),
-        "jaeger never ready:\n{}",
-        process.log_tail()
-    );
+    process.wait_ready(|| client.ready()).await;
 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -299,30 +299,10 @@ async fn real_prometheus_ready_query_and_alert() {
         format!("--storage.tsdb.path={}", dir.path().join("data").display()),
         "--web.listen-address=127.0.0.1:0".to_string(),
     ];
-    let (process, addr) = RealProcess::start(
-        "prometheus",
-        &bin,
-        &args,
-        "Listening on",
-        Duration::from_secs(20),
-    );
-    let addr = addr.unwrap_or_else(|| {
-        panic!(
-            "prometheus did not report its address:\n{}",
-            process.log_tail()
-        )
-    });
+    let (process, addr) = RealProcess::start_listening("prometheus", &bin, &args);
     let client = PrometheusClient::new(&format!("http://{addr}"), http()).expect("client");
 
-    let ready = eventually(Duration::from_secs(20), || async {
-        client.ready().await.ok()
-    })
-    .await;
-    assert!(
-        ready.is_some(),
-        "prometheus never ready:\n{}",
-        process.log_tail()
-    );
+    process.wait_ready(|| client.ready()).await;
     let answer = client
         .query("vector(42) * 2", Some(SystemTime::now()))
         .await

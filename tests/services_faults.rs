@@ -26,28 +26,12 @@ async fn errors_fault_fails_its_route_marks_spans_and_logs_then_expires() {
     let added = Instant::now();
     assert_eq!(fault_gauge(&h.http, &products, "errors").await, Some(1.0));
 
-    let direct = h
-        .http
-        .get(format!("{products}/products/4"))
-        .send()
-        .await
-        .expect("answers");
+    let direct = h.get(format!("{products}/products/4")).await;
     assert_eq!(direct.status(), 503);
     let (trace_id, _, header) = traceparent();
-    let via = h
-        .http
-        .get(format!("{front}/products/4"))
-        .header("traceparent", header)
-        .send()
-        .await
-        .expect("answers");
+    let via = h.get_traced(format!("{front}/products/4"), &header).await;
     assert_eq!(via.status(), 502, "the gateway maps an upstream 5xx to 502");
-    let list = h
-        .http
-        .get(format!("{products}/products"))
-        .send()
-        .await
-        .expect("answers");
+    let list = h.get(format!("{products}/products")).await;
     assert_eq!(list.status(), 200, "other routes are untouched");
 
     let pm = metrics(&h.http, &products).await;
@@ -61,18 +45,10 @@ async fn errors_fault_fails_its_route_marks_spans_and_logs_then_expires() {
     );
 
     // The failed hop is an error span with a recorded exception; the log line is error level.
-    let spans = poll(Duration::from_secs(5), || async {
-        h.fleet.flush_telemetry().await;
-        let s: Vec<_> = h
-            .sink
-            .spans()
-            .into_iter()
-            .filter(|s| s.trace_id == trace_id)
-            .collect();
-        (s.len() >= 5).then_some(s)
-    })
-    .await
-    .expect("spans of the failed request arrive");
+    let spans = h
+        .spans_of(&trace_id, 5)
+        .await
+        .expect("spans of the failed request arrive");
     let failed = spans
         .iter()
         .find(|s| s.service == "products" && s.kind == 2)
@@ -109,12 +85,7 @@ async fn errors_fault_fails_its_route_marks_spans_and_logs_then_expires() {
         added.elapsed() >= Duration::from_millis(1400),
         "reverted by its TTL, not before"
     );
-    let after = h
-        .http
-        .get(format!("{front}/products/4"))
-        .send()
-        .await
-        .expect("answers");
+    let after = h.get(format!("{front}/products/4")).await;
     assert_eq!(after.status(), 200);
     h.fleet.shutdown().await;
 }
@@ -130,11 +101,8 @@ async fn latency_fault_delays_requests_until_deleted() {
     )
     .await;
     let listed: ActiveFaults = h
-        .http
         .get(format!("{users}/admin/faults"))
-        .send()
         .await
-        .expect("answers")
         .json()
         .await
         .expect("json");
@@ -143,12 +111,7 @@ async fn latency_fault_delays_requests_until_deleted() {
     assert_eq!(listed.faults[0].expires_in_ms, None);
 
     let t = Instant::now();
-    let r = h
-        .http
-        .get(format!("{users}/users/1"))
-        .send()
-        .await
-        .expect("answers");
+    let r = h.get(format!("{users}/users/1")).await;
     let slow = t.elapsed();
     assert_eq!(r.status(), 200);
     assert!(slow >= Duration::from_millis(400), "{slow:?}");
@@ -164,28 +127,13 @@ async fn latency_fault_delays_requests_until_deleted() {
     );
     assert_eq!(fault_gauge(&h.http, &users, "latency").await, Some(1.0));
 
-    let del = h
-        .http
-        .delete(format!("{users}/admin/faults/{id}"))
-        .send()
-        .await
-        .expect("answers");
+    let del = h.delete(format!("{users}/admin/faults/{id}")).await;
     assert_eq!(del.status(), 204);
-    let again = h
-        .http
-        .delete(format!("{users}/admin/faults/{id}"))
-        .send()
-        .await
-        .expect("answers");
+    let again = h.delete(format!("{users}/admin/faults/{id}")).await;
     assert_eq!(again.status(), 404);
     assert_eq!(fault_gauge(&h.http, &users, "latency").await, Some(0.0));
     let t = Instant::now();
-    let r = h
-        .http
-        .get(format!("{users}/users/1"))
-        .send()
-        .await
-        .expect("answers");
+    let r = h.get(format!("{users}/users/1")).await;
     assert_eq!(r.status(), 200);
     assert!(
         t.elapsed() < Duration::from_millis(400),
@@ -231,12 +179,11 @@ async fn hang_fault_never_answers_until_reverted() {
     wait_gauge(&h.http, &orders, "hang", 0.0, Duration::from_secs(2)).await;
 
     let ok = h
-        .http
-        .post(format!("{front}/checkout"))
-        .json(&json!({ "user_id": 1, "product_id": 1, "quantity": 1 }))
-        .send()
-        .await
-        .expect("answers");
+        .post_json(
+            format!("{front}/checkout"),
+            &json!({ "user_id": 1, "product_id": 1, "quantity": 1 }),
+        )
+        .await;
     assert_eq!(ok.status(), 201);
     h.fleet.shutdown().await;
 }
@@ -248,12 +195,7 @@ async fn hung_requests_make_the_gateway_time_out() {
     let front = h.fleet.url(ServiceName::Frontend).to_owned();
     add_fault(&h.http, &users, json!({ "kind": "hang", "ttl_ms": 10_000 })).await;
     let t = Instant::now();
-    let r = h
-        .http
-        .get(format!("{front}/account/1"))
-        .send()
-        .await
-        .expect("answers");
+    let r = h.get(format!("{front}/account/1")).await;
     // The gateway's upstream deadline (3 s in the harness) turns the hang into a 504.
     assert_eq!(r.status(), 504);
     assert!(t.elapsed() >= Duration::from_secs(3), "{:?}", t.elapsed());
@@ -288,19 +230,9 @@ async fn crash_fault_stops_only_that_service() {
     })
     .await;
     assert!(gone.is_some(), "users stopped listening");
-    let r = h
-        .http
-        .get(format!("{front}/account/1"))
-        .send()
-        .await
-        .expect("answers");
+    let r = h.get(format!("{front}/account/1")).await;
     assert_eq!(r.status(), 502, "callers see the dead upstream");
-    let p = h
-        .http
-        .get(format!("{front}/products/1"))
-        .send()
-        .await
-        .expect("answers");
+    let p = h.get(format!("{front}/products/1")).await;
     assert_eq!(p.status(), 200, "other services keep running");
     h.fleet.shutdown().await;
 }
@@ -321,33 +253,11 @@ async fn dependency_failure_fails_calls_to_one_upstream_only() {
         Some(1.0)
     );
     let (trace_id, _, header) = traceparent();
-    let r = h
-        .http
-        .get(format!("{front}/products/2"))
-        .header("traceparent", header)
-        .send()
-        .await
-        .expect("answers");
+    let r = h.get_traced(format!("{front}/products/2"), &header).await;
     assert_eq!(r.status(), 502);
-    let u = h
-        .http
-        .get(format!("{front}/account/2"))
-        .send()
-        .await
-        .expect("answers");
+    let u = h.get(format!("{front}/account/2")).await;
     assert_eq!(u.status(), 200, "users is still reachable");
-    let spans = poll(Duration::from_secs(5), || async {
-        h.fleet.flush_telemetry().await;
-        let s: Vec<_> = h
-            .sink
-            .spans()
-            .into_iter()
-            .filter(|s| s.trace_id == trace_id)
-            .collect();
-        (s.len() >= 4).then_some(s)
-    })
-    .await
-    .expect("spans arrive");
+    let spans = h.spans_of(&trace_id, 4).await.expect("spans arrive");
     let call = spans
         .iter()
         .find(|s| s.service == "api-gateway" && s.kind == 3)
@@ -366,12 +276,7 @@ async fn dependency_failure_fails_calls_to_one_upstream_only() {
         Duration::from_secs(5),
     )
     .await;
-    let r = h
-        .http
-        .get(format!("{front}/products/2"))
-        .send()
-        .await
-        .expect("answers");
+    let r = h.get(format!("{front}/products/2")).await;
     assert_eq!(r.status(), 200);
     h.fleet.shutdown().await;
 }
@@ -389,12 +294,11 @@ async fn queue_stall_backs_up_the_worker_then_drains() {
     .await;
     for i in 1..=3u64 {
         let r = h
-            .http
-            .post(format!("{front}/checkout"))
-            .json(&json!({ "user_id": i, "product_id": i, "quantity": 1 }))
-            .send()
-            .await
-            .expect("answers");
+            .post_json(
+                format!("{front}/checkout"),
+                &json!({ "user_id": i, "product_id": i, "quantity": 1 }),
+            )
+            .await;
         assert_eq!(r.status(), 201, "orders are still accepted");
     }
     let wm = metrics(&h.http, &worker).await;
@@ -434,12 +338,11 @@ async fn task_errors_count_as_workflow_failures() {
     )
     .await;
     let r = h
-        .http
-        .post(format!("{front}/checkout"))
-        .json(&json!({ "user_id": 1, "product_id": 1, "quantity": 1 }))
-        .send()
-        .await
-        .expect("answers");
+        .post_json(
+            format!("{front}/checkout"),
+            &json!({ "user_id": 1, "product_id": 1, "quantity": 1 }),
+        )
+        .await;
     assert_eq!(r.status(), 201, "enqueueing still works");
     let failed = poll(Duration::from_secs(5), || async {
         let t = metrics(&h.http, &worker).await;
@@ -480,12 +383,7 @@ async fn admin_health_and_metrics_routes_ignore_faults() {
         r.is_err_and(|e| e.is_timeout()),
         "business routes are delayed"
     );
-    let r = h
-        .http
-        .delete(format!("{users}/admin/faults"))
-        .send()
-        .await
-        .expect("answers");
+    let r = h.delete(format!("{users}/admin/faults")).await;
     assert_eq!(r.status(), 204);
     let r = quick
         .get(format!("{users}/users/1"))
@@ -519,13 +417,7 @@ async fn invalid_fault_requests_are_rejected_with_reasons() {
         ),
         (json!({ "kind": "teleport" }), "invalid fault request"),
     ] {
-        let r = h
-            .http
-            .post(format!("{orders}/admin/faults"))
-            .json(&body)
-            .send()
-            .await
-            .expect("answers");
+        let r = h.post_json(format!("{orders}/admin/faults"), &body).await;
         assert_eq!(r.status(), 400, "{body}");
         let text = r.text().await.expect("body");
         assert!(text.contains(reason), "{body}: {text}");

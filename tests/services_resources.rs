@@ -92,12 +92,7 @@ async fn cpu_burn_and_memory_growth_use_resources_then_give_them_back() {
         sample(&pm, "process_resident_memory_bytes").is_some_and(|v| v / 1e6 > base + 250.0),
         "the metric shows it too"
     );
-    let del = h
-        .http
-        .delete(format!("{products}/admin/faults/{id}"))
-        .send()
-        .await
-        .expect("answers");
+    let del = h.delete(format!("{products}/admin/faults/{id}")).await;
     assert_eq!(del.status(), 204);
     let freed = poll(Duration::from_secs(3), || async {
         let rss = stat().rss_bytes as f64 / 1e6;

@@ -51,12 +51,7 @@ async fn checkout_is_one_trace_across_every_hop_with_metrics_and_logs() {
         ("/products", 200),
         ("/", 200),
     ] {
-        let r = h
-            .http
-            .get(format!("{front}{path}"))
-            .send()
-            .await
-            .expect("answers");
+        let r = h.get(format!("{front}{path}")).await;
         assert_eq!(r.status(), want, "{path}");
     }
 
@@ -287,13 +282,7 @@ async fn instrumentation_levels_gate_metrics_traces_and_logs() {
         let h = harness(level).await;
         let front = h.fleet.url(ServiceName::Frontend).to_owned();
         let (_, _, header) = traceparent();
-        let r = h
-            .http
-            .get(format!("{front}/products/1"))
-            .header("traceparent", header)
-            .send()
-            .await
-            .expect("answers");
+        let r = h.get_traced(format!("{front}/products/1"), &header).await;
         assert_eq!(r.status(), 200);
         h.fleet.flush_telemetry().await;
         let fm = metrics(&h.http, &front).await;

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use reqwest::Url;
+use reqwest::{Method, Url};
 use serde::{Deserialize, Serialize};
 
 use super::http::{self, HttpError};
@@ -32,8 +32,7 @@ pub enum AlertmanagerError {
 /// Client for one Alertmanager.
 #[derive(Debug, Clone)]
 pub struct AlertmanagerClient {
-    base_url: Url,
-    http: reqwest::Client,
+    api: http::Api,
 }
 
 /// Query parameters of `/api/v2/alerts` and `/api/v2/alerts/groups`.
@@ -309,20 +308,17 @@ impl AlertmanagerClient {
     /// A client for the Alertmanager at `base_url` (e.g. `http://127.0.0.1:9093`).
     pub fn new(base_url: &str, http: reqwest::Client) -> Result<Self, AlertmanagerError> {
         Ok(AlertmanagerClient {
-            base_url: http::parse_base_url(base_url)?,
-            http,
+            api: http::Api::new(base_url, http)?,
         })
     }
 
     pub fn base_url(&self) -> &Url {
-        &self.base_url
+        self.api.base_url()
     }
 
     /// `GET /-/ready`.
     pub async fn ready(&self) -> Result<(), AlertmanagerError> {
-        let segments = ["-", "ready"];
-        let url = http::endpoint_url(&self.base_url, &segments);
-        http::send(self.http.get(url), &http::endpoint_label(&segments)).await?;
+        self.api.send(Method::GET, &["-", "ready"]).await?;
         Ok(())
     }
 
@@ -352,8 +348,9 @@ impl AlertmanagerClient {
 
     /// `POST /api/v2/silences`; returns the new silence's id.
     pub async fn create_silence(&self, silence: &NewSilence) -> Result<String, AlertmanagerError> {
-        let segments = ["api", "v2", "silences"];
-        let endpoint = http::endpoint_label(&segments);
+        let (request, endpoint) = self
+            .api
+            .request(Method::POST, &["api", "v2", "silences"], &[]);
         let body = PostableSilence {
             matchers: &silence.matchers,
             starts_at: humantime::format_rfc3339_millis(silence.starts_at).to_string(),
@@ -365,9 +362,7 @@ impl AlertmanagerClient {
             endpoint: endpoint.clone(),
             source,
         })?;
-        let request = self
-            .http
-            .post(http::endpoint_url(&self.base_url, &segments))
+        let request = request
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(json);
         let created: SilenceCreated = http::get_json(request, &endpoint).await?;
@@ -376,19 +371,18 @@ impl AlertmanagerClient {
 
     /// `DELETE /api/v2/silence/{id}` (expires the silence).
     pub async fn delete_silence(&self, id: &str) -> Result<(), AlertmanagerError> {
-        let segments = ["api", "v2", "silence", id];
-        let url = http::endpoint_url(&self.base_url, &segments);
-        http::send(self.http.delete(url), &http::endpoint_label(&segments)).await?;
+        self.api
+            .send(Method::DELETE, &["api", "v2", "silence", id])
+            .await?;
         Ok(())
     }
 
     async fn get<T: serde::de::DeserializeOwned>(
         &self,
         segments: &[&str],
-        params: &[(&'static str, String)],
+        params: &[(&str, String)],
     ) -> Result<T, AlertmanagerError> {
-        let url = http::with_query(http::endpoint_url(&self.base_url, segments), params);
-        Ok(http::get_json(self.http.get(url), &http::endpoint_label(segments)).await?)
+        Ok(self.api.get_json(segments, params).await?)
     }
 }
 

@@ -93,6 +93,59 @@ pub fn parse_base_url(raw: &str) -> Result<Url, HttpError> {
     Ok(url)
 }
 
+/// A backend's HTTP API: its checked base URL and the shared client. Endpoints are given as
+/// path segments; errors name the endpoint (`/api/v2/alerts`), never the URL.
+#[derive(Debug, Clone)]
+pub struct Api {
+    base_url: Url,
+    http: reqwest::Client,
+}
+
+impl Api {
+    /// The API at `base_url` (checked by [`parse_base_url`]).
+    pub fn new(base_url: &str, http: reqwest::Client) -> Result<Self, HttpError> {
+        Ok(Api {
+            base_url: parse_base_url(base_url)?,
+            http,
+        })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    /// A `method` request to `segments` with query `params`, and the endpoint label.
+    pub(crate) fn request(
+        &self,
+        method: reqwest::Method,
+        segments: &[&str],
+        params: &[(&str, String)],
+    ) -> (RequestBuilder, String) {
+        let url = with_query(endpoint_url(&self.base_url, segments), params);
+        (self.http.request(method, url), endpoint_label(segments))
+    }
+
+    /// [`send`]s a `method` request without query or body; the body of a 2xx answer.
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        segments: &[&str],
+    ) -> Result<Bytes, HttpError> {
+        let (request, endpoint) = self.request(method, segments, &[]);
+        send(request, &endpoint).await
+    }
+
+    /// `GET` with query `params`, status checked, JSON body decoded.
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        params: &[(&str, String)],
+    ) -> Result<T, HttpError> {
+        let (request, endpoint) = self.request(reqwest::Method::GET, segments, params);
+        get_json(request, &endpoint).await
+    }
+}
+
 /// `base` with `segments` appended to its path, each segment percent-encoded.
 ///
 /// A base path prefix is kept (`http://h/grafana` + `api/health` → `/grafana/api/health`).

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::{StatusCode, Url};
+use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
 use super::http::{self, HttpError};
@@ -37,8 +37,7 @@ pub enum JaegerError {
 /// Client for one Jaeger query service.
 #[derive(Debug, Clone)]
 pub struct JaegerClient {
-    base_url: Url,
-    http: reqwest::Client,
+    api: http::Api,
 }
 
 /// A typed tag value (Jaeger `type` + `value`).
@@ -404,13 +403,12 @@ impl JaegerClient {
     /// A client for the Jaeger query service at `base_url` (e.g. `http://127.0.0.1:16686`).
     pub fn new(base_url: &str, http: reqwest::Client) -> Result<Self, JaegerError> {
         Ok(JaegerClient {
-            base_url: http::parse_base_url(base_url)?,
-            http,
+            api: http::Api::new(base_url, http)?,
         })
     }
 
     pub fn base_url(&self) -> &Url {
-        &self.base_url
+        self.api.base_url()
     }
 
     /// Ready when `/api/services` answers (the query API has no readiness endpoint of its
@@ -484,10 +482,10 @@ impl JaegerClient {
     /// resource `service.name` becomes the process, the parent span id a `CHILD_OF`
     /// reference, the span status the `otel.status_code` tag (and `error=true` on ERROR).
     pub async fn trace_v3(&self, trace_id: &str) -> Result<Option<Trace>, JaegerError> {
-        let segments = ["api", "v3", "traces", trace_id];
-        let endpoint = http::endpoint_label(&segments);
-        let url = http::endpoint_url(&self.base_url, &segments);
-        let (status, body) = http::send_raw(self.http.get(url), &endpoint).await?;
+        let (request, endpoint) =
+            self.api
+                .request(Method::GET, &["api", "v3", "traces", trace_id], &[]);
+        let (status, body) = http::send_raw(request, &endpoint).await?;
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -503,9 +501,8 @@ impl JaegerClient {
         segments: &[&str],
         params: &[(&str, String)],
     ) -> Result<Option<T>, JaegerError> {
-        let endpoint = http::endpoint_label(segments);
-        let url = http::with_query(http::endpoint_url(&self.base_url, segments), params);
-        let (status, body) = http::send_raw(self.http.get(url), &endpoint).await?;
+        let (request, endpoint) = self.api.request(Method::GET, segments, params);
+        let (status, body) = http::send_raw(request, &endpoint).await?;
         let answer: Structured<T> = if status.is_success() {
             http::decode(&endpoint, &body)?
         } else {

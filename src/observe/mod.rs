@@ -15,6 +15,7 @@
 //! - [`dashboard`]: pure Grafana dashboard JSON model and template/macro interpolation
 //! - [`otlp`]: a tiny OTLP/HTTP tap recording received spans and log records
 //! - [`http`]: the HTTP plumbing and error type the clients share
+//! - `server`: the owner of gauntlet's own small HTTP servers (tap, webhook sink, otlp sink)
 
 pub mod alertmanager;
 pub mod dashboard;
@@ -24,6 +25,7 @@ pub mod jaeger;
 pub mod loki;
 pub mod otlp;
 pub mod prometheus;
+pub(crate) mod server;
 pub mod victorialogs;
 pub mod webhook;
 
@@ -35,5 +37,6 @@ pub use http::HttpError;
 pub use jaeger::JaegerClient;
 pub use loki::LokiClient;
 pub use prometheus::PrometheusClient;
+pub use server::ServeError;
 pub use victorialogs::VictoriaLogsClient;
 pub use webhook::WebhookSink;

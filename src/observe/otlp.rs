@@ -21,24 +21,11 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+use super::server::{HttpServer, ServeError, loopback};
 
 /// The tap could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum OtlpTapError {
-    #[error("cannot bind the otlp tap on {addr}")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot read the otlp tap's bound address")]
-    LocalAddr {
-        #[source]
-        source: std::io::Error,
-    },
-}
+pub type OtlpTapError = ServeError;
 
 /// OTLP span status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,16 +80,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The running tap; dropping it stops the server.
 pub struct OtlpTap {
-    addr: SocketAddr,
+    server: HttpServer,
     recorded: Arc<Recorded>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for OtlpTap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OtlpTap")
-            .field("addr", &self.addr)
+            .field("addr", &self.addr())
             .finish_non_exhaustive()
     }
 }
@@ -110,42 +95,22 @@ impl std::fmt::Debug for OtlpTap {
 impl OtlpTap {
     /// Starts the tap on `127.0.0.1` with a port chosen by the OS.
     pub async fn start() -> Result<Self, OtlpTapError> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| OtlpTapError::Bind { addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| OtlpTapError::LocalAddr { source })?;
         let recorded = Arc::new(Recorded::default());
         let app = Router::new()
             .route("/v1/traces", post(receive_traces))
             .route("/v1/logs", post(receive_logs))
             .with_state(Arc::clone(&recorded));
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
-            if let Err(error) = server.await {
-                tracing::warn!(%error, "otlp tap stopped with an error");
-            }
-        });
-        Ok(OtlpTap {
-            addr,
-            recorded,
-            shutdown: Some(tx),
-            task: Some(task),
-        })
+        let server = HttpServer::start("the otlp tap", loopback(), app).await?;
+        Ok(OtlpTap { server, recorded })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The OTLP/HTTP base endpoint (`http://127.0.0.1:port`); exporters append `/v1/…`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     /// Every span received so far, in arrival order.
@@ -156,17 +121,6 @@ impl OtlpTap {
     /// Every log record received so far, in arrival order.
     pub fn logs(&self) -> Vec<TappedLog> {
         lock(&self.recorded.logs).clone()
-    }
-}
-
-impl Drop for OtlpTap {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }
 

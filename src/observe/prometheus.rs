@@ -38,8 +38,7 @@ pub enum PrometheusError {
 /// Client for one Prometheus server.
 #[derive(Debug, Clone)]
 pub struct PrometheusClient {
-    base_url: Url,
-    http: reqwest::Client,
+    api: http::Api,
 }
 
 /// One sample: Unix timestamp in seconds and the value (NaN and ±Inf included).
@@ -422,20 +421,17 @@ impl PrometheusClient {
     /// A client for the Prometheus at `base_url` (e.g. `http://127.0.0.1:9090`).
     pub fn new(base_url: &str, http: reqwest::Client) -> Result<Self, PrometheusError> {
         Ok(PrometheusClient {
-            base_url: http::parse_base_url(base_url)?,
-            http,
+            api: http::Api::new(base_url, http)?,
         })
     }
 
     pub fn base_url(&self) -> &Url {
-        &self.base_url
+        self.api.base_url()
     }
 
     /// `GET /-/ready`: Ok once Prometheus serves queries (503 while starting).
     pub async fn ready(&self) -> Result<(), PrometheusError> {
-        let segments = ["-", "ready"];
-        let url = http::endpoint_url(&self.base_url, &segments);
-        http::send(self.http.get(url), &http::endpoint_label(&segments)).await?;
+        self.api.send(reqwest::Method::GET, &["-", "ready"]).await?;
         Ok(())
     }
 
@@ -505,9 +501,8 @@ impl PrometheusClient {
         segments: &[&str],
         params: &[(&str, String)],
     ) -> Result<(T, Vec<String>), PrometheusError> {
-        let endpoint = http::endpoint_label(segments);
-        let url = http::with_query(http::endpoint_url(&self.base_url, segments), params);
-        let (status, body) = http::send_raw(self.http.get(url), &endpoint).await?;
+        let (request, endpoint) = self.api.request(reqwest::Method::GET, segments, params);
+        let (status, body) = http::send_raw(request, &endpoint).await?;
         if !status.is_success() {
             // Prometheus explains 400/422/503 in its JSON envelope; anything else is raw.
             return Err(

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -20,30 +20,16 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use bytes::Bytes;
 use serde::Deserialize;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 use super::http::{self, excerpt};
+use super::server::{HttpServer, ServeError, loopback};
 use super::time::opt_rfc3339;
 
 /// A label set, sorted by name.
 pub type Labels = BTreeMap<String, String>;
 
 /// The sink could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum WebhookError {
-    #[error("cannot bind the webhook sink on {addr}")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot read the webhook sink's bound address")]
-    LocalAddr {
-        #[source]
-        source: std::io::Error,
-    },
-}
+pub type WebhookError = ServeError;
 
 /// `firing` or `resolved`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -138,16 +124,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The running sink; dropping it stops the server.
 pub struct WebhookSink {
-    addr: SocketAddr,
+    server: HttpServer,
     recorded: Arc<Recorded>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for WebhookSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookSink")
-            .field("addr", &self.addr)
+            .field("addr", &self.addr())
             .finish_non_exhaustive()
     }
 }
@@ -155,46 +139,26 @@ impl std::fmt::Debug for WebhookSink {
 impl WebhookSink {
     /// Starts the sink on `127.0.0.1` with a port chosen by the OS.
     pub async fn start() -> Result<Self, WebhookError> {
-        Self::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await
+        Self::bind(loopback()).await
     }
 
     /// Starts the sink on `addr`.
     pub async fn bind(addr: SocketAddr) -> Result<Self, WebhookError> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| WebhookError::Bind { addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| WebhookError::LocalAddr { source })?;
         let recorded = Arc::new(Recorded::default());
         let app = Router::new()
             .route("/hook/{receiver}", post(receive))
             .with_state(Arc::clone(&recorded));
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
-            if let Err(error) = server.await {
-                tracing::warn!(%error, "webhook sink stopped with an error");
-            }
-        });
-        tracing::debug!(%addr, "webhook sink listening");
-        Ok(WebhookSink {
-            addr,
-            recorded,
-            shutdown: Some(tx),
-            task: Some(task),
-        })
+        let server = HttpServer::start("the webhook sink", addr, app).await?;
+        Ok(WebhookSink { server, recorded })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The URL to put in a receiver's `webhook_configs[].url`.
     pub fn url_for(&self, receiver: &str) -> String {
-        let base = reqwest::Url::parse(&format!("http://{}/", self.addr))
+        let base = reqwest::Url::parse(&format!("http://{}/", self.addr()))
             .expect("a socket address always forms a valid http url");
         http::endpoint_url(&base, &["hook", receiver]).to_string()
     }
@@ -219,29 +183,8 @@ impl WebhookSink {
     }
 
     /// Stops the server and waits (at most 2 s) for it to finish.
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(2), &mut task)
-                .await
-                .is_err()
-        {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for WebhookSink {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            // Drop cannot wait; aborting closes the listener at once.
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 

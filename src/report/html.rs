@@ -7,12 +7,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::model::{
-    ExpectationKind, ExpectationStatus, RunResults, ScenarioResult, ScenarioStatus,
-};
+use super::model::{RunResults, ScenarioResult};
 use super::output::ReportError;
 use super::svg;
-use super::text::{fmt_ms, fmt_num, fmt_opt_ms, fmt_pct, html_escape as esc};
+use super::table::{self, Cell, Table, recorded_backends, scenario_reason, totals_line};
+use super::text::{fmt_ms, html_escape as esc};
 
 /// File name used inside a report directory.
 pub const HTML_FILE: &str = "report.html";
@@ -57,46 +56,18 @@ pub fn render(results: &RunResults) -> String {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>gauntlet report: {}</title><style>{CSS}</style></head><body><main>
 <h1>gauntlet pre-release report</h1>
-<p class="meta">gauntlet {} · started {} · finished {} · host {} {} ({} cores{})</p>
+<p class="meta">{}</p>
 <p class="verdict">Verdict: {} — {}</p>
 "#,
         overall.as_str(),
-        esc(&results.gauntlet_version),
-        esc(&results.started_at),
-        esc(&results.finished_at),
-        esc(&results.environment.host.os),
-        esc(&results.environment.host.arch),
-        results.environment.host.cores,
-        results
-            .environment
-            .host
-            .kernel
-            .as_deref()
-            .map_or_else(String::new, |k| format!(", kernel {}", esc(k))),
+        table::run_line(results, esc),
         badge(overall.as_str()),
         esc(&totals_line(results)),
     );
 
     // What was tested.
-    o.push_str("<h2>What was tested</h2>\n<table><tr><th>Component</th><th>Version</th><th>Provided as</th><th>Real</th><th>Note</th></tr>\n");
-    for c in &results.environment.components {
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&c.name),
-            c.version
-                .as_deref()
-                .map_or_else(|| "unknown".to_owned(), esc),
-            c.kind.as_str(),
-            if c.real {
-                "yes".to_owned()
-            } else {
-                r#"<span class="recorded">no (recorded)</span>"#.to_owned()
-            },
-            c.note.as_deref().map_or_else(String::new, esc)
-        );
-    }
-    o.push_str("</table>\n");
+    o.push_str("<h2>What was tested</h2>\n");
+    write_table(&mut o, &table::components(results));
     let not_real: Vec<String> = recorded_backends(results);
     if !not_real.is_empty() {
         let _ = writeln!(
@@ -107,24 +78,8 @@ pub fn render(results: &RunResults) -> String {
     }
 
     // Verdict per scenario.
-    o.push_str("<h2>Verdict per scenario</h2>\n<table><tr><th>Scenario</th><th>File</th><th>Status</th><th>Met</th><th>Missed</th><th>Skipped</th><th>Duration</th><th>Reason</th></tr>\n");
-    for s in &results.scenarios {
-        let n = |st| s.expectations.iter().filter(|e| e.status == st).count();
-        let _ = writeln!(
-            o,
-            r##"<tr><td><a href="#{}">{}</a></td><td><code>{}</code></td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td></tr>"##,
-            anchor(s),
-            esc(&s.name),
-            esc(&s.file),
-            badge(s.status.as_str()),
-            n(ExpectationStatus::Met),
-            n(ExpectationStatus::Missed),
-            n(ExpectationStatus::Skipped),
-            fmt_ms(s.duration_ms),
-            esc(scenario_reason(s))
-        );
-    }
-    o.push_str("</table>\n");
+    o.push_str("<h2>Verdict per scenario</h2>\n");
+    write_table(&mut o, &table::scenarios(results));
 
     for s in &results.scenarios {
         scenario_section(&mut o, s);
@@ -133,56 +88,47 @@ pub fn render(results: &RunResults) -> String {
     o
 }
 
-fn anchor(s: &ScenarioResult) -> String {
-    format!("scenario-{}", super::text::slug(&s.name))
+/// The id of a scenario's section, for links from the verdict table.
+fn anchor(name: &str) -> String {
+    format!("scenario-{}", super::text::slug(name))
 }
 
-fn scenario_reason(s: &ScenarioResult) -> &str {
-    match s.status {
-        ScenarioStatus::Skipped => s.skipped_reason.as_deref().unwrap_or(""),
-        ScenarioStatus::Error => s.error.as_deref().unwrap_or(""),
-        _ => "",
+/// Writes `t` as a `<table>`, one row a line.
+fn write_table(o: &mut String, t: &Table) {
+    o.push_str("<table><tr>");
+    for c in t.columns {
+        let _ = write!(o, "<th>{}</th>", c.title);
     }
+    o.push_str("</tr>\n");
+    for row in &t.rows {
+        o.push_str("<tr>");
+        for (c, cell) in t.columns.iter().zip(row) {
+            match if c.numeric { Some("num") } else { c.class } {
+                Some(class) => {
+                    let _ = write!(o, r#"<td class="{class}">"#);
+                }
+                None => o.push_str("<td>"),
+            }
+            o.push_str(&cell_html(cell));
+            o.push_str("</td>");
+        }
+        o.push_str("</tr>\n");
+    }
+    o.push_str("</table>\n");
 }
 
-/// One-line totals, e.g. `2 scenarios (1 met, 1 missed); 12 expectations (9 met, …)`.
-pub(crate) fn totals_line(results: &RunResults) -> String {
-    let sc = results.scenario_counts();
-    let ec = results.expectation_counts();
-    format!(
-        "{} scenarios ({} met, {} missed, {} skipped, {} error); {} expectations ({} met, {} missed, {} skipped)",
-        sc.total(),
-        sc.met,
-        sc.missed,
-        sc.skipped,
-        sc.error,
-        ec.total(),
-        ec.met,
-        ec.missed,
-        ec.skipped
-    )
-}
-
-/// Backends that expectations used in recorded (not real) form, deduplicated.
-pub(crate) fn recorded_backends(results: &RunResults) -> Vec<String> {
-    let mut v: Vec<String> = results
-        .scenarios
-        .iter()
-        .flat_map(|s| &s.expectations)
-        .filter(|e| !e.backend_real)
-        .map(|e| e.backend.clone())
-        .collect();
-    v.sort();
-    v.dedup();
-    v
-}
-
-/// Headroom left before the deadline, e.g. `15.8s`, or `-` when not detected.
-pub(crate) fn headroom(deadline_ms: u64, ttd_ms: Option<u64>) -> String {
-    match ttd_ms {
-        Some(t) if t <= deadline_ms => fmt_ms(deadline_ms - t),
-        Some(t) => format!("-{}", fmt_ms(t - deadline_ms)),
-        None => "-".to_owned(),
+fn cell_html(cell: &Cell) -> String {
+    match cell {
+        Cell::Text(t) => esc(t),
+        Cell::Scenario(name) => format!(r##"<a href="#{}">{}</a>"##, anchor(name), esc(name)),
+        Cell::Path(t) | Cell::Id(t) => format!("<code>{}</code>", esc(t)),
+        Cell::Status { word, .. } => badge(word),
+        Cell::Real(true) => "yes".to_owned(),
+        Cell::Real(false) => r#"<span class="recorded">no (recorded)</span>"#.to_owned(),
+        Cell::Backend { name, real: true } => esc(name),
+        Cell::Backend { name, real: false } => {
+            format!(r#"{} <span class="recorded">(recorded)</span>"#, esc(name))
+        }
     }
 }
 
@@ -190,7 +136,7 @@ fn scenario_section(o: &mut String, s: &ScenarioResult) {
     let _ = writeln!(
         o,
         r#"<h2 id="{}">{} {}</h2><p class="meta"><code>{}</code> · {}</p>"#,
-        anchor(s),
+        anchor(&s.name),
         esc(&s.name),
         badge(s.status.as_str()),
         esc(&s.file),
@@ -205,33 +151,12 @@ fn scenario_section(o: &mut String, s: &ScenarioResult) {
         );
     }
     if let Some(l) = &s.load {
-        let _ = writeln!(
-            o,
-            r#"<h3>Load</h3><table><tr><th>Requests</th><th>Failures</th><th>Throughput</th><th>p50</th><th>p95</th><th>p99</th><th>max</th></tr><tr><td class="num">{}</td><td class="num">{}</td><td class="num">{} req/s</td><td class="num">{} ms</td><td class="num">{} ms</td><td class="num">{} ms</td><td class="num">{} ms</td></tr></table>"#,
-            l.requests,
-            l.failures,
-            fmt_num(l.throughput_rps, 1),
-            fmt_num(l.p50_ms, 1),
-            fmt_num(l.p95_ms, 1),
-            fmt_num(l.p99_ms, 1),
-            fmt_num(l.max_ms, 1)
-        );
+        o.push_str("<h3>Load</h3>");
+        write_table(o, &table::load(l));
     }
-    if !s.faults.is_empty() {
-        o.push_str("<h3>Faults</h3><table><tr><th>Fault</th><th>Kind</th><th>Target</th><th>Planned</th><th>Injected</th><th>Rolled back</th></tr>\n");
-        for f in &s.faults {
-            let _ = writeln!(
-                o,
-                r#"<tr><td>{}</td><td>{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
-                esc(&f.name),
-                esc(&f.kind),
-                esc(&f.target),
-                fmt_ms(f.planned_at_ms),
-                f.injected_at_ms.map_or_else(|| "never".to_owned(), fmt_ms),
-                f.rolled_back_at_ms.map_or_else(|| "-".to_owned(), fmt_ms)
-            );
-        }
-        o.push_str("</table>\n");
+    if let Some(t) = table::faults(&s.faults) {
+        o.push_str("<h3>Faults</h3>");
+        write_table(o, &t);
     }
     if let Some(svg) = svg::timeline(s) {
         let _ = writeln!(
@@ -239,41 +164,9 @@ fn scenario_section(o: &mut String, s: &ScenarioResult) {
             "<figure>{svg}<figcaption>Load over time; shaded: fault active; vertical lines: when an expectation was met (detection, notification, resolution).</figcaption></figure>"
         );
     }
-    for kind in ExpectationKind::ALL {
-        let rows: Vec<_> = s.expectations.iter().filter(|e| e.kind == kind).collect();
-        if rows.is_empty() {
-            continue;
-        }
-        let _ = writeln!(
-            o,
-            "<h3>{}</h3><table><tr><th>Id</th><th>Expectation</th><th>Phase</th><th>Status</th><th>Time to detect</th><th>Deadline</th><th>Floor</th><th>Headroom</th><th>Last observed</th><th>Backend</th></tr>",
-            kind.heading()
-        );
-        for e in rows {
-            let observed = e.observed_text();
-            let _ = writeln!(
-                o,
-                r#"<tr><td class="id"><code>{}</code></td><td class="desc">{}</td><td>{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="obs">{}</td><td>{}</td></tr>"#,
-                esc(&e.id),
-                esc(&e.description),
-                e.phase.as_str(),
-                badge(e.status.as_str()),
-                fmt_opt_ms(e.time_to_detect_ms),
-                fmt_ms(e.deadline_ms),
-                fmt_opt_ms(e.floor_ms),
-                headroom(e.deadline_ms, e.time_to_detect_ms),
-                esc(&observed),
-                if e.backend_real {
-                    esc(&e.backend)
-                } else {
-                    format!(
-                        r#"{} <span class="recorded">(recorded)</span>"#,
-                        esc(&e.backend)
-                    )
-                }
-            );
-        }
-        o.push_str("</table>\n");
+    for (kind, t) in table::expectations(s) {
+        let _ = write!(o, "<h3>{}</h3>", kind.heading());
+        write_table(o, &t);
     }
     if let Some(svg) = svg::time_to_detect(s) {
         let _ = writeln!(
@@ -282,25 +175,12 @@ fn scenario_section(o: &mut String, s: &ScenarioResult) {
         );
     }
     if let Some(ov) = &s.overhead {
-        let _ = writeln!(
+        let _ = write!(
             o,
-            r#"<h3>Instrumentation overhead {}</h3><table><tr><th>Measure</th><th>Without</th><th>With</th><th>Change</th><th>Limit</th></tr>
-<tr><td>p99 latency increase</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>
-<tr><td>throughput drop</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr></table>"#,
-            badge(ov.status.as_str()),
-            ov.baseline_p99_ms
-                .map_or_else(|| "-".to_owned(), |v| format!("{} ms", fmt_num(v, 2))),
-            ov.instrumented_p99_ms
-                .map_or_else(|| "-".to_owned(), |v| format!("{} ms", fmt_num(v, 2))),
-            fmt_pct(ov.p99_increase_pct),
-            fmt_pct(ov.limits.max_p99_increase_pct),
-            ov.baseline_rps
-                .map_or_else(|| "-".to_owned(), |v| format!("{} req/s", fmt_num(v, 1))),
-            ov.instrumented_rps
-                .map_or_else(|| "-".to_owned(), |v| format!("{} req/s", fmt_num(v, 1))),
-            fmt_pct(ov.throughput_drop_pct),
-            fmt_pct(ov.limits.max_throughput_drop_pct),
+            "<h3>Instrumentation overhead {}</h3>",
+            badge(ov.status.as_str())
         );
+        write_table(o, &table::overhead(ov));
     }
 }
 

@@ -6,11 +6,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::html::{headroom, recorded_backends, totals_line};
-use super::model::{ExpectationKind, ExpectationStatus, RunResults, ScenarioStatus};
+use super::model::{RunResults, ScenarioStatus};
 use super::output::{ReportError, write_file};
 use super::svg;
-use super::text::{fmt_ms, fmt_num, fmt_opt_ms, fmt_pct, md_cell as c, slug};
+use super::table::{self, Cell, Table, recorded_backends, totals_line};
+use super::text::{fmt_ms, md_cell as c, slug};
 
 /// File name used inside a report directory.
 pub const MARKDOWN_FILE: &str = "report.md";
@@ -29,7 +29,6 @@ pub fn render(results: &RunResults) -> MarkdownReport {
     let mut o = String::new();
     let mut images = Vec::new();
     let overall = results.overall_status();
-    let host = &results.environment.host;
     let _ = writeln!(o, "# gauntlet pre-release report\n");
     let _ = writeln!(
         o,
@@ -37,38 +36,10 @@ pub fn render(results: &RunResults) -> MarkdownReport {
         overall.as_str().to_uppercase(),
         c(&totals_line(results))
     );
-    let _ = writeln!(
-        o,
-        "gauntlet {} · started {} · finished {} · host {} {} ({} cores{})\n",
-        c(&results.gauntlet_version),
-        c(&results.started_at),
-        c(&results.finished_at),
-        c(&host.os),
-        c(&host.arch),
-        host.cores,
-        host.kernel
-            .as_deref()
-            .map_or_else(String::new, |k| format!(", kernel {}", c(k)))
-    );
+    let _ = writeln!(o, "{}\n", table::run_line(results, c));
 
-    o.push_str("## What was tested\n\n| Component | Version | Provided as | Real | Note |\n|---|---|---|---|---|\n");
-    for comp in &results.environment.components {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} |",
-            c(&comp.name),
-            comp.version
-                .as_deref()
-                .map_or_else(|| "unknown".to_owned(), c),
-            comp.kind.as_str(),
-            if comp.real {
-                "yes"
-            } else {
-                "**no (recorded)**"
-            },
-            comp.note.as_deref().map_or_else(String::new, c)
-        );
-    }
+    o.push_str("## What was tested\n\n");
+    write_table(&mut o, &table::components(results));
     let recorded = recorded_backends(results);
     if !recorded.is_empty() {
         let _ = writeln!(
@@ -78,27 +49,8 @@ pub fn render(results: &RunResults) -> MarkdownReport {
         );
     }
 
-    o.push_str("\n## Verdict per scenario\n\n| Scenario | File | Status | Met | Missed | Skipped | Duration | Reason |\n|---|---|---|--:|--:|--:|--:|---|\n");
-    for s in &results.scenarios {
-        let n = |st| s.expectations.iter().filter(|e| e.status == st).count();
-        let reason = match s.status {
-            ScenarioStatus::Skipped => s.skipped_reason.as_deref().unwrap_or(""),
-            ScenarioStatus::Error => s.error.as_deref().unwrap_or(""),
-            _ => "",
-        };
-        let _ = writeln!(
-            o,
-            "| {} | `{}` | {} | {} | {} | {} | {} | {} |",
-            c(&s.name),
-            s.file.replace('`', "'").replace('|', "\\|"),
-            s.status.as_str(),
-            n(ExpectationStatus::Met),
-            n(ExpectationStatus::Missed),
-            n(ExpectationStatus::Skipped),
-            fmt_ms(s.duration_ms),
-            c(reason)
-        );
-    }
+    o.push_str("\n## Verdict per scenario\n\n");
+    write_table(&mut o, &table::scenarios(results));
 
     for (i, s) in results.scenarios.iter().enumerate() {
         let stem = format!("report-{:02}-{}", i + 1, slug(&s.name));
@@ -120,32 +72,12 @@ pub fn render(results: &RunResults) -> MarkdownReport {
             _ => {}
         }
         if let Some(l) = &s.load {
-            let _ = writeln!(
-                o,
-                "\n### Load\n\n| Requests | Failures | Throughput | p50 | p95 | p99 | max |\n|--:|--:|--:|--:|--:|--:|--:|\n| {} | {} | {} req/s | {} ms | {} ms | {} ms | {} ms |",
-                l.requests,
-                l.failures,
-                fmt_num(l.throughput_rps, 1),
-                fmt_num(l.p50_ms, 1),
-                fmt_num(l.p95_ms, 1),
-                fmt_num(l.p99_ms, 1),
-                fmt_num(l.max_ms, 1)
-            );
+            o.push_str("\n### Load\n\n");
+            write_table(&mut o, &table::load(l));
         }
-        if !s.faults.is_empty() {
-            o.push_str("\n### Faults\n\n| Fault | Kind | Target | Planned | Injected | Rolled back |\n|---|---|---|--:|--:|--:|\n");
-            for f in &s.faults {
-                let _ = writeln!(
-                    o,
-                    "| {} | {} | {} | {} | {} | {} |",
-                    c(&f.name),
-                    c(&f.kind),
-                    c(&f.target),
-                    fmt_ms(f.planned_at_ms),
-                    f.injected_at_ms.map_or_else(|| "never".to_owned(), fmt_ms),
-                    f.rolled_back_at_ms.map_or_else(|| "-".to_owned(), fmt_ms)
-                );
-            }
+        if let Some(t) = table::faults(&s.faults) {
+            o.push_str("\n### Faults\n\n");
+            write_table(&mut o, &t);
         }
         if let Some(svg) = svg::timeline(s) {
             let file = format!("{stem}-timeline.svg");
@@ -156,38 +88,9 @@ pub fn render(results: &RunResults) -> MarkdownReport {
             );
             images.push((file, svg));
         }
-        for kind in ExpectationKind::ALL {
-            let rows: Vec<_> = s.expectations.iter().filter(|e| e.kind == kind).collect();
-            if rows.is_empty() {
-                continue;
-            }
-            let _ = writeln!(
-                o,
-                "\n### {}\n\n| Id | Expectation | Phase | Status | Time to detect | Deadline | Floor | Headroom | Last observed | Backend |\n|---|---|---|---|--:|--:|--:|--:|---|---|",
-                kind.heading()
-            );
-            for e in rows {
-                let observed = e.observed_text();
-                let status = match e.status {
-                    ExpectationStatus::Missed => "**missed**",
-                    other => other.as_str(),
-                };
-                let _ = writeln!(
-                    o,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {}{} |",
-                    c(&e.id),
-                    c(&e.description),
-                    e.phase.as_str(),
-                    status,
-                    fmt_opt_ms(e.time_to_detect_ms),
-                    fmt_ms(e.deadline_ms),
-                    fmt_opt_ms(e.floor_ms),
-                    headroom(e.deadline_ms, e.time_to_detect_ms),
-                    c(&observed),
-                    c(&e.backend),
-                    if e.backend_real { "" } else { " (recorded)" }
-                );
-            }
+        for (kind, t) in table::expectations(s) {
+            let _ = write!(o, "\n### {}\n\n", kind.heading());
+            write_table(&mut o, &t);
         }
         if let Some(svg) = svg::time_to_detect(s) {
             let file = format!("{stem}-ttd.svg");
@@ -199,28 +102,51 @@ pub fn render(results: &RunResults) -> MarkdownReport {
             images.push((file, svg));
         }
         if let Some(ov) = &s.overhead {
-            let _ = writeln!(
+            let _ = write!(
                 o,
-                "\n### Instrumentation overhead — {}\n\n| Measure | Without | With | Change | Limit |\n|---|--:|--:|--:|--:|\n| p99 latency increase | {} | {} | {} | {} |\n| throughput drop | {} | {} | {} | {} |",
-                ov.status.as_str(),
-                ov.baseline_p99_ms
-                    .map_or_else(|| "-".to_owned(), |v| format!("{} ms", fmt_num(v, 2))),
-                ov.instrumented_p99_ms
-                    .map_or_else(|| "-".to_owned(), |v| format!("{} ms", fmt_num(v, 2))),
-                fmt_pct(ov.p99_increase_pct),
-                fmt_pct(ov.limits.max_p99_increase_pct),
-                ov.baseline_rps
-                    .map_or_else(|| "-".to_owned(), |v| format!("{} req/s", fmt_num(v, 1))),
-                ov.instrumented_rps
-                    .map_or_else(|| "-".to_owned(), |v| format!("{} req/s", fmt_num(v, 1))),
-                fmt_pct(ov.throughput_drop_pct),
-                fmt_pct(ov.limits.max_throughput_drop_pct),
+                "\n### Instrumentation overhead — {}\n\n",
+                ov.status.as_str()
             );
+            write_table(&mut o, &table::overhead(ov));
         }
     }
     MarkdownReport {
         markdown: o,
         images,
+    }
+}
+
+/// Writes `t` as a GitHub-flavoured table: numeric columns right-aligned, cells escaped.
+fn write_table(o: &mut String, t: &Table) {
+    o.push('|');
+    for col in t.columns {
+        let _ = write!(o, " {} |", col.title);
+    }
+    o.push_str("\n|");
+    for col in t.columns {
+        o.push_str(if col.numeric { "--:|" } else { "---|" });
+    }
+    o.push('\n');
+    for row in &t.rows {
+        o.push('|');
+        for cell in row {
+            let _ = write!(o, " {} |", cell_md(cell));
+        }
+        o.push('\n');
+    }
+}
+
+fn cell_md(cell: &Cell) -> String {
+    match cell {
+        Cell::Text(t) | Cell::Scenario(t) | Cell::Id(t) => c(t),
+        // Inside backticks only a backtick or a pipe could end the code span or the cell.
+        Cell::Path(p) => format!("`{}`", p.replace('`', "'").replace('|', "\\|")),
+        Cell::Status { word, alert: true } => format!("**{word}**"),
+        Cell::Status { word, alert: false } => (*word).to_owned(),
+        Cell::Real(true) => "yes".to_owned(),
+        Cell::Real(false) => "**no (recorded)**".to_owned(),
+        Cell::Backend { name, real: true } => c(name),
+        Cell::Backend { name, real: false } => format!("{} (recorded)", c(name)),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod markdown;
 pub mod model;
 mod output;
 pub mod svg;
+mod table;
 pub mod terminal;
 mod text;
 

@@ -7,42 +7,23 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{Html, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 use reqwest::Method;
 
 use super::config::ServiceName;
-use super::server::{AppError, Cx, RequestCx, RouteDef, ServiceCtx};
+use super::server::{
+    AppError, Cx, RequestCx, RouteDef, ServiceCtx, json_body, json_value, route_def,
+};
 use super::shop::{CheckoutRequest, reply_json};
 
 pub(crate) const ROUTES: &[RouteDef] = &[
-    RouteDef {
-        method: "GET",
-        template: "/",
-        span_name: "GET /",
-    },
-    RouteDef {
-        method: "GET",
-        template: "/products",
-        span_name: "GET /products",
-    },
-    RouteDef {
-        method: "GET",
-        template: "/products/{id}",
-        span_name: "GET /products/{id}",
-    },
-    RouteDef {
-        method: "POST",
-        template: "/checkout",
-        span_name: "POST /checkout",
-    },
-    RouteDef {
-        method: "GET",
-        template: "/account/{id}",
-        span_name: "GET /account/{id}",
-    },
+    route_def!("GET" "/"),
+    route_def!("GET" "/products"),
+    route_def!("GET" "/products/{id}"),
+    route_def!("POST" "/checkout"),
+    route_def!("GET" "/account/{id}"),
 ];
 
 pub(crate) fn routes() -> Router<Arc<ServiceCtx>> {
@@ -58,6 +39,7 @@ async fn home() -> Html<&'static str> {
     Html("<!doctype html><title>gauntlet shop</title><h1>gauntlet sample shop</h1>")
 }
 
+/// Every route but `/` is the api-gateway's answer.
 async fn forward(
     ctx: &ServiceCtx,
     cx: &RequestCx,
@@ -66,22 +48,10 @@ async fn forward(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<Response, AppError> {
-    let reply = ctx
-        .upstreams
-        .call(
-            &ctx.telemetry,
-            &ctx.faults,
-            &cx.0,
-            ServiceName::ApiGateway,
-            method,
-            span,
-            path,
-            body,
-        )
-        .await?;
-    Ok(reply_json(reply))
+    ctx.call(cx, ServiceName::ApiGateway, method, span, path, body)
+        .await
+        .map(reply_json)
 }
-
 async fn products(
     State(ctx): State<Arc<ServiceCtx>>,
     axum::Extension(cx): Cx,
@@ -136,10 +106,8 @@ async fn checkout(
     axum::Extension(cx): Cx,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let req: CheckoutRequest = serde_json::from_slice(&body)
-        .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, format!("invalid checkout: {e}")))?;
-    let value = serde_json::to_value(req)
-        .map_err(|e| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let req: CheckoutRequest = json_body(&body, "checkout")?;
+    let value = json_value(req)?;
     forward(
         &ctx,
         &cx,

@@ -15,30 +15,14 @@ use bytes::Bytes;
 use reqwest::Method;
 
 use super::config::ServiceName;
-use super::server::{AppError, Cx, RouteDef, ServiceCtx};
+use super::server::{AppError, Cx, RouteDef, ServiceCtx, json_body, json_value, route_def};
 use super::shop::{CheckoutRequest, MAX_QUANTITY, OrderRequest, Product, reply_json};
 
 pub(crate) const ROUTES: &[RouteDef] = &[
-    RouteDef {
-        method: "GET",
-        template: "/api/products",
-        span_name: "GET /api/products",
-    },
-    RouteDef {
-        method: "GET",
-        template: "/api/products/{id}",
-        span_name: "GET /api/products/{id}",
-    },
-    RouteDef {
-        method: "GET",
-        template: "/api/users/{id}",
-        span_name: "GET /api/users/{id}",
-    },
-    RouteDef {
-        method: "POST",
-        template: "/api/checkout",
-        span_name: "POST /api/checkout",
-    },
+    route_def!("GET" "/api/products"),
+    route_def!("GET" "/api/products/{id}"),
+    route_def!("GET" "/api/users/{id}"),
+    route_def!("POST" "/api/checkout"),
 ];
 
 pub(crate) fn routes() -> Router<Arc<ServiceCtx>> {
@@ -53,20 +37,16 @@ async fn products(
     State(ctx): State<Arc<ServiceCtx>>,
     axum::Extension(cx): Cx,
 ) -> Result<Response, AppError> {
-    let r = ctx
-        .upstreams
-        .call(
-            &ctx.telemetry,
-            &ctx.faults,
-            &cx.0,
-            ServiceName::Products,
-            Method::GET,
-            "GET products /products",
-            "/products",
-            None,
-        )
-        .await?;
-    Ok(reply_json(r))
+    ctx.call(
+        &cx,
+        ServiceName::Products,
+        Method::GET,
+        "GET products /products",
+        "/products",
+        None,
+    )
+    .await
+    .map(reply_json)
 }
 
 async fn product(
@@ -75,20 +55,16 @@ async fn product(
     Path(id): Path<u64>,
 ) -> Result<Response, AppError> {
     let path = format!("/products/{id}");
-    let r = ctx
-        .upstreams
-        .call(
-            &ctx.telemetry,
-            &ctx.faults,
-            &cx.0,
-            ServiceName::Products,
-            Method::GET,
-            "GET products /products/{id}",
-            &path,
-            None,
-        )
-        .await?;
-    Ok(reply_json(r))
+    ctx.call(
+        &cx,
+        ServiceName::Products,
+        Method::GET,
+        "GET products /products/{id}",
+        &path,
+        None,
+    )
+    .await
+    .map(reply_json)
 }
 
 async fn user(
@@ -97,20 +73,16 @@ async fn user(
     Path(id): Path<u64>,
 ) -> Result<Response, AppError> {
     let path = format!("/users/{id}");
-    let r = ctx
-        .upstreams
-        .call(
-            &ctx.telemetry,
-            &ctx.faults,
-            &cx.0,
-            ServiceName::Users,
-            Method::GET,
-            "GET users /users/{id}",
-            &path,
-            None,
-        )
-        .await?;
-    Ok(reply_json(r))
+    ctx.call(
+        &cx,
+        ServiceName::Users,
+        Method::GET,
+        "GET users /users/{id}",
+        &path,
+        None,
+    )
+    .await
+    .map(reply_json)
 }
 
 async fn checkout(
@@ -118,8 +90,7 @@ async fn checkout(
     axum::Extension(cx): Cx,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let req: CheckoutRequest = serde_json::from_slice(&body)
-        .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, format!("invalid checkout: {e}")))?;
+    let req: CheckoutRequest = json_body(&body, "checkout")?;
     if req.quantity == 0 || req.quantity > MAX_QUANTITY {
         return Err(AppError::new(
             StatusCode::BAD_REQUEST,
@@ -129,20 +100,16 @@ async fn checkout(
     let user_path = format!("/users/{}", req.user_id);
     let product_path = format!("/products/{}", req.product_id);
     let (user, product) = tokio::join!(
-        ctx.upstreams.call(
-            &ctx.telemetry,
-            &ctx.faults,
-            &cx.0,
+        ctx.call(
+            &cx,
             ServiceName::Users,
             Method::GET,
             "GET users /users/{id}",
             &user_path,
             None
         ),
-        ctx.upstreams.call(
-            &ctx.telemetry,
-            &ctx.faults,
-            &cx.0,
+        ctx.call(
+            &cx,
             ServiceName::Products,
             Method::GET,
             "GET products /products/{id}",
@@ -157,25 +124,20 @@ async fn checkout(
             format!("products answered an invalid product: {e}"),
         )
     })?;
-    let order = serde_json::to_value(OrderRequest {
+    let order = json_value(OrderRequest {
         user_id: req.user_id,
         product_id: req.product_id,
         quantity: req.quantity,
         unit_price_cents: product.price_cents,
-    })
-    .map_err(|e| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let r = ctx
-        .upstreams
-        .call(
-            &ctx.telemetry,
-            &ctx.faults,
-            &cx.0,
-            ServiceName::Orders,
-            Method::POST,
-            "POST orders /orders",
-            "/orders",
-            Some(&order),
-        )
-        .await?;
-    Ok(reply_json(r))
+    })?;
+    ctx.call(
+        &cx,
+        ServiceName::Orders,
+        Method::POST,
+        "POST orders /orders",
+        "/orders",
+        Some(&order),
+    )
+    .await
+    .map(reply_json)
 }

@@ -12,14 +12,10 @@ use bytes::Bytes;
 use reqwest::Method;
 
 use super::config::ServiceName;
-use super::server::{AppError, Cx, RouteDef, ServiceCtx};
+use super::server::{AppError, Cx, RouteDef, ServiceCtx, json_body, json_value, route_def};
 use super::shop::{OrderCreated, OrderRequest, TaskRequest};
 
-pub(crate) const ROUTES: &[RouteDef] = &[RouteDef {
-    method: "POST",
-    template: "/orders",
-    span_name: "POST /orders",
-}];
+pub(crate) const ROUTES: &[RouteDef] = &[route_def!("POST" "/orders")];
 
 pub(crate) fn routes() -> Router<Arc<ServiceCtx>> {
     Router::new().route("/orders", post(create))
@@ -30,23 +26,18 @@ async fn create(
     axum::Extension(cx): Cx,
     body: Bytes,
 ) -> Result<(StatusCode, Json<OrderCreated>), AppError> {
-    let req: OrderRequest = serde_json::from_slice(&body)
-        .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, format!("invalid order: {e}")))?;
+    let req: OrderRequest = json_body(&body, "order")?;
     let order_id = ctx.order_seq.fetch_add(1, Ordering::Relaxed);
-    let task = serde_json::to_value(TaskRequest { order_id })
-        .map_err(|e| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    ctx.upstreams
-        .call(
-            &ctx.telemetry,
-            &ctx.faults,
-            &cx.0,
-            ServiceName::Worker,
-            Method::POST,
-            "POST worker /tasks",
-            "/tasks",
-            Some(&task),
-        )
-        .await?;
+    let task = json_value(TaskRequest { order_id })?;
+    ctx.call(
+        &cx,
+        ServiceName::Worker,
+        Method::POST,
+        "POST worker /tasks",
+        "/tasks",
+        Some(&task),
+    )
+    .await?;
     if ctx.level.metrics() {
         ctx.metrics.orders_created.inc();
     }

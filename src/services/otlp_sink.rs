@@ -23,8 +23,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+use crate::observe::server::{HttpServer, ServeError, loopback};
 
 /// Most spans or log records kept; later ones are counted but dropped.
 pub const MAX_KEPT: usize = 1_000_000;
@@ -43,6 +43,16 @@ pub struct SinkError {
     pub addr: SocketAddr,
     #[source]
     pub source: std::io::Error,
+}
+
+impl From<ServeError> for SinkError {
+    fn from(e: ServeError) -> Self {
+        match e {
+            ServeError::Bind { addr, source, .. } | ServeError::LocalAddr { addr, source, .. } => {
+                SinkError { addr, source }
+            }
+        }
+    }
 }
 
 /// One received span, flattened.
@@ -95,22 +105,13 @@ struct Shared {
 /// A running sink; stops on [`OtlpSink::shutdown`] or drop.
 #[derive(Debug)]
 pub struct OtlpSink {
-    addr: SocketAddr,
+    server: HttpServer,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl OtlpSink {
     /// Starts on `127.0.0.1` with a port from the OS.
     pub async fn start(mode: SinkMode) -> Result<Self, SinkError> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| SinkError { addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| SinkError { addr, source })?;
         let shared = Arc::new(Shared {
             mode,
             store: Mutex::new(Store::default()),
@@ -119,28 +120,13 @@ impl OtlpSink {
             .route("/v1/traces", post(traces))
             .route("/v1/logs", post(logs))
             .with_state(shared.clone());
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-            if let Err(error) = served {
-                tracing::warn!(%error, "otlp sink stopped with an error");
-            }
-        });
-        Ok(Self {
-            addr,
-            shared,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        let server = HttpServer::start("the otlp sink", loopback(), app).await?;
+        Ok(Self { server, shared })
     }
 
     /// The OTLP/HTTP base URL to give exporters, e.g. `http://127.0.0.1:43117`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     pub fn spans(&self) -> Vec<ReceivedSpan> {
@@ -166,21 +152,9 @@ impl OtlpSink {
         self.shared.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub async fn shutdown(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
-    }
-}
-
-impl Drop for OtlpSink {
-    fn drop(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
+    /// Stops the server and waits (at most 2 s) for in-flight exports to finish.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 

@@ -8,23 +8,15 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::server::{AppError, RouteDef, ServiceCtx};
+use super::server::{AppError, RouteDef, ServiceCtx, route_def};
 use super::shop::{Product, product};
 
 /// Products listed by `GET /products`.
 const PAGE: u64 = 20;
 
 pub(crate) const ROUTES: &[RouteDef] = &[
-    RouteDef {
-        method: "GET",
-        template: "/products",
-        span_name: "GET /products",
-    },
-    RouteDef {
-        method: "GET",
-        template: "/products/{id}",
-        span_name: "GET /products/{id}",
-    },
+    route_def!("GET" "/products"),
+    route_def!("GET" "/products/{id}"),
 ];
 
 pub(crate) fn routes() -> Router<Arc<ServiceCtx>> {

@@ -14,7 +14,7 @@ use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
 use tokio::sync::watch;
 
-use super::client::Upstreams;
+use super::client::{Reply, Upstreams};
 use super::config::{Instrumentation, ServiceName};
 use super::faults::{Faults, HANG_MAX};
 use super::metrics::Metrics;
@@ -30,6 +30,18 @@ pub(crate) struct RouteDef {
     pub template: &'static str,
     pub span_name: &'static str,
 }
+
+/// `route_def!("GET" "/users/{id}")`: a [`RouteDef`] whose span name is `"GET /users/{id}"`.
+macro_rules! route_def {
+    ($method:literal $template:literal) => {
+        $crate::services::server::RouteDef {
+            method: $method,
+            template: $template,
+            span_name: concat!($method, " ", $template),
+        }
+    };
+}
+pub(crate) use route_def;
 
 /// Everything a service's handlers and middleware need.
 #[derive(Debug)]
@@ -71,6 +83,48 @@ impl ServiceCtx {
         }
         (m, UNMATCHED_ROUTE, "HTTP unmatched")
     }
+}
+
+impl ServiceCtx {
+    /// Calls `path` on upstream `target` in a client span `span` under the request's trace
+    /// context, with this service's telemetry and faults.
+    pub(crate) async fn call(
+        &self,
+        cx: &RequestCx,
+        target: ServiceName,
+        method: reqwest::Method,
+        span: &'static str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Reply, AppError> {
+        self.upstreams
+            .call(
+                &self.telemetry,
+                &self.faults,
+                &cx.0,
+                target,
+                method,
+                span,
+                path,
+                body,
+            )
+            .await
+    }
+}
+
+/// Decodes a JSON request body; a body that does not decode is a 400 naming `what`.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, AppError> {
+    serde_json::from_slice(body)
+        .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, format!("invalid {what}: {e}")))
+}
+
+/// Encodes a body for an upstream call; failing is this service's fault (500).
+pub(crate) fn json_value<T: serde::Serialize>(value: T) -> Result<serde_json::Value, AppError> {
+    serde_json::to_value(value)
+        .map_err(|e| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 /// `&'static` label for the request method (unknown methods share one label).

@@ -7,14 +7,10 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::server::{AppError, RouteDef, ServiceCtx};
+use super::server::{AppError, RouteDef, ServiceCtx, route_def};
 use super::shop::{User, user};
 
-pub(crate) const ROUTES: &[RouteDef] = &[RouteDef {
-    method: "GET",
-    template: "/users/{id}",
-    span_name: "GET /users/{id}",
-}];
+pub(crate) const ROUTES: &[RouteDef] = &[route_def!("GET" "/users/{id}")];
 
 pub(crate) fn routes() -> Router<Arc<ServiceCtx>> {
     Router::new().route("/users/{id}", get(get_user))

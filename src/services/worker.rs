@@ -21,15 +21,11 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use super::metrics::StatusLabel;
-use super::server::{AppError, Cx, RouteDef, ServiceCtx};
+use super::server::{AppError, Cx, RouteDef, ServiceCtx, json_body, route_def};
 use super::shop::TaskRequest;
 use super::telemetry::LogEntry;
 
-pub(crate) const ROUTES: &[RouteDef] = &[RouteDef {
-    method: "POST",
-    template: "/tasks",
-    span_name: "POST /tasks",
-}];
+pub(crate) const ROUTES: &[RouteDef] = &[route_def!("POST" "/tasks")];
 
 /// Most tasks waiting; beyond it `POST /tasks` answers 503.
 pub(crate) const QUEUE_CAPACITY: usize = 10_000;
@@ -54,8 +50,7 @@ async fn enqueue(
     axum::Extension(cx): Cx,
     body: Bytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
-    let req: TaskRequest = serde_json::from_slice(&body)
-        .map_err(|e| AppError::new(StatusCode::BAD_REQUEST, format!("invalid task: {e}")))?;
+    let req: TaskRequest = json_body(&body, "task")?;
     let Some(queue) = &ctx.queue else {
         return Err(AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "no queue"));
     };

@@ -299,6 +299,37 @@ impl RealProcess {
         (process, addr)
     }
 
+    /// [`start`](Self::start) for a backend that logs `Listening on … address=HOST:PORT`
+    /// (Prometheus, Alertmanager) within 20 s; panics with the log tail when it does not.
+    pub fn start_listening(name: &str, bin: &Path, args: &[String]) -> (Self, SocketAddr) {
+        let (process, addr) = Self::start(name, bin, args, "Listening on", Duration::from_secs(20));
+        let addr = addr.unwrap_or_else(|| {
+            panic!("{name} did not report its address:\n{}", process.log_tail())
+        });
+        (process, addr)
+    }
+
+    /// Polls `ready` (at most 20 s) until it succeeds; panics with the log tail when it
+    /// does not.
+    pub async fn wait_ready<E, F, Fut>(&self, ready: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), E>>,
+    {
+        let mut ready = ready;
+        let answered = eventually(Duration::from_secs(20), || {
+            let probe = ready();
+            async move { probe.await.ok() }
+        })
+        .await;
+        assert!(
+            answered.is_some(),
+            "{} never ready:\n{}",
+            self.name,
+            self.log_tail()
+        );
+    }
+
     /// The last log lines, for failure messages.
     pub fn log_tail(&self) -> String {
         self.log

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use gauntlet::services::otlp_sink::{OtlpSink, SinkMode};
+use gauntlet::services::otlp_sink::{OtlpSink, ReceivedSpan, SinkMode};
 use gauntlet::services::{
     FleetConfig, Instrumentation, LogCapture, LogOutput, RunningFleet, start_fleet,
 };
@@ -37,6 +37,48 @@ pub async fn harness(level: Instrumentation) -> Harness {
         sink,
         logs,
         http: client(Duration::from_secs(10)),
+    }
+}
+
+impl Harness {
+    /// `GET url`; panics when nothing answers.
+    pub async fn get(&self, url: String) -> reqwest::Response {
+        self.send(self.http.get(url)).await
+    }
+
+    /// `GET url` continuing the trace of `traceparent`.
+    pub async fn get_traced(&self, url: String, traceparent: &str) -> reqwest::Response {
+        self.send(self.http.get(url).header("traceparent", traceparent))
+            .await
+    }
+
+    /// `POST url` with a JSON body.
+    pub async fn post_json(&self, url: String, body: &serde_json::Value) -> reqwest::Response {
+        self.send(self.http.post(url).json(body)).await
+    }
+
+    /// `DELETE url`.
+    pub async fn delete(&self, url: String) -> reqwest::Response {
+        self.send(self.http.delete(url)).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
+        request.send().await.expect("answers")
+    }
+
+    /// Flushes telemetry until at least `n` spans of `trace_id` arrived (within 5 s).
+    pub async fn spans_of(&self, trace_id: &str, n: usize) -> Option<Vec<ReceivedSpan>> {
+        poll(Duration::from_secs(5), || async {
+            self.fleet.flush_telemetry().await;
+            let s: Vec<_> = self
+                .sink
+                .spans()
+                .into_iter()
+                .filter(|s| s.trace_id == trace_id)
+                .collect();
+            (s.len() >= n).then_some(s)
+        })
+        .await
     }
 }
 
