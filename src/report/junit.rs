@@ -76,14 +76,13 @@ fn test_case(scenario: &str, e: &ExpectationResult) -> TestCase {
             ));
             s.set_type(format!("{}-missed", e.kind.as_str()));
             s.set_description(format!(
-                "expectation: {}\nphase: {}\ndeadline: {}\nfloor: {}\nlast observed: {}\nbackend: {}{}",
+                "expectation: {}\nphase: {}\ndeadline: {}\nfloor: {}\nlast observed: {}\nbackend: {}",
                 e.description,
                 e.phase.as_str(),
                 fmt_ms(e.deadline_ms),
                 fmt_opt_ms(e.floor_ms),
                 e.last_observed.as_deref().unwrap_or("nothing"),
-                e.backend,
-                if e.backend_real { "" } else { " (recorded)" },
+                e.backend_label(),
             ));
             s
         }

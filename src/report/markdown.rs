@@ -139,8 +139,14 @@ fn write_table(o: &mut String, t: &Table) {
 fn cell_md(cell: &Cell) -> String {
     match cell {
         Cell::Text(t) | Cell::Scenario(t) | Cell::Id(t) => c(t),
-        // Inside backticks only a backtick or a pipe could end the code span or the cell.
-        Cell::Path(p) => format!("`{}`", p.replace('`', "'").replace('|', "\\|")),
+        // Inside backticks only a backtick, a pipe or a line break could end the code span or
+        // the cell.
+        Cell::Path(p) => format!(
+            "`{}`",
+            p.replace('`', "'")
+                .replace('|', "\\|")
+                .replace(|c: char| c.is_control(), " ")
+        ),
         Cell::Status { word, alert: true } => format!("**{word}**"),
         Cell::Status { word, alert: false } => (*word).to_owned(),
         Cell::Real(true) => "yes".to_owned(),

@@ -282,7 +282,24 @@ pub struct ScenarioResult {
     pub error: Option<String>,
 }
 
+/// The `backend` of an expectation no backend could serve (skipped, with the reason).
+pub const NO_BACKEND: &str = "none";
+
 impl ExpectationResult {
+    /// Answered by recorded responses or a stand-in (not when no backend answered at all).
+    pub fn is_recorded(&self) -> bool {
+        !self.backend_real && self.backend != NO_BACKEND
+    }
+
+    /// The backend as reports show it: `loki`, `loki (recorded)`, `none`.
+    pub fn backend_label(&self) -> String {
+        if self.is_recorded() {
+            format!("{} (recorded)", self.backend)
+        } else {
+            self.backend.clone()
+        }
+    }
+
     /// What the reports show as observed: the skip reason for skipped expectations, else the
     /// last value seen.
     pub fn observed_text(&self) -> String {
@@ -663,6 +680,31 @@ mod tests {
             ScenarioResult::status_from_expectations(&[]),
             ScenarioStatus::Skipped
         );
+    }
+
+    #[test]
+    fn only_stand_ins_are_labelled_recorded() {
+        let mk = |backend: &str, real| ExpectationResult {
+            id: "expect[0]".into(),
+            kind: ExpectationKind::Notification,
+            description: "pager".into(),
+            phase: ExpectationPhase::Faults,
+            status: ExpectationStatus::Skipped,
+            time_to_detect_ms: None,
+            deadline_ms: 1000,
+            floor_ms: None,
+            last_observed: None,
+            backend: backend.into(),
+            backend_real: real,
+            skipped_reason: Some("no alertmanager".into()),
+            observed_at_ms: None,
+        };
+        assert_eq!(mk("loki", true).backend_label(), "loki");
+        assert_eq!(mk("loki", false).backend_label(), "loki (recorded)");
+        assert!(mk("loki", false).is_recorded());
+        // Nothing answered: not a recording either.
+        assert_eq!(mk(NO_BACKEND, false).backend_label(), "none");
+        assert!(!mk(NO_BACKEND, false).is_recorded());
     }
 
     #[test]

@@ -260,7 +260,7 @@ pub(crate) fn expectations(s: &ScenarioResult) -> Vec<(ExpectationKind, Table)> 
                         Cell::Text(e.observed_text()),
                         Cell::Backend {
                             name: e.backend.clone(),
-                            real: e.backend_real,
+                            real: !e.is_recorded(),
                         },
                     ]
                 })
@@ -364,7 +364,7 @@ pub(crate) fn recorded_backends(results: &RunResults) -> Vec<String> {
         .scenarios
         .iter()
         .flat_map(|s| &s.expectations)
-        .filter(|e| !e.backend_real)
+        .filter(|e| e.is_recorded())
         .map(|e| e.backend.clone())
         .collect();
     v.sort();

@@ -434,11 +434,7 @@ pub fn summary_table(results: &RunResults) -> String {
                 fmt_ms(e.deadline_ms),
                 fmt_opt_ms(e.floor_ms),
                 cut(&observed, 36),
-                if e.backend_real {
-                    e.backend.clone()
-                } else {
-                    format!("{} (recorded)", e.backend)
-                },
+                e.backend_label(),
             ]);
         }
         if s.expectations.is_empty() {

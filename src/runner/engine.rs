@@ -722,13 +722,7 @@ async fn run_with_services(
         .unwrap_or_else(|| clock.now_ms());
     let load_task = load_task.map(AbortOnDrop);
     let records = run_faults(
-        scenario,
-        clock,
-        fleet,
-        targets,
-        &registry,
-        load_start,
-        &inj_tx,
+        scenario, clock, fleet, targets, &registry, load_start, &inj_tx,
     )
     .await;
     if is_cancelled(&ctx.cancel) {
@@ -859,7 +853,7 @@ async fn measure_overhead(
             deadline_ms: 0,
             floor_ms: None,
             last_observed: None,
-            backend: "none".into(),
+            backend: crate::report::NO_BACKEND.into(),
             backend_real: false,
             skipped_reason: Some(
                 "no collector to export to: the overhead is measured with real exports (give `stack.urls.collector`)".into(),

@@ -79,15 +79,15 @@ pub fn backend(check: &Check, obs: &Observers) -> (&'static str, bool) {
         }
         Check::Notification { .. } => match obs.sink {
             Ok(_) => ("alertmanager webhook", true),
-            Err(_) => ("none", false),
+            Err(_) => (crate::report::NO_BACKEND, false),
         },
         Check::Trace { .. } => match obs.jaeger {
             Ok(_) => ("jaeger", true),
-            Err(_) => ("none", false),
+            Err(_) => (crate::report::NO_BACKEND, false),
         },
         Check::Log { .. } | Check::Correlation { .. } => match obs.logs {
             LogSource::Loki(_) => ("loki", true),
-            LogSource::Unavailable(_) => ("none", false),
+            LogSource::Unavailable(_) => (crate::report::NO_BACKEND, false),
         },
     }
 }
