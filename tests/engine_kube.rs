@@ -122,6 +122,56 @@ async fn fake_cluster(stack: &NativeStack, users: &Arc<LocalProcess>) -> FakeClu
     .await
 }
 
+/// The real stack, the users service it scrapes, and a fake cluster in front of both.
+struct Rig {
+    dir: tempfile::TempDir,
+    stack: NativeStack,
+    rules: PathBuf,
+    port: u16,
+    users: Arc<LocalProcess>,
+    fake: FakeCluster,
+    kubeconfig: PathBuf,
+}
+
+impl Rig {
+    /// `None` (skipped, with the reason) when the native stack's binaries are missing.
+    async fn start() -> Option<Rig> {
+        gauntlet::testing::require("native stack", NativeBinaries::available())?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (stack, rules) = start_stack(dir.path()).await;
+        let port = free_port();
+        let users = users_service(&stack, port);
+        wait_up(port).await;
+        let fake = fake_cluster(&stack, &users).await;
+        let kubeconfig = fake.write_kubeconfig(dir.path());
+        Some(Rig {
+            dir,
+            stack,
+            rules,
+            port,
+            users,
+            fake,
+            kubeconfig,
+        })
+    }
+
+    /// Writes a kubernetes scenario for this rig: the common `stack` and `services`, then
+    /// `rest` (load, faults, expectations).
+    fn scenario(&self, name: &str, rest: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("{name}.yaml"));
+        let text = format!(
+            "name: {name}\n\
+             stack: {{ provider: kubernetes, context: fake, namespace: shop, observe-namespace: monitoring,\n\
+             \x20 scrape-interval: 1s, evaluation-interval: 1s, group-wait: 1s, rules: [{rules}] }}\n\
+             services: {{ endpoints: {{ users: \"http://127.0.0.1:{port}\" }} }}\n{rest}",
+            rules = self.rules.display(),
+            port = self.port,
+        );
+        std::fs::write(&path, text).expect("scenario");
+        path
+    }
+}
+
 /// Waits (bounded) until the users service answers.
 async fn wait_up(port: u16) {
     let client = reqwest::Client::builder()
@@ -178,47 +228,25 @@ fn scale_patch(replicas: i32) -> Seen {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_to_zero_through_the_api_fires_and_resolves_service_down_seen_through_port_forwards()
 {
-    if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+    let Some(rig) = Rig::start().await else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (stack, rules) = start_stack(dir.path()).await;
-    let port = free_port();
-    let users = users_service(&stack, port);
-    wait_up(port).await;
-    let fake = fake_cluster(&stack, &users).await;
-    let kubeconfig = fake.write_kubeconfig(dir.path());
-    let scenario = dir.path().join("kube-scale.yaml");
-    std::fs::write(
-        &scenario,
-        format!(
-            r#"name: kube-scale-users
-stack:
-  provider: kubernetes
-  context: fake
-  namespace: shop
-  observe-namespace: monitoring
-  scrape-interval: 1s
-  evaluation-interval: 1s
-  group-wait: 1s
-  rules: [{rules}]
-services: {{ endpoints: {{ users: "http://127.0.0.1:{port}" }} }}
-load: {{ rate: 20/s, duration: 40s, target: users, journeys: [health] }}
+    };
+    let scenario = rig.scenario(
+        "kube-scale-users",
+        r#"load: { rate: 20/s, duration: 40s, target: users, journeys: [health] }
 faults:
-  - {{ name: users-down, at: 3s, for: 10s, kind: scale-to-zero, workload: deployment/users }}
+  - { name: users-down, at: 3s, for: 10s, kind: scale-to-zero, workload: deployment/users }
 expect:
-  - {{ alert: ServiceDown, labels: {{ service: users }}, state: firing, after: users-down, within: 20s }}
-  - {{ notification: pager, alert: ServiceDown, within: 20s }}
-  - {{ trace: {{ service: users }}, within: 20s }}
+  - { alert: ServiceDown, labels: { service: users }, state: firing, after: users-down, within: 20s }
+  - { notification: pager, alert: ServiceDown, within: 20s }
+  - { trace: { service: users }, within: 20s }
 recover:
   expect:
-    - {{ alert: ServiceDown, labels: {{ service: users }}, state: resolved, within: 30s }}
+    - { alert: ServiceDown, labels: { service: users }, state: resolved, within: 30s }
 "#,
-            rules = rules.display()
-        ),
-    )
-    .expect("scenario");
+    );
     // `health` requests are not traced; a second client calls the traced route meanwhile.
+    let port = rig.port;
     let traced = tokio::spawn(async move {
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -233,8 +261,8 @@ recover:
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    let report_dir = dir.path().join("report");
-    let out = gauntlet_run(&scenario, &report_dir, &kubeconfig, &[])
+    let report_dir = rig.dir.path().join("report");
+    let out = gauntlet_run(&scenario, &report_dir, &rig.kubeconfig, &[])
         .output()
         .await
         .expect("runs gauntlet");
@@ -283,26 +311,27 @@ recover:
 
     // The fault went through the API: the exact scale PATCHes, in order, and nothing else
     // mutating; the deployment is back at 1 replica and the process runs again.
-    let mutating = fake.mutating();
+    let mutating = rig.fake.mutating();
     assert_eq!(
         mutating,
         vec![scale_patch(0), scale_patch(1)],
         "{mutating:#?}"
     );
-    assert_eq!(fake.replicas("shop", "users"), Some(1));
+    assert_eq!(rig.fake.replicas("shop", "users"), Some(1));
     assert_eq!(
-        users.starts(),
+        rig.users.starts(),
         2,
         "killed by the scale to 0, started by the rollback"
     );
-    assert!(users.pid().is_some_and(process_alive));
+    assert!(rig.users.pid().is_some_and(process_alive));
     // Prometheus was read through port-forward streams to its pod.
-    let forwards = fake
+    let forwards = rig
+        .fake
         .requests()
         .iter()
         .filter(|r| r.path.contains("/pods/prometheus-fake-0/portforward"))
         .count();
-    assert!(forwards > 0, "{:#?}", fake.requests());
+    assert!(forwards > 0, "{:#?}", rig.fake.requests());
     let prometheus = results
         .environment
         .components
@@ -318,45 +347,29 @@ recover:
     );
     let load = s.load.as_ref().expect("load summary");
     assert!(load.requests > 100, "{load:?}");
-    stack.stop().await;
+    rig.stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_rolls_back_kube_faults_and_deletes_the_load_job_before_exiting() {
-    if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+    let Some(rig) = Rig::start().await else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (stack, rules) = start_stack(dir.path()).await;
-    let port = free_port();
-    let users = users_service(&stack, port);
-    wait_up(port).await;
-    let fake = fake_cluster(&stack, &users).await;
-    let kubeconfig = fake.write_kubeconfig(dir.path());
-    let scenario = dir.path().join("kube-interrupt.yaml");
-    std::fs::write(
-        &scenario,
-        format!(
-            r#"name: kube-interrupt
-stack: {{ provider: kubernetes, context: fake, namespace: shop, observe-namespace: monitoring,
-         scrape-interval: 1s, evaluation-interval: 1s, rules: [{rules}] }}
-services: {{ endpoints: {{ users: "http://127.0.0.1:{port}" }} }}
-load: {{ rate: 10/s, duration: 120s, target: users, journeys: [health] }}
+    };
+    let scenario = rig.scenario(
+        "kube-interrupt",
+        r#"load: { rate: 10/s, duration: 120s, target: users, journeys: [health] }
 faults:
-  - {{ name: cut-users, at: 1s, for: 100s, kind: network-partition, selector: app=users }}
-  - {{ name: users-down, at: 2s, for: 100s, kind: scale-to-zero, workload: deployment/users }}
+  - { name: cut-users, at: 1s, for: 100s, kind: network-partition, selector: app=users }
+  - { name: users-down, at: 2s, for: 100s, kind: scale-to-zero, workload: deployment/users }
 expect:
-  - {{ alert: ServiceDown, labels: {{ service: users }}, state: firing, after: users-down, within: 90s }}
+  - { alert: ServiceDown, labels: { service: users }, state: firing, after: users-down, within: 90s }
 "#,
-            rules = rules.display()
-        ),
-    )
-    .expect("scenario");
-    let report_dir = dir.path().join("report");
+    );
+    let report_dir = rig.dir.path().join("report");
     let child = gauntlet_run(
         &scenario,
         &report_dir,
-        &kubeconfig,
+        &rig.kubeconfig,
         &[
             "--workers",
             "2",
@@ -372,10 +385,10 @@ expect:
     // Interrupt once both faults are in and the load Job's workers run.
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        let injected = fake.network_policies().len() == 1
-            && fake.replicas("shop", "users") == Some(0)
-            && fake.jobs().len() == 1
-            && fake.job_pids().len() == 2;
+        let injected = rig.fake.network_policies().len() == 1
+            && rig.fake.replicas("shop", "users") == Some(0)
+            && rig.fake.jobs().len() == 1
+            && rig.fake.job_pids().len() == 2;
         if injected {
             break;
         }
@@ -383,14 +396,14 @@ expect:
             let out = child.wait_with_output().await.expect("output");
             panic!(
                 "faults never injected: {:#?}\n{}\n{}",
-                fake.requests(),
+                rig.fake.requests(),
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let worker_pids = fake.job_pids();
+    let worker_pids = rig.fake.job_pids();
     let pid = nix::unistd::Pid::from_raw(child.id().expect("pid") as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
     let interrupted_at = Instant::now();
@@ -404,18 +417,19 @@ expect:
 
     // Everything it did in the cluster is undone.
     assert!(
-        fake.network_policies().is_empty(),
+        rig.fake.network_policies().is_empty(),
         "{:?}",
-        fake.network_policies()
+        rig.fake.network_policies()
     );
-    assert_eq!(fake.replicas("shop", "users"), Some(1));
-    assert!(fake.jobs().is_empty(), "{:?}", fake.jobs());
+    assert_eq!(rig.fake.replicas("shop", "users"), Some(1));
+    assert!(rig.fake.jobs().is_empty(), "{:?}", rig.fake.jobs());
     let deadline = Instant::now() + Duration::from_secs(5);
     while worker_pids.iter().any(|p| process_alive(*p)) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(!worker_pids.iter().any(|p| process_alive(*p)));
-    let mutating: Vec<(String, String)> = fake
+    let mutating: Vec<(String, String)> = rig
+        .fake
         .mutating()
         .into_iter()
         .map(|r| (r.method, r.path))
@@ -453,43 +467,27 @@ expect:
             .is_some_and(|e| e.contains("interrupted")),
         "{s:?}"
     );
-    stack.stop().await;
+    rig.stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_run_the_load_in_a_job_and_their_merged_results_are_the_runs_load() {
-    if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+    let Some(rig) = Rig::start().await else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (stack, rules) = start_stack(dir.path()).await;
-    let port = free_port();
-    let users = users_service(&stack, port);
-    wait_up(port).await;
-    let fake = fake_cluster(&stack, &users).await;
-    let kubeconfig = fake.write_kubeconfig(dir.path());
-    let scenario = dir.path().join("kube-workers.yaml");
-    std::fs::write(
-        &scenario,
-        format!(
-            r#"name: kube-workers
-stack: {{ provider: kubernetes, context: fake, namespace: shop, observe-namespace: monitoring,
-         scrape-interval: 1s, evaluation-interval: 1s, rules: [{rules}] }}
-services: {{ endpoints: {{ users: "http://127.0.0.1:{port}" }} }}
-load: {{ rate: 20/s, duration: 5s, target: users, journeys: [health] }}
+    };
+    let scenario = rig.scenario(
+        "kube-workers",
+        r#"load: { rate: 20/s, duration: 5s, target: users, journeys: [health] }
 expect:
-  - {{ metric: 'up{{service="users"}} == 1', within: 10s }}
-  - {{ correlation: {{ find-in: [traces] }}, within: 10s }}
+  - { metric: 'up{service="users"} == 1', within: 10s }
+  - { correlation: { find-in: [traces] }, within: 10s }
 "#,
-            rules = rules.display()
-        ),
-    )
-    .expect("scenario");
-    let report_dir = dir.path().join("report");
+    );
+    let report_dir = rig.dir.path().join("report");
     let out = gauntlet_run(
         &scenario,
         &report_dir,
-        &kubeconfig,
+        &rig.kubeconfig,
         &[
             "--workers",
             "2",
@@ -521,7 +519,8 @@ expect:
             .is_some_and(|r| r.contains("2 cluster worker(s)")),
         "{correlation:?}"
     );
-    let job_requests: Vec<Seen> = fake
+    let job_requests: Vec<Seen> = rig
+        .fake
         .mutating()
         .into_iter()
         .filter(|r| r.path.contains("/jobs"))
@@ -539,6 +538,6 @@ expect:
         json!("example.org/gauntlet:test")
     );
     assert_eq!(job_requests[1].method, "DELETE");
-    assert!(fake.jobs().is_empty());
-    stack.stop().await;
+    assert!(rig.fake.jobs().is_empty());
+    rig.stack.stop().await;
 }
