@@ -1,7 +1,8 @@
 //! `gauntlet run` on a `provider: external` scenario: gauntlet starts nothing and observes a
 //! stack someone else runs. Here "someone else" is this test: it starts the real native stack
 //! and the sample services itself, then hands only their URLs to the scenario — the way a
-//! team points gauntlet at a shared staging stack.
+//! team points gauntlet at a shared staging stack. Its Alertmanager notifies gauntlet because
+//! the owner pointed the receivers at `stack.webhook-listen`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,7 +17,7 @@ fn root() -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_external_stack_is_observed_by_url_and_checks_it_cannot_serve_are_skipped() {
+async fn an_external_stack_is_observed_by_url_and_notifies_gauntlet_through_webhook_listen() {
     if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
         return;
     }
@@ -27,8 +28,21 @@ async fn an_external_stack_is_observed_by_url_and_checks_it_cannot_serve_are_ski
         dir.path(),
     )
     .expect("rules");
+    // The stack's owner points its Alertmanager's receivers at gauntlet's `webhook-listen`.
+    let webhook_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let webhook_receivers = ["pager", "chat"]
+        .into_iter()
+        .map(|r| {
+            let url = format!("http://127.0.0.1:{webhook_port}/hook/{r}");
+            (r.to_string(), url.parse().expect("url"))
+        })
+        .collect();
     let stack = NativeStack::start(&StackConfig {
         rule_files: rules.clone(),
+        webhook_receivers,
         log_dir: Some(dir.path().join("stack-logs")),
         ..StackConfig::for_tests()
     })
@@ -63,6 +77,7 @@ stack:
   evaluation-interval: 1s
   group-wait: 1s
   rules: [{rules}]
+  webhook-listen: "127.0.0.1:{webhook_port}"
   urls: {{ prometheus: "{prometheus}", alertmanager: "{alertmanager}", jaeger: "{jaeger}",
           loki: "{loki}", collector: "{collector}" }}
 services: {{ endpoints: {{ {endpoints} }} }}
@@ -103,18 +118,11 @@ expect:
     let s = &results.scenarios[0];
     assert_eq!(s.status, ScenarioStatus::Met, "{s:#?}");
     for e in &s.expectations {
-        if e.description.contains("pager") {
-            // An external Alertmanager notifies its own receivers, not gauntlet.
-            assert_eq!(e.status, ExpectationStatus::Skipped, "{e:?}");
-            assert!(e.skipped_reason.is_some(), "{e:?}");
-            assert!(!e.backend_real);
-        } else {
-            assert_eq!(e.status, ExpectationStatus::Met, "{e:?}");
-            assert!(e.backend_real, "{e:?}");
-        }
+        assert_eq!(e.status, ExpectationStatus::Met, "{e:?}");
+        assert!(e.backend_real, "{e:?}");
     }
     let backends: Vec<&str> = s.expectations.iter().map(|e| e.backend.as_str()).collect();
-    for b in ["prometheus", "jaeger", "loki"] {
+    for b in ["prometheus", "jaeger", "loki", "alertmanager webhook"] {
         assert!(backends.contains(&b), "{backends:?}");
     }
     // Every component is reported as external, at the URL it was given.

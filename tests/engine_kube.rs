@@ -305,7 +305,7 @@ recover:
         notification
             .skipped_reason
             .as_deref()
-            .is_some_and(|r| r.contains("receivers are its own")),
+            .is_some_and(|r| r.contains("notifies its own receivers")),
         "{notification:?}"
     );
 

@@ -54,6 +54,12 @@ pub enum AttachError {
         #[source]
         source: cluster::api::InvalidName,
     },
+    #[error("cannot listen for Alertmanager webhooks on {addr}")]
+    Webhook {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: crate::observe::ServeError,
+    },
     #[error("cannot reach the Kubernetes API")]
     Connect(#[source] cluster::ApiError),
     #[error("cannot discover the observability stack in namespace {namespace}")]

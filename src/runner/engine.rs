@@ -217,12 +217,14 @@ impl StackHandle {
             _ => None,
         }
     }
-    /// Alertmanager notifies gauntlet's webhook only in stacks gauntlet configures.
-    fn notifications_unavailable(&self) -> Option<String> {
+    /// Alertmanager notifies gauntlet's webhook in stacks gauntlet configures, and in others
+    /// only where their owner points a receiver at `webhook-listen`.
+    fn notifications_unavailable(&self, webhook_listen: bool) -> Option<String> {
         match self {
             StackHandle::Native(_) | StackHandle::Compose(_) => None,
+            StackHandle::External(..) | StackHandle::Kubernetes(_) if webhook_listen => None,
             StackHandle::External(..) | StackHandle::Kubernetes(_) => Some(
-                "notifications need an Alertmanager that gauntlet configures (native or compose); a running stack's receivers are its own".into(),
+                "a running stack's Alertmanager notifies its own receivers: set `stack.webhook-listen` and point a receiver at it".into(),
             ),
         }
     }
@@ -283,11 +285,15 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
         name: "stack".into(),
         at_ms: phase_start,
     });
-    let sink = Arc::new(
-        WebhookSink::start()
+    let sink = match scenario.stack.webhook_listen {
+        Some(addr) => WebhookSink::bind(addr)
+            .await
+            .map_err(|source| RunError::Attach(AttachError::Webhook { addr, source }))?,
+        None => WebhookSink::start()
             .await
             .map_err(|e| RunError::Internal(probes::error_chain(&e)))?,
-    );
+    };
+    let sink = Arc::new(sink);
     let rules_dir = tempfile::tempdir()
         .map_err(|e| RunError::Internal(format!("cannot create a temp dir: {e}")))?;
     let rule_files = match scenario.stack.alert_for {
@@ -433,7 +439,7 @@ async fn run_with_stack(
     });
 
     let containers = stack.containers();
-    let sink = match stack.notifications_unavailable() {
+    let sink = match stack.notifications_unavailable(scenario.stack.webhook_listen.is_some()) {
         None => Ok(sink),
         Some(why) => Err(why),
     };

@@ -105,6 +105,9 @@ pub struct StackSpec {
     /// (kubernetes; `namespace` when not given).
     pub observe_namespace: Option<String>,
     pub context: Option<String>,
+    /// Where gauntlet receives the webhooks of an Alertmanager it does not configure
+    /// (external, kubernetes); notification checks are skipped without it.
+    pub webhook_listen: Option<std::net::SocketAddr>,
     /// Alert name → `for` from the rule files (before any `alert_for` override).
     pub alert_rules: BTreeMap<String, Duration>,
     /// Receiver names from the Alertmanager config.

@@ -49,6 +49,8 @@ pub struct RawStack {
     pub namespace: Option<String>,
     /// kubernetes: where the observability stack runs (default: `namespace`).
     pub observe_namespace: Option<String>,
+    /// external / kubernetes: where gauntlet listens for Alertmanager's webhooks.
+    pub webhook_listen: Option<String>,
     pub context: Option<String>,
     /// How long the collector batches telemetry before exporting.
     pub telemetry_flush: Option<String>,

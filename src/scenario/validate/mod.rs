@@ -570,6 +570,32 @@ impl Validator {
             }
         }
 
+        let webhook_listen = match &r.webhook_listen {
+            None => None,
+            Some(_) if !matches!(provider, Provider::External | Provider::Kubernetes) => {
+                self.error_at_key(
+                    "stack.webhook-listen",
+                    format!(
+                        "`webhook-listen` only applies to stacks gauntlet does not run, not `{}`",
+                        provider_name(provider)
+                    ),
+                    Some("gauntlet points the Alertmanager it starts at its own webhook".into()),
+                );
+                None
+            }
+            Some(text) => match text.parse::<std::net::SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    self.error_at_key(
+                        "stack.webhook-listen",
+                        format!("{text:?} is not an ip:port address"),
+                        Some("e.g. webhook-listen: 127.0.0.1:9099, with the Alertmanager receiver's webhook url http://127.0.0.1:9099/hook/<receiver>".into()),
+                    );
+                    None
+                }
+            },
+        };
+
         CheckedStack {
             spec: StackSpec {
                 provider,
@@ -587,6 +613,7 @@ impl Validator {
                 urls,
                 namespace: r.namespace.clone(),
                 observe_namespace: r.observe_namespace.clone(),
+                webhook_listen,
                 context: r.context.clone(),
                 alert_rules: references.alerts.clone(),
                 receivers: references.receivers.clone(),
