@@ -87,6 +87,11 @@ const INVALID: &[(&str, &str)] = &[
          @3:13: services.mode: provider `kubernetes` needs `mode: external`: gauntlet cannot add scrape targets to a stack it does not run\n  hint: list the services under test in `endpoints`",
     ),
     (
+        "unproxied-link.yaml",
+        "6:71: faults[0].to: frontend does not call orders, so a fault on this link would never be exercised\n  hint: network faults act on links gauntlet proxies: a service -> an upstream it calls (frontend -> api-gateway, api-gateway -> users|products|orders, orders -> worker), a service -> collector, prometheus -> a service (its scrapes), collector -> log-store (native)\n\
+         @7:68: faults[1].to: gauntlet cannot interpose on collector -> jaeger\n  hint: network faults act on links gauntlet proxies: a service -> an upstream it calls (frontend -> api-gateway, api-gateway -> users|products|orders, orders -> worker), a service -> collector, prometheus -> a service (its scrapes), collector -> log-store (native)",
+    ),
+    (
         "unknown-fault-kind.yaml",
         "4:31: faults[0].kind: unknown fault kind \"http-error\"\n  hint: did you mean \"http-errors\"? known: http-errors, latency, hang, crash, cpu-burn, memory-growth, dependency-failure, queue-stall, kill-process, pause-process, container-stop, container-pause, container-kill, network-delay, network-bandwidth, network-blackhole, network-reset, pod-kill, scale-to-zero, rollout-restart, network-partition",
     ),

@@ -63,6 +63,9 @@ pub struct Fleet {
     in_process: Option<services::RunningFleet>,
     urls: BTreeMap<String, String>,
     proxies: BTreeMap<Link, FaultProxy>,
+    /// Service → `host:port` Prometheus scrapes instead of the service itself (the proxy of
+    /// a `prometheus -> service` link).
+    scrape_via: BTreeMap<String, String>,
 }
 
 /// Where the services send telemetry and how much they produce.
@@ -96,6 +99,7 @@ impl Fleet {
             in_process: None,
             urls: BTreeMap::new(),
             proxies: BTreeMap::new(),
+            scrape_via: BTreeMap::new(),
         };
         let spec = &scenario.services;
         match spec.mode {
@@ -149,10 +153,12 @@ impl Fleet {
                 continue;
             }
             let service_from = spec.names.contains(from);
-            let supported = service_from && (spec.names.contains(to) || to == "collector");
+            let scrape = from == "prometheus" && spec.names.contains(to);
+            let supported =
+                scrape || service_from && (spec.names.contains(to) || to == "collector");
             if !supported {
                 return Err(FleetError::Unsupported(format!(
-                    "network faults on {from} -> {to} are not supported by the native runner yet (supported: service -> service, service -> collector, collector -> log-store)"
+                    "network faults on {from} -> {to} cannot be interposed (supported: service -> upstream, service -> collector, prometheus -> service, collector -> log-store)"
                 )));
             }
         }
@@ -205,6 +211,18 @@ impl Fleet {
                     args,
                     addr,
                 },
+            );
+        }
+        // Prometheus scrapes these services through a proxy, so a fault can cut monitoring
+        // off from a healthy service.
+        for link in links.iter().filter(|(from, _)| from == "prometheus") {
+            let Some(url) = fleet.urls.get(&link.1).cloned() else {
+                continue;
+            };
+            let proxied = fleet.proxy_for(link, &url).await?;
+            fleet.scrape_via.insert(
+                link.1.clone(),
+                proxied.trim_start_matches("http://").to_string(),
             );
         }
         Ok(fleet)
@@ -264,12 +282,14 @@ impl Fleet {
         self.urls
             .iter()
             .map(|(name, url)| {
-                (
-                    name.clone(),
-                    url.trim_start_matches("http://")
+                let target = match self.scrape_via.get(name) {
+                    Some(proxy) => proxy.clone(),
+                    None => url
+                        .trim_start_matches("http://")
                         .trim_end_matches('/')
                         .to_string(),
-                )
+                };
+                (name.clone(), target)
             })
             .collect()
     }

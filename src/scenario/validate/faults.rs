@@ -343,6 +343,8 @@ impl Validator {
                         format!("`from` and `to` are both {from:?}"),
                         None,
                     );
+                } else if let Some(problem) = link_problem(&from, &to, &known, provider, svc) {
+                    self.error(&join_key(path, "to"), problem, Some(LINKS_HINT.into()));
                 }
                 match kind {
                     "network-delay" => {
@@ -597,4 +599,40 @@ fn set_fault_fields(r: &RawFault) -> Vec<&'static str> {
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
     .collect()
+}
+
+const LINKS_HINT: &str = "network faults act on links gauntlet proxies: a service -> an upstream it calls (frontend -> api-gateway, api-gateway -> users|products|orders, orders -> worker), a service -> collector, prometheus -> a service (its scrapes), collector -> log-store (native)";
+
+/// Why gauntlet cannot put a fault proxy on `from -> to` in this scenario, if it cannot.
+fn link_problem(
+    from: &str,
+    to: &str,
+    services: &[&str],
+    provider: Provider,
+    svc: Option<&ServicesSpec>,
+) -> Option<String> {
+    let calls = |from: &str, to: &str| {
+        SERVICE_DEPENDENCIES
+            .iter()
+            .any(|(s, deps)| *s == from && deps.contains(&to))
+    };
+    let is_service = |s: &str| services.contains(&s);
+    if from == "collector" && to == "log-store" {
+        return (provider != Provider::Native).then(|| {
+            "the collector -> log-store link is interposed by the native provider only".to_string()
+        });
+    }
+    let known_link = (is_service(from) && (calls(from, to) || to == "collector"))
+        || (from == "prometheus" && is_service(to));
+    if !known_link {
+        return Some(if is_service(from) && is_service(to) {
+            format!("{from} does not call {to}, so a fault on this link would never be exercised")
+        } else {
+            format!("gauntlet cannot interpose on {from} -> {to}")
+        });
+    }
+    let per_process = svc.is_none_or(|s| s.mode == ServicesMode::PerProcess);
+    (!per_process).then(|| {
+        format!("a fault on {from} -> {to} needs `services.mode: per-process` (each link is proxied between processes)")
+    })
 }
