@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gauntlet::report::{ExpectationStatus, RunResults, ScenarioStatus};
+use gauntlet::report::{ExpectationStatus, RunResults, ScenarioResult, ScenarioStatus};
 use gauntlet::stack::native::NativeBinaries;
 use gauntlet::stack::{NativeStack, StackConfig};
 use kube_support::{
@@ -216,6 +216,25 @@ fn results(report_dir: &Path) -> RunResults {
     serde_json::from_str(&text).expect("results.json parses")
 }
 
+/// The expectation whose description contains `needle` was skipped, with `reason` in its
+/// reason.
+#[track_caller]
+fn assert_skipped_because(s: &ScenarioResult, needle: &str, reason: &str) {
+    let e = s
+        .expectations
+        .iter()
+        .find(|e| e.description.contains(needle))
+        .unwrap_or_else(|| panic!("no expectation {needle:?}: {:#?}", s.expectations));
+    assert_eq!(e.status, ExpectationStatus::Skipped, "{e:?}");
+    assert!(
+        e.skipped_reason
+            .as_deref()
+            .is_some_and(|r| r.contains(reason)),
+        "{e:?}"
+    );
+    assert_eq!(e.backend, gauntlet::report::NO_BACKEND);
+}
+
 fn scale_patch(replicas: i32) -> Seen {
     Seen::with(
         "PATCH",
@@ -295,19 +314,7 @@ recover:
         .expect("trace expectation");
     assert_eq!(trace.status, ExpectationStatus::Met, "{trace:?}");
     // The cluster's Alertmanager does not notify gauntlet: skipped, with the reason.
-    let notification = s
-        .expectations
-        .iter()
-        .find(|e| e.description.contains("pager"))
-        .expect("notification expectation");
-    assert_eq!(notification.status, ExpectationStatus::Skipped);
-    assert!(
-        notification
-            .skipped_reason
-            .as_deref()
-            .is_some_and(|r| r.contains("notifies its own receivers")),
-        "{notification:?}"
-    );
+    assert_skipped_because(s, "pager", "notifies its own receivers");
 
     // The fault went through the API: the exact scale PATCHes, in order, and nothing else
     // mutating; the deployment is back at 1 replica and the process runs again.
@@ -506,19 +513,7 @@ expect:
     let load = s.load.as_ref().expect("merged load");
     assert!((60..=140).contains(&load.requests), "{load:?}");
     assert_eq!(load.failures, 0, "{load:?}");
-    let correlation = s
-        .expectations
-        .iter()
-        .find(|e| e.description.contains("trace"))
-        .expect("correlation expectation");
-    assert_eq!(correlation.status, ExpectationStatus::Skipped);
-    assert!(
-        correlation
-            .skipped_reason
-            .as_deref()
-            .is_some_and(|r| r.contains("2 cluster worker(s)")),
-        "{correlation:?}"
-    );
+    assert_skipped_because(s, "trace", "2 cluster worker(s)");
     let job_requests: Vec<Seen> = rig
         .fake
         .mutating()

@@ -1041,7 +1041,7 @@ async fn evaluate(
     let ms = |at: Instant| {
         u64::try_from(at.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX)
     };
-    let (backend, real) = probes::backend(&e.check, &obs);
+    let (backend, real) = probes::backend(&e.check);
     let mut result = ExpectationResult {
         id: e.id.clone(),
         kind: kind_of(&e.check),
@@ -1058,6 +1058,9 @@ async fn evaluate(
         observed_at_ms: None,
     };
     if let Some(reason) = probes::unavailable(&e.check, &obs) {
+        // Nothing was asked: no backend answered this one.
+        result.backend = crate::report::NO_BACKEND.to_string();
+        result.backend_real = false;
         result.skipped_reason = Some(reason);
         return result;
     }

@@ -71,24 +71,26 @@ pub fn unavailable(check: &Check, obs: &Observers) -> Option<String> {
 }
 
 /// Which backend answers a check, and whether it is the real thing.
-pub fn backend(check: &Check, obs: &Observers) -> (&'static str, bool) {
+pub fn backend(check: &Check) -> (&'static str, bool) {
     match check {
         Check::Metric { .. } | Check::Alert { .. } | Check::NoAlerts { .. } => ("prometheus", true),
         Check::DashboardHasData { .. } | Check::DashboardPanel { .. } => {
             ("prometheus (dashboard queries)", true)
         }
-        Check::Notification { .. } => match obs.sink {
-            Ok(_) => ("alertmanager webhook", true),
-            Err(_) => (crate::report::NO_BACKEND, false),
-        },
-        Check::Trace { .. } => match obs.jaeger {
-            Ok(_) => ("jaeger", true),
-            Err(_) => (crate::report::NO_BACKEND, false),
-        },
-        Check::Log { .. } | Check::Correlation { .. } => match obs.logs {
-            LogSource::Loki(_) => ("loki", true),
-            LogSource::Unavailable(_) => (crate::report::NO_BACKEND, false),
-        },
+        // A check that cannot run is reported with no backend by the caller (`unavailable`).
+        Check::Notification { .. } => ("alertmanager webhook", true),
+        Check::Trace { .. } => ("jaeger", true),
+        Check::Log { .. } => ("loki", true),
+        Check::Correlation { find_in, .. } => {
+            match (
+                find_in.iter().any(|f| f == "traces"),
+                find_in.iter().any(|f| f == "logs"),
+            ) {
+                (true, true) => ("jaeger and loki", true),
+                (true, false) => ("jaeger", true),
+                _ => ("loki", true),
+            }
+        }
     }
 }
 
