@@ -10,3 +10,6 @@ pub const INVALID_SCENARIO: i32 = 2;
 pub const STACK_FAILED: i32 = 3;
 /// gauntlet itself failed, or the command is not available yet.
 pub const INTERNAL_ERROR: i32 = 4;
+/// Stopped by Ctrl-C or SIGTERM after rolling back faults and writing the reports (the shell
+/// convention for SIGINT).
+pub const INTERRUPTED: i32 = 130;

@@ -29,10 +29,7 @@ async fn an_external_stack_is_observed_by_url_and_notifies_gauntlet_through_webh
     )
     .expect("rules");
     // The stack's owner points its Alertmanager's receivers at gauntlet's `webhook-listen`.
-    let webhook_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let webhook_port = gauntlet::stack::ports::allocate_port().expect("a free port");
     let webhook_receivers = ["pager", "chat"]
         .into_iter()
         .map(|r| {

@@ -39,12 +39,6 @@ fn addr(url: &reqwest::Url) -> SocketAddr {
     format!("{host}:{port}").parse().expect("socket address")
 }
 
-/// A free loopback port (a restarted service must come back on the same address).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 /// The real stack: scrape and evaluate every second, the shipped rules with `for: 2s`.
 async fn start_stack(dir: &Path) -> (NativeStack, PathBuf) {
     let rules_dir = dir.join("rules");
@@ -139,7 +133,8 @@ impl Rig {
         gauntlet::testing::require("native stack", NativeBinaries::available())?;
         let dir = tempfile::tempdir().expect("tempdir");
         let (stack, rules) = start_stack(dir.path()).await;
-        let port = free_port();
+        // Fixed for the run: a restarted service must come back on the same address.
+        let port = gauntlet::stack::ports::allocate_port().expect("a free port");
         let users = users_service(&stack, port);
         wait_up(port).await;
         let fake = fake_cluster(&stack, &users).await;

@@ -202,7 +202,7 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
             .any(|s| s.status == status)
     };
     if interrupted {
-        130
+        exit_code::INTERRUPTED
     } else if stack_failed {
         exit_code::STACK_FAILED
     } else if any(ScenarioStatus::Error) {

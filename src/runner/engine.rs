@@ -71,7 +71,7 @@ impl RunError {
             | RunError::Attach(_)
             | RunError::WarmUp(_) => crate::exit_code::STACK_FAILED,
             RunError::Config(_) => crate::exit_code::INVALID_SCENARIO,
-            RunError::Interrupted => 130,
+            RunError::Interrupted => crate::exit_code::INTERRUPTED,
             RunError::Internal(_) => crate::exit_code::INTERNAL_ERROR,
         }
     }
@@ -92,9 +92,9 @@ pub struct RunContext {
     pub cancel: Option<watch::Receiver<bool>>,
 }
 
-/// Ctrl-C during the run: roll back every fault (and delete the distributed load's Job) while
-/// the runtime and every client are alive; returning drops the load's sender and aborts its
-/// task, which then own nothing.
+/// Ctrl-C during the run: roll back every fault (and delete the distributed load's Job) now,
+/// before returning aborts the load task — otherwise the Job's guard would be dropped with the
+/// task and roll back on a blocking helper thread instead.
 async fn interrupt(
     registry: &FaultRegistry,
     expectations: &mut JoinSet<ExpectationResult>,
@@ -439,6 +439,8 @@ async fn run_with_stack(
     });
 
     let containers = stack.containers();
+    // Faults and the distributed load's Job, rolled back below whatever the run returns.
+    let registry = FaultRegistry::new();
     let sink = match stack.notifications_unavailable(scenario.stack.webhook_listen.is_some()) {
         None => Ok(sink),
         Some(why) => Err(why),
@@ -456,11 +458,15 @@ async fn run_with_stack(
         &backends,
         &http,
         &mut fleet,
+        &registry,
         sink,
         started_wall,
         phases,
     )
     .await;
+    for e in registry.rollback_all().await {
+        tracing::warn!(error = %probes::error_chain(&e), "fault rollback failed at teardown");
+    }
     fleet.stop().await;
     result
 }
@@ -477,6 +483,7 @@ async fn run_with_services(
     backends: &Backends,
     http: &reqwest::Client,
     fleet: &mut Fleet,
+    registry: &FaultRegistry,
     sink: Result<Arc<WebhookSink>, String>,
     started_wall: SystemTime,
     phases: &mut Vec<PhaseTiming>,
@@ -587,9 +594,6 @@ async fn run_with_services(
         ended_ms: clock.now_ms(),
     });
 
-    // Faults (and the distributed load's Job) are owned here until the end of the run.
-    let registry = FaultRegistry::new();
-
     // Load.
     let (load_stop_tx, load_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (sample_tx, mut sample_rx) = mpsc::channel(64);
@@ -603,7 +607,7 @@ async fn run_with_services(
             let plan = load_plan(spec, &target)?;
             if let Some((workers, kube)) = &distributed {
                 Some(spawn_distributed_load(
-                    scenario, workers, kube, &registry, plan,
+                    scenario, workers, kube, registry, plan,
                 )?)
             } else {
                 if let Err(e) =
@@ -728,11 +732,11 @@ async fn run_with_services(
         .unwrap_or_else(|| clock.now_ms());
     let load_task = load_task.map(AbortOnDrop);
     let records = run_faults(
-        scenario, clock, fleet, targets, &registry, load_start, &inj_tx,
+        scenario, clock, fleet, targets, registry, load_start, &inj_tx,
     )
     .await;
-    if is_cancelled(&ctx.cancel) {
-        return interrupt(&registry, &mut expectations).await;
+    if is_cancelled(&clock.cancel) {
+        return interrupt(registry, &mut expectations).await;
     }
     let recover_start = Instant::now();
     if !scenario.faults.is_empty() {
@@ -766,7 +770,7 @@ async fn run_with_services(
     loop {
         let done = tokio::select! {
             done = expectations.join_next() => done,
-            () = cancelled(&ctx.cancel) => return interrupt(&registry, &mut expectations).await,
+            () = cancelled(&clock.cancel) => return interrupt(registry, &mut expectations).await,
         };
         let Some(done) = done else { break };
         match done {
@@ -800,9 +804,6 @@ async fn run_with_services(
         None => None,
     };
     let _ = forwarder.await;
-    for e in registry.rollback_all().await {
-        tracing::warn!(error = %probes::error_chain(&e), "fault rollback failed at teardown");
-    }
     let timeseries = series
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
