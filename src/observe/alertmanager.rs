@@ -254,22 +254,9 @@ struct SilenceCreated {
     silence_id: String,
 }
 
-/// Build information (`versionInfo` of `/api/v2/status`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VersionInfo {
-    pub version: String,
-    #[serde(default)]
-    pub revision: String,
-    #[serde(default)]
-    pub branch: String,
-    #[serde(default)]
-    pub build_user: String,
-    #[serde(default)]
-    pub build_date: String,
-    #[serde(default)]
-    pub go_version: String,
-}
+/// Build information (`versionInfo` of `/api/v2/status`): the same fields Prometheus reports
+/// at `/api/v1/status/buildinfo`, both from prometheus/common's `version` package.
+pub type VersionInfo = super::prometheus::BuildInfo;
 
 /// Cluster membership (`cluster` of `/api/v2/status`); `status` is `disabled` when
 /// Alertmanager runs with `--cluster.listen-address=`.

@@ -378,7 +378,7 @@ impl RuleGroup {
     }
 }
 
-/// `/api/v1/status/buildinfo`.
+/// `/api/v1/status/buildinfo` (also Alertmanager's `versionInfo`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildInfo {
