@@ -2,7 +2,7 @@
 # Installs what gauntlet's native stack needs, idempotently and without questions:
 #   - Debian packages: prometheus, prometheus-alertmanager, docker.io, wrk, chromium (reports' render test)
 #     (skipped entirely when all are installed)
-#   - Jaeger v2 and Loki, built from the pinned Go "tools" modules in tools/go/<name>/ into
+#   - Jaeger v2 and VictoriaLogs, built from the pinned Go "tools" modules in tools/go/<name>/ into
 #     ${GAUNTLET_HOME:-$HOME/.cache/gauntlet}/bin (skipped when the binary exists and its
 #     stamp file records the same pin).
 # Prints what it did and the versions at the end.
@@ -10,8 +10,10 @@
 # Options (environment):
 #   GAUNTLET_HOME=DIR          where bin/ goes (default ~/.cache/gauntlet)
 #   GAUNTLET_SKIP_APT=1        do not touch Debian packages
-#   GAUNTLET_SKIP_LOKI=1       do not build Loki (the slowest build)
-#   GAUNTLET_FORCE_BUILD=1     rebuild Jaeger/Loki even when the stamp matches
+#   GAUNTLET_FORCE_BUILD=1     rebuild the Go tools even when the stamp matches
+#
+# Loki, Grafana and Tempo are AGPL: this project builds and runs none of them. VictoriaLogs
+# (Apache-2.0) is the native stack's log store.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,15 +45,16 @@ else
   fi
 fi
 
-# --- Go tools (Jaeger v2, Loki) --------------------------------------------------------
+# --- Go tools (Jaeger v2, VictoriaLogs) --------------------------------------------------------
 # Each tools module pins one upstream module (go.mod + go.sum committed), so `go build`
 # needs no checksum-database lookups: every hash is already in go.sum.
 pinned_version() { # module dir, module path -> version from go.mod's require
   awk -v m="$2" '$1 == m { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod"
 }
 
-build_go_tool() { # name, module path, package, human label
+build_go_tool() { # name, module path, package, human label, [extra go build args...]
   local name="$1" module="$2" package="$3" label="$4"
+  shift 4
   local dir="$repo_root/tools/go/$name"
   local version stamp_text out="$bin/$name"
   version="$(pinned_version "$dir" "$module")"
@@ -73,7 +76,7 @@ build_go_tool() { # name, module path, package, human label
   local start end
   start=$(date +%s)
   # go.mod/go.sum are complete (go mod tidy), so the default -mod=readonly suffices.
-  (cd "$dir" && GOFLAGS="${GOFLAGS:-} -buildvcs=false" go build -o "$out.tmp" "$package")
+  (cd "$dir" && GOFLAGS="${GOFLAGS:-} -buildvcs=false" go build "$@" -o "$out.tmp" "$package")
   mv -f "$out.tmp" "$out"
   printf '%s\n' "$stamp_text" > "$out.version"
   end=$(date +%s)
@@ -82,11 +85,10 @@ build_go_tool() { # name, module path, package, human label
 
 build_go_tool jaeger github.com/jaegertracing/jaeger github.com/jaegertracing/jaeger/cmd/jaeger \
   "Jaeger v2.13"
-if [[ "${GAUNTLET_SKIP_LOKI:-0}" == 1 ]]; then
-  log "loki: skipped (GAUNTLET_SKIP_LOKI=1)"
-else
-  build_go_tool loki github.com/grafana/loki/v3 github.com/grafana/loki/v3/cmd/loki "Loki"
-fi
+vl_version="$(pinned_version "$repo_root/tools/go/victoria-logs" github.com/VictoriaMetrics/VictoriaLogs)"
+build_go_tool victoria-logs github.com/VictoriaMetrics/VictoriaLogs \
+  github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs "VictoriaLogs" \
+  -trimpath -ldflags "-s -w -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-logs-$vl_version"
 
 # --- Versions --------------------------------------------------------------------------
 first_line() { # first non-empty output line of a command, or "missing"
@@ -96,7 +98,7 @@ first_line() { # first non-empty output line of a command, or "missing"
 log "versions:"
 printf '  %-14s %s\n' prometheus "$(first_line prometheus --version)"
 printf '  %-14s %s\n' alertmanager "$(first_line prometheus-alertmanager --version)"
-for t in jaeger loki; do
+for t in jaeger victoria-logs; do
   if [[ -x "$bin/$t" ]]; then
     printf '  %-14s %s (%s)\n' "$t" "$(cat "$bin/$t.version" 2>/dev/null || echo unstamped)" "$bin/$t"
   else
