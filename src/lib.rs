@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod cluster;
+mod error_chain;
 pub mod exit_code;
 pub mod fault;
 pub mod load;
@@ -16,3 +17,5 @@ pub mod services;
 pub mod stack;
 pub mod testing;
 pub mod verdict;
+
+pub use error_chain::error_chain;

@@ -43,10 +43,15 @@ pub struct RunArgs {
     /// The load workers' image: `gauntlet` on its PATH, running as a non-root user.
     #[arg(long, value_name = "IMAGE", env = "GAUNTLET_WORKER_IMAGE")]
     pub worker_image: Option<String>,
+    /// Exit 0 when nothing was missed even though some checks could not be evaluated
+    /// (skipped, e.g. no trace store in an external stack). Without it such a run exits 5.
+    #[arg(long)]
+    pub accept_incomplete: bool,
 }
 
-/// Exit 0 when every expectation was met, 1 when any was missed, 2 for invalid scenarios,
-/// 3 when the stack failed, 4 on internal errors.
+/// Exit 0 when every expectation was met, 1 when any was missed (or a fault failed), 2 for
+/// invalid scenarios and run-time configuration errors, 3 when the stack failed, 4 on
+/// internal errors, 5 when checks were skipped (unless `--accept-incomplete`), 130 on Ctrl-C.
 pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
     let scenarios = match scenario::load_all(&args.paths) {
         Ok(s) => s,
@@ -105,8 +110,9 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
     };
     let mut runs = Vec::new();
     let mut stack_failed = false;
+    let mut invalid = false;
     let mut interrupted = false;
-    for _ in 0..args.repeat {
+    for repetition in 1..=args.repeat {
         if interrupted {
             break;
         }
@@ -123,22 +129,27 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
                 interrupted = true;
                 break;
             }
+            let numbered = (args.repeat > 1).then_some(repetition);
             match run_scenario(s, &ctx).await {
-                Ok(run) => {
+                Ok(mut run) => {
                     if results.environment.components.is_empty() {
                         results.environment.components = run.components;
                     }
+                    run.result.repetition = numbered;
                     results.scenarios.push(run.result);
                 }
                 Err(e) => {
                     stack_failed |= e.exit_code() == exit_code::STACK_FAILED;
+                    invalid |= e.exit_code() == exit_code::INVALID_SCENARIO;
                     interrupted |= matches!(e, crate::runner::RunError::Interrupted);
                     let chain = crate::runner::probes::error_chain(&e);
                     let _ = tx.send(RunEvent::Log {
                         level: report::LogLevel::Error,
                         message: format!("{}: {chain}", s.name),
                     });
-                    results.scenarios.push(error_result(s, chain));
+                    let mut result = error_result(s, chain);
+                    result.repetition = numbered;
+                    results.scenarios.push(result);
                 }
             }
         }
@@ -149,11 +160,12 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
     drop(ctx);
     let terminal = reporter.await;
 
-    let Some(last) = runs.last() else {
+    // The reports cover every repetition, each scenario result numbered.
+    let Some(all) = combine(&runs) else {
         return exit_code::INTERNAL_ERROR;
     };
     if let Ok(mut terminal) = terminal
-        && let Err(e) = terminal.finish(last)
+        && let Err(e) = terminal.finish(&all)
     {
         tracing::warn!(error = %e, "terminal summary failed");
     }
@@ -163,7 +175,7 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
         ReportFormat::Md,
         ReportFormat::Html,
     ];
-    match report::write_all(&args.report_dir, last, &formats) {
+    match report::write_all(&args.report_dir, &all, &formats) {
         Ok(files) => {
             for f in files {
                 println!("wrote {}", f.display());
@@ -178,21 +190,27 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
         );
     }
     if let Some(path) = &args.history {
-        let previous = match report::history::load(path) {
+        let mut previous = match report::history::load(path) {
             Ok(p) => p,
             Err(e) => return super::report_err(&e, exit_code::INTERNAL_ERROR),
         };
-        let entry = report::history::summarize(last);
         let policy = report::history::RegressionPolicy {
             factor: args.regression_factor,
             ..Default::default()
         };
-        println!(
-            "{}",
-            report::history::render_table(&report::history::compare(&previous, &entry, &policy))
-        );
-        if let Err(e) = report::history::append(path, &entry) {
-            return super::report_err(&e, exit_code::INTERNAL_ERROR);
+        // Every repetition is an entry of the history, compared with those before it.
+        for run in &runs {
+            let entry = report::history::summarize(run);
+            println!(
+                "{}",
+                report::history::render_table(&report::history::compare(
+                    &previous, &entry, &policy
+                ))
+            );
+            if let Err(e) = report::history::append(path, &entry) {
+                return super::report_err(&e, exit_code::INTERNAL_ERROR);
+            }
+            previous.push(entry);
         }
     }
 
@@ -205,19 +223,34 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
         exit_code::INTERRUPTED
     } else if stack_failed {
         exit_code::STACK_FAILED
+    } else if invalid {
+        exit_code::INVALID_SCENARIO
     } else if any(ScenarioStatus::Error) {
         exit_code::INTERNAL_ERROR
     } else if any(ScenarioStatus::Missed) {
         exit_code::EXPECTATION_MISSED
+    } else if any(ScenarioStatus::Incomplete) && !args.accept_incomplete {
+        exit_code::INCOMPLETE
     } else {
         exit_code::OK
     }
+}
+
+/// One report for every repetition: the first run's environment and start, the last one's
+/// end, and every scenario result (numbered when repeated).
+fn combine(runs: &[RunResults]) -> Option<RunResults> {
+    let (first, last) = (runs.first()?, runs.last()?);
+    let mut all = first.clone();
+    all.finished_at = last.finished_at.clone();
+    all.scenarios = runs.iter().flat_map(|r| r.scenarios.clone()).collect();
+    Some(all)
 }
 
 fn error_result(s: &scenario::Scenario, error: String) -> ScenarioResult {
     ScenarioResult {
         name: s.name.clone(),
         file: s.file.display().to_string(),
+        repetition: None,
         status: ScenarioStatus::Error,
         duration_ms: 0,
         phases: Vec::new(),

@@ -17,6 +17,7 @@
 //!
 //! Job API: <https://kubernetes.io/docs/concepts/workloads/controllers/job/>.
 
+use crate::error_chain;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::Duration;
@@ -603,13 +604,13 @@ impl DistributedLoad {
         // (DeadlineExceeded, with its reason) is what gets reported.
         let outcome = poll_until(started + deadline + DEADLINE_MARGIN, cfg.poll, || async {
             match get.send::<Job>(&self.client).await {
-                Err(e) => Probe::Failed(error_chain(&e)),
+                Err(e) => Probe::CouldNotAsk(error_chain(&e)),
                 Ok(job) => job_state(&job, workers),
             }
         })
         .await;
         let state = match outcome.met {
-            Some((state, _)) => state,
+            Some(seen) => seen.evidence,
             None => {
                 return Err(WorkerError::Timeout {
                     job: name.to_string(),
@@ -617,7 +618,7 @@ impl DistributedLoad {
                     last: outcome
                         .last_observed
                         .map(|(s, _)| s)
-                        .or(outcome.last_failure),
+                        .or(outcome.last_failure.map(|(s, _)| s)),
                 });
             }
         };
@@ -736,17 +737,6 @@ fn last_line(text: &str) -> Option<String> {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .map(|l| l.chars().take(300).collect())
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// `gauntlet load-worker`: one worker of a distributed load Job (hidden subcommand).

@@ -7,14 +7,17 @@
 //! - [`proxy`]: a TCP fault proxy (delay, bandwidth, stall, blackhole, reset)
 //! - [`container`]: docker stop / pause / kill through the Engine API
 //! - [`guard`]: ownership, rollback and the registry
+//! - [`inject`]: from a scenario's fault kind to its mechanism, with a typed error
 
 pub mod container;
 pub mod guard;
 pub mod hooks;
+pub mod inject;
 pub mod proxy;
 pub mod signal;
 
 pub use guard::{FaultError, FaultGuard, FaultRegistry};
 pub use hooks::HooksClient;
+pub use inject::{FaultTargets, InjectError, Injected, Restart, inject};
 pub use proxy::{FaultProxy, ProxyConfig, ProxyEffect};
 pub use signal::{KillSignal, ProcessTarget};

@@ -173,12 +173,15 @@ mod tests {
                 backend_real: true,
                 skipped_reason: None,
                 observed_at_ms: None,
+                time_source: None,
+                resolution_ms: None,
             })
             .collect();
         r.scenarios.push(ScenarioResult {
             name: "orders".into(),
             file: "orders.yaml".into(),
-            status: ScenarioResult::status_from_expectations(&expectations),
+            repetition: None,
+            status: ScenarioResult::derive_status(&expectations, &[]),
             duration_ms: 1,
             phases: vec![],
             faults: vec![],
@@ -228,7 +231,7 @@ mod tests {
         assert_eq!(stats[0].pass_rate, None);
         assert_eq!(stats[0].ttd_median_ms, None);
         assert_eq!(
-            ScenarioResult::status_from_expectations(&[]),
+            ScenarioResult::derive_status(&[], &[]),
             ScenarioStatus::Skipped
         );
     }

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 /// Version of the `results.json` format written by this build.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Formats `t` as an RFC 3339 UTC timestamp with millisecond precision
 /// (`2025-05-01T12:00:00.123Z`), the form `started_at`/`finished_at` use.
@@ -57,6 +57,7 @@ impl RunResults {
             match s.status {
                 ScenarioStatus::Met => c.met += 1,
                 ScenarioStatus::Missed => c.missed += 1,
+                ScenarioStatus::Incomplete => c.incomplete += 1,
                 ScenarioStatus::Skipped => c.skipped += 1,
                 ScenarioStatus::Error => c.error += 1,
             }
@@ -77,14 +78,16 @@ impl RunResults {
         c
     }
 
-    /// The run's overall verdict: `error` beats `missed` beats `met`; a run whose scenarios
-    /// were all skipped (or that has none) is `skipped`.
+    /// The run's overall verdict: `error` beats `missed` beats `incomplete` beats `met`; a run
+    /// whose scenarios were all skipped (or that has none) is `skipped`.
     pub fn overall_status(&self) -> ScenarioStatus {
         let c = self.scenario_counts();
         if c.error > 0 {
             ScenarioStatus::Error
         } else if c.missed > 0 {
             ScenarioStatus::Missed
+        } else if c.incomplete > 0 {
+            ScenarioStatus::Incomplete
         } else if c.met > 0 {
             ScenarioStatus::Met
         } else {
@@ -100,6 +103,8 @@ pub struct StatusCounts {
     pub met: usize,
     /// Missed.
     pub missed: usize,
+    /// Incomplete: nothing missed, but some checks could not be evaluated (scenarios only).
+    pub incomplete: usize,
     /// Skipped.
     pub skipped: usize,
     /// Harness error (scenarios only).
@@ -109,7 +114,7 @@ pub struct StatusCounts {
 impl StatusCounts {
     /// Sum of all counts.
     pub fn total(&self) -> usize {
-        self.met + self.missed + self.skipped + self.error
+        self.met + self.missed + self.incomplete + self.skipped + self.error
     }
 }
 
@@ -207,8 +212,11 @@ impl HostFacts {
 pub enum ScenarioStatus {
     /// Every expectation that ran was met.
     Met,
-    /// At least one expectation was missed.
+    /// At least one expectation was missed, or a fault failed to inject or roll back.
     Missed,
+    /// Nothing was missed, but some expectations could not be evaluated (skipped, with their
+    /// reasons): the run did not prove what the scenario asks.
+    Incomplete,
     /// Not run (see `skipped_reason`).
     Skipped,
     /// The harness failed (see `error`); expectations may be incomplete.
@@ -221,6 +229,7 @@ impl ScenarioStatus {
         match self {
             ScenarioStatus::Met => "met",
             ScenarioStatus::Missed => "missed",
+            ScenarioStatus::Incomplete => "incomplete",
             ScenarioStatus::Skipped => "skipped",
             ScenarioStatus::Error => "error",
         }
@@ -258,6 +267,8 @@ pub struct ScenarioResult {
     pub name: String,
     /// Path of the scenario file as given by the user.
     pub file: String,
+    /// Which run of `--repeat N` this is (1-based); `None` when the scenario ran once.
+    pub repetition: Option<u32>,
     /// Verdict.
     pub status: ScenarioStatus,
     /// Wall time of the scenario.
@@ -314,18 +325,20 @@ impl ExpectationResult {
 }
 
 impl ScenarioResult {
-    /// Derives the scenario verdict from its expectations (`missed` if any is missed, `met` if
-    /// any is met, otherwise `skipped`). `error` is never derived: the runner sets it.
-    pub fn status_from_expectations(expectations: &[ExpectationResult]) -> ScenarioStatus {
-        if expectations
-            .iter()
-            .any(|e| e.status == ExpectationStatus::Missed)
-        {
+    /// Derives the scenario verdict from its expectations and faults: `missed` if any
+    /// expectation is missed or any fault failed to inject or roll back; otherwise
+    /// `incomplete` if any expectation was skipped (it proved nothing); `met` if some were met;
+    /// `skipped` when there was nothing to evaluate. `error` is never derived: the runner sets it.
+    pub fn derive_status(
+        expectations: &[ExpectationResult],
+        faults: &[FaultRecord],
+    ) -> ScenarioStatus {
+        let any = |s: ExpectationStatus| expectations.iter().any(|e| e.status == s);
+        if any(ExpectationStatus::Missed) || faults.iter().any(|f| f.error.is_some()) {
             ScenarioStatus::Missed
-        } else if expectations
-            .iter()
-            .any(|e| e.status == ExpectationStatus::Met)
-        {
+        } else if any(ExpectationStatus::Skipped) {
+            ScenarioStatus::Incomplete
+        } else if any(ExpectationStatus::Met) {
             ScenarioStatus::Met
         } else {
             ScenarioStatus::Skipped
@@ -361,6 +374,8 @@ pub struct FaultRecord {
     pub injected_at_ms: Option<u64>,
     /// When it was rolled back (`None`: still active at the end, or never injected).
     pub rolled_back_at_ms: Option<u64>,
+    /// Why injecting or rolling it back failed (the scenario is then missed).
+    pub error: Option<String>,
 }
 
 /// Kind of signal an expectation checks.
@@ -485,6 +500,11 @@ pub struct ExpectationResult {
     pub skipped_reason: Option<String>,
     /// When the expectation was met, ms since scenario start (for plot markers).
     pub observed_at_ms: Option<u64>,
+    /// Where `time_to_detect_ms` comes from: a backend's own timestamp (e.g. `webhook
+    /// arrival`), or the probe's send or answer time.
+    pub time_source: Option<String>,
+    /// How precise `time_to_detect_ms` is: the reaction happened at most this long before it.
+    pub resolution_ms: Option<u64>,
 }
 
 /// Load totals of one scenario.
@@ -647,7 +667,7 @@ mod tests {
     }
 
     #[test]
-    fn status_from_expectations_prefers_missed() {
+    fn derived_status_prefers_missed_then_incomplete() {
         let mk = |status| ExpectationResult {
             id: "expect[0]".into(),
             kind: ExpectationKind::Metric,
@@ -662,24 +682,38 @@ mod tests {
             backend_real: true,
             skipped_reason: None,
             observed_at_ms: None,
+            time_source: None,
+            resolution_ms: None,
+        };
+        let fault = |error: Option<&str>| FaultRecord {
+            name: "burst".into(),
+            kind: "http-errors".into(),
+            target: "orders".into(),
+            planned_at_ms: 0,
+            injected_at_ms: None,
+            rolled_back_at_ms: None,
+            error: error.map(str::to_owned),
         };
         use ExpectationStatus as E;
-        assert_eq!(
-            ScenarioResult::status_from_expectations(&[mk(E::Met), mk(E::Missed)]),
-            ScenarioStatus::Missed
-        );
-        assert_eq!(
-            ScenarioResult::status_from_expectations(&[mk(E::Met), mk(E::Skipped)]),
-            ScenarioStatus::Met
-        );
-        assert_eq!(
-            ScenarioResult::status_from_expectations(&[mk(E::Skipped)]),
-            ScenarioStatus::Skipped
-        );
-        assert_eq!(
-            ScenarioResult::status_from_expectations(&[]),
-            ScenarioStatus::Skipped
-        );
+        use ScenarioStatus as S;
+        let cases: &[(&[ExpectationStatus], Option<&str>, ScenarioStatus)] = &[
+            (&[E::Met, E::Missed], None, S::Missed),
+            // A skip proves nothing: met + skipped is not a pass.
+            (&[E::Met, E::Skipped], None, S::Incomplete),
+            (&[E::Skipped], None, S::Incomplete),
+            (&[E::Met], None, S::Met),
+            (&[], None, S::Skipped),
+            // A fault that could not be injected fails the scenario even if checks were met.
+            (&[E::Met], Some("admin api down"), S::Missed),
+        ];
+        for (statuses, error, want) in cases {
+            let e: Vec<_> = statuses.iter().map(|s| mk(*s)).collect();
+            assert_eq!(
+                ScenarioResult::derive_status(&e, &[fault(*error)]),
+                *want,
+                "{statuses:?} {error:?}"
+            );
+        }
     }
 
     #[test]
@@ -698,6 +732,8 @@ mod tests {
             backend_real: real,
             skipped_reason: Some("no alertmanager".into()),
             observed_at_ms: None,
+            time_source: None,
+            resolution_ms: None,
         };
         assert_eq!(mk("loki", true).backend_label(), "loki");
         assert_eq!(mk("loki", false).backend_label(), "loki (recorded)");

@@ -90,6 +90,7 @@ fn scenario_word(style: TerminalStyle, s: ScenarioStatus) -> String {
     match s {
         ScenarioStatus::Met => paint(style, GREEN, "MET"),
         ScenarioStatus::Missed => paint(style, RED, "MISSED"),
+        ScenarioStatus::Incomplete => paint(style, YELLOW, "INCOMPLETE"),
         ScenarioStatus::Skipped => paint(style, YELLOW, "SKIPPED"),
         ScenarioStatus::Error => paint(style, RED, "ERROR"),
     }
@@ -378,6 +379,10 @@ fn scenario_reason(s: &ScenarioResult) -> String {
     match (s.status, &s.skipped_reason, &s.error) {
         (ScenarioStatus::Skipped, Some(r), _) => format!(": {r}"),
         (ScenarioStatus::Error, _, Some(e)) => format!(": {e}"),
+        (ScenarioStatus::Incomplete, _, _) => {
+            ": some checks could not be evaluated (skipped); nothing missed, nothing proven for them"
+                .to_string()
+        }
         _ => String::new(),
     }
 }
@@ -581,6 +586,8 @@ mod tests {
             backend_real: true,
             skipped_reason: None,
             observed_at_ms: Some(at),
+            time_source: None,
+            resolution_ms: None,
         }
     }
 

@@ -1,10 +1,27 @@
 //! The runner: phases of a scenario run (stack → services → warm-up → steady state → faults
 //! → recovery → teardown), emitting events for the reporters.
+//!
+//! - `run`: one run from start to teardown, under the scenario's `timeout` cap
+//! - `clock`: time since the start, events, and the stop requests (Ctrl-C, the cap)
+//! - `stack`: the stack as the runner sees it, and what faults can act on
+//! - `fleet`: the sample services, one process each, with fault proxies on named links
+//! - `load`: the run's load and the failed requests' trace ids
+//! - `timeline`: faults injected and rolled back on schedule (`fault::inject` does each)
+//! - `expectations`: one task per expectation; `probes` asks the backends, and
+//!   `verdict::decide` says met or missed
+//! - `overhead`: the instrumentation overhead expectation
+//! - `attach`: stacks gauntlet does not start; `rules`: rule files with `for` overridden
 
 pub mod attach;
-pub mod engine;
+mod clock;
+mod expectations;
 pub mod fleet;
+mod load;
+mod overhead;
 pub mod probes;
 pub mod rules;
+mod run;
+mod stack;
+mod timeline;
 
-pub use engine::{RunContext, RunError, ScenarioRun, WorkerSettings, run_scenario};
+pub use run::{RunContext, RunError, ScenarioRun, WorkerSettings, run_scenario};

@@ -10,8 +10,8 @@ use crate::observe::jaeger::TraceQuery;
 use crate::observe::loki::{LogQuery, LokiClient};
 use crate::observe::{JaegerClient, PrometheusClient, WebhookSink};
 use crate::scenario::{AlertState, Check};
-use crate::verdict::Probe;
 use crate::verdict::checks::{self, LogLine, LogWanted, TraceWanted};
+use crate::verdict::{Evidence, Probe, ProbeTime};
 
 /// Where log records can be read back from.
 pub enum LogSource {
@@ -35,8 +35,9 @@ pub struct Observers {
     /// Dashboard uid or file stem → parsed dashboard.
     pub dashboards: BTreeMap<String, Dashboard>,
     pub scrape_interval: Duration,
-    /// Trace ids of failed load requests, newest last (fed live by the load task).
-    pub failed_trace_ids: Arc<Mutex<Vec<String>>>,
+    /// Trace ids of failed load requests with their send times, newest last (fed live by
+    /// the load task).
+    pub failed_trace_ids: Arc<Mutex<Vec<(String, SystemTime)>>>,
     /// When the scenario started (wall clock), for query windows.
     pub started_wall: SystemTime,
 }
@@ -94,27 +95,51 @@ pub fn backend(check: &Check) -> (&'static str, bool) {
     }
 }
 
-/// Probes `check` once. `reference` is when the deadline clock started (wall clock).
-pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Probe<String> {
+/// Which moment of a probe of `check` counts as its observation when the answer carries no
+/// timestamp of its own: Prometheus evaluates a query when it arrives; a store look-up only
+/// proves the data was there when it answers.
+pub fn probe_time(check: &Check) -> ProbeTime {
     match check {
-        Check::Metric { query } => match obs.prometheus.query(query, None).await {
-            Ok(r) => checks::metric(&r.result),
-            Err(e) => Probe::Failed(error_chain(&e)),
+        Check::Trace { .. } | Check::Log { .. } | Check::Correlation { .. } => ProbeTime::Answered,
+        _ => ProbeTime::Sent,
+    }
+}
+
+fn text(p: Probe<String>) -> Probe<Evidence> {
+    match p {
+        Probe::Met(t) => Probe::Met(Evidence::text(t)),
+        Probe::NotYet(s) => Probe::NotYet(s),
+        Probe::CouldNotAsk(s) => Probe::CouldNotAsk(s),
+    }
+}
+
+/// Probes `check` once. `reference` is when the deadline clock started (wall clock): only
+/// what happened after it counts.
+pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Probe<Evidence> {
+    match check {
+        // Evaluated at the send time, so the observation time is exact.
+        Check::Metric { query } => match obs.prometheus.query(query, Some(SystemTime::now())).await
+        {
+            Ok(r) => text(checks::metric(&r.result)),
+            Err(e) => Probe::CouldNotAsk(error_chain(&e)),
         },
         Check::Alert {
             alert,
             labels,
             state,
         } => {
-            let was_firing = match state {
+            let fired = match state {
                 AlertState::Resolved => {
-                    alert_fired_since(obs, alert, labels, obs.started_wall).await
+                    match alert_fired_since(obs, alert, labels, reference).await {
+                        Ok(fired) => fired,
+                        Err(why) => return Probe::CouldNotAsk(why),
+                    }
                 }
                 _ => false,
             };
             match obs.prometheus.alerts().await {
-                Ok(alerts) => checks::alert(&alerts, alert, labels, *state, was_firing),
-                Err(e) => Probe::Failed(error_chain(&e)),
+                Ok(alerts) => checks::alert(&alerts, alert, labels, *state, fired, reference),
+                Err(e) => Probe::CouldNotAsk(error_chain(&e)),
             }
         }
         Check::Notification {
@@ -125,23 +150,16 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
         } => {
             let received = match &obs.sink {
                 Ok(sink) => sink.notifications(),
-                Err(why) => return Probe::Failed(why.clone()),
+                Err(why) => return Probe::CouldNotAsk(why.clone()),
             };
-            match checks::notification(
+            checks::notification(
                 &received,
                 receiver,
                 alert.as_deref(),
                 labels,
                 *status,
                 reference,
-            ) {
-                Probe::Met(at) => Probe::Met(format!(
-                    "received at {}",
-                    humantime::format_rfc3339_millis(at)
-                )),
-                Probe::NotYet(s) => Probe::NotYet(s),
-                Probe::Failed(s) => Probe::Failed(s),
-            }
+            )
         }
         Check::Trace {
             service,
@@ -159,10 +177,10 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
             query.limit = Some(100);
             let jaeger = match &obs.jaeger {
                 Ok(j) => j,
-                Err(why) => return Probe::Failed(why.clone()),
+                Err(why) => return Probe::CouldNotAsk(why.clone()),
             };
             match jaeger.find_traces(&query).await {
-                Ok(traces) => checks::trace(
+                Ok(traces) => text(checks::trace(
                     &traces,
                     &TraceWanted {
                         service,
@@ -171,8 +189,8 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
                         spans_from,
                         tags,
                     },
-                ),
-                Err(e) => Probe::Failed(error_chain(&e)),
+                )),
+                Err(e) => Probe::CouldNotAsk(error_chain(&e)),
             }
         }
         Check::Log {
@@ -180,57 +198,104 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
             level,
             contains,
             correlated_trace,
-        } => match log_lines(obs, service, reference).await {
-            Ok(lines) => checks::log(
-                &lines,
-                &LogWanted {
-                    service,
-                    level: *level,
-                    contains: contains.as_deref(),
-                    correlated_trace: *correlated_trace,
-                },
-            ),
-            Err(e) => Probe::Failed(e),
-        },
+        } => {
+            let wanted = LogWanted {
+                service,
+                level: *level,
+                contains: contains.as_deref(),
+                correlated_trace: *correlated_trace,
+            };
+            log(obs, &wanted, reference).await
+        }
         Check::Correlation {
             find_in,
             min_requests,
-        } => correlation(obs, find_in, *min_requests, reference).await,
-        Check::DashboardHasData { dashboard } => dashboard_has_data(obs, dashboard).await,
+        } => text(correlation(obs, find_in, *min_requests, reference).await),
+        Check::DashboardHasData { dashboard } => text(dashboard_has_data(obs, dashboard).await),
         Check::DashboardPanel {
             dashboard,
             panel,
             above,
             below,
-        } => dashboard_panel(obs, dashboard, panel, *above, *below).await,
+        } => text(dashboard_panel(obs, dashboard, panel, *above, *below).await),
         // Window checks are driven by `watch_window`, with `firing_alerts` as the probe.
         Check::NoAlerts { alerts } => match obs.prometheus.alerts().await {
-            Ok(all) => checks::firing_alerts(&all, alerts.as_deref()),
-            Err(e) => Probe::Failed(error_chain(&e)),
+            Ok(all) => text(checks::firing_alerts(&all, alerts.as_deref())),
+            Err(e) => Probe::CouldNotAsk(error_chain(&e)),
         },
     }
 }
 
 /// Whether the alert was firing at any evaluation since `since`, from Prometheus' own
-/// `ALERTS` series (so a `resolved` check needs no memory of earlier probes).
+/// `ALERTS` series (so a `resolved` check needs no memory of earlier probes). An error is the
+/// error it is, not "never fired".
 async fn alert_fired_since(
     obs: &Observers,
     alert: &str,
     labels: &BTreeMap<String, String>,
     since: SystemTime,
-) -> bool {
+) -> Result<bool, String> {
     let mut matchers = vec![
         format!("alertname=\"{}\"", escape(alert)),
         "alertstate=\"firing\"".to_string(),
     ];
     matchers.extend(labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))));
-    let window = SystemTime::now()
+    let now = SystemTime::now();
+    // Milliseconds, rounded down: a sample from before `since` must not count.
+    let window = now
         .duration_since(since)
         .unwrap_or_default()
-        .as_secs()
+        .as_millis()
         .max(1);
-    let expr = format!("max_over_time(ALERTS{{{}}}[{window}s])", matchers.join(","));
-    matches!(obs.prometheus.query(&expr, None).await, Ok(r) if !r.result.is_empty())
+    let expr = format!(
+        "max_over_time(ALERTS{{{}}}[{window}ms])",
+        matchers.join(",")
+    );
+    match obs.prometheus.query(&expr, Some(now)).await {
+        Ok(r) => Ok(!r.result.is_empty()),
+        Err(e) => Err(error_chain(&e)),
+    }
+}
+
+/// `log:` — matching records from the log store; with `correlated-trace`, a matching record
+/// whose trace is really in the trace store (a well-formed id alone proves nothing).
+async fn log(obs: &Observers, wanted: &LogWanted<'_>, reference: SystemTime) -> Probe<Evidence> {
+    let lines = match log_lines(obs, wanted.service, reference).await {
+        Ok(lines) => lines,
+        Err(e) => return Probe::CouldNotAsk(e),
+    };
+    let hits = match checks::log_matches(&lines, wanted) {
+        Ok(hits) => hits,
+        Err(seen) => return Probe::NotYet(seen),
+    };
+    if !wanted.correlated_trace {
+        return Probe::Met(Evidence::text(
+            hits[0].body.chars().take(120).collect::<String>(),
+        ));
+    }
+    let jaeger = match &obs.jaeger {
+        Ok(j) => j,
+        Err(why) => return Probe::CouldNotAsk(why.clone()),
+    };
+    let mut looked_up = 0;
+    // The newest few records: each look-up is a request to the trace store.
+    for line in hits.iter().rev().take(10) {
+        looked_up += 1;
+        match jaeger.trace(&line.trace_id).await {
+            Ok(Some(_)) => {
+                return Probe::Met(Evidence::text(format!(
+                    "trace_id {} found in the trace store",
+                    line.trace_id
+                )));
+            }
+            Ok(None) => {}
+            Err(e) => return Probe::CouldNotAsk(error_chain(&e)),
+        }
+    }
+    Probe::NotYet(format!(
+        "{} matching record(s) with a trace id; none of the {looked_up} newest traces is in the trace store",
+        hits.len()
+    ))
 }
 
 fn escape(v: &str) -> String {
@@ -292,13 +357,21 @@ async fn correlation(
     min_requests: u32,
     reference: SystemTime,
 ) -> Probe<String> {
+    if find_in.is_empty() {
+        // Refused by `gauntlet check`; never met by default.
+        return Probe::NotYet("correlation names no store to search: nothing to check".into());
+    }
+    // Only requests sent after the reference are a reaction to it.
     let ids: Vec<String> = obs
         .failed_trace_ids
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .clone();
+        .iter()
+        .filter(|(_, sent)| *sent >= reference)
+        .map(|(id, _)| id.clone())
+        .collect();
     if ids.is_empty() {
-        return Probe::NotYet("no failed request yet".into());
+        return Probe::NotYet("no failed request since the reference time yet".into());
     }
     let want_traces = find_in.iter().any(|f| f == "traces");
     let want_logs = find_in.iter().any(|f| f == "logs");
@@ -307,7 +380,7 @@ async fn correlation(
         for service in &obs.log_services {
             match log_lines(obs, service, reference).await {
                 Ok(lines) => all.extend(lines.into_iter().map(|l| l.trace_id)),
-                Err(e) => return Probe::Failed(e),
+                Err(e) => return Probe::CouldNotAsk(e),
             }
         }
         all
@@ -321,8 +394,11 @@ async fn correlation(
         checked += 1;
         let in_traces = !want_traces
             || match &obs.jaeger {
-                Ok(jaeger) => matches!(jaeger.trace(id).await, Ok(Some(_))),
-                Err(_) => false,
+                Ok(jaeger) => match jaeger.trace(id).await {
+                    Ok(found) => found.is_some(),
+                    Err(e) => return Probe::CouldNotAsk(error_chain(&e)),
+                },
+                Err(why) => return Probe::CouldNotAsk(why.clone()),
             };
         let in_logs = !want_logs || log_ids.iter().any(|l| l == id);
         if in_traces && in_logs {
@@ -352,16 +428,22 @@ fn render_context(obs: &Observers) -> RenderContext {
 
 async fn dashboard_has_data(obs: &Observers, uid: &str) -> Probe<String> {
     let Some(dashboard) = obs.dashboards.get(uid) else {
-        return Probe::Failed(format!("dashboard {uid:?} not loaded"));
+        return Probe::CouldNotAsk(format!("dashboard {uid:?} not loaded"));
     };
     let queries = dashboard.panel_queries(&render_context(obs));
+    if queries.is_empty() {
+        // Refused by `gauntlet check`; a dashboard without queries shows nothing.
+        return Probe::NotYet(format!(
+            "dashboard {uid:?} has no panel queries: nothing to check"
+        ));
+    }
     let mut empty = Vec::new();
     for q in &queries {
         match obs.prometheus.query(&q.expr, None).await {
             Ok(r) if !r.result.is_empty() => {}
             Ok(_) => empty.push(format!("{} ({})", q.panel_title, q.ref_id)),
             Err(e) => {
-                return Probe::Failed(format!("panel {}: {}", q.panel_title, error_chain(&e)));
+                return Probe::CouldNotAsk(format!("panel {}: {}", q.panel_title, error_chain(&e)));
             }
         }
     }
@@ -385,7 +467,7 @@ async fn dashboard_panel(
     below: Option<f64>,
 ) -> Probe<String> {
     let Some(dashboard) = obs.dashboards.get(uid) else {
-        return Probe::Failed(format!("dashboard {uid:?} not loaded"));
+        return Probe::CouldNotAsk(format!("dashboard {uid:?} not loaded"));
     };
     let queries: Vec<_> = dashboard
         .panel_queries(&render_context(obs))
@@ -393,7 +475,7 @@ async fn dashboard_panel(
         .filter(|q| q.panel_title == title)
         .collect();
     if queries.is_empty() {
-        return Probe::Failed(format!("panel {title:?} has no queries"));
+        return Probe::CouldNotAsk(format!("panel {title:?} has no queries"));
     }
     let mut values = Vec::new();
     for q in &queries {
@@ -403,7 +485,7 @@ async fn dashboard_panel(
                     values.extend(samples.iter().map(|s| s.sample.value));
                 }
             }
-            Err(e) => return Probe::Failed(error_chain(&e)),
+            Err(e) => return Probe::CouldNotAsk(error_chain(&e)),
         }
     }
     let crossed = values
@@ -419,14 +501,4 @@ async fn dashboard_panel(
     }
 }
 
-/// The error and its causes on one line: "a: caused by b: caused by c".
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+pub use crate::error_chain;

@@ -2,6 +2,7 @@
 //! injected into the request, dependency-failure faults applied before the network, and
 //! upstream failures mapped to the status this service answers with.
 
+use crate::error_chain;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -144,16 +145,4 @@ fn upstream_message(body: &[u8]) -> String {
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned())
-}
-
-/// `e` and its causes, joined by ": ".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
 }

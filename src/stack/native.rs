@@ -12,6 +12,7 @@
 //! run's `targets/` dir), so [`NativeStack::set_targets`] can add services after the stack is
 //! up; Prometheus watches the directory.
 
+use crate::error_chain;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,9 @@ const LOG_TAIL_BYTES: u64 = 2048;
 const UNUSED_RECEIVER_BASE: &str = "http://127.0.0.1:9/gauntlet-no-receiver/";
 /// Receivers the Alertmanager template refers to.
 const TEMPLATE_RECEIVERS: [&str; 2] = ["pager", "chat"];
+/// How long a stack component restarted after a kill fault may take to be ready again
+/// (Prometheus replays its WAL).
+const RESTART_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Starting or driving the native stack failed.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +86,8 @@ pub enum NativeError {
     InvalidTarget { job: String, target: String },
     #[error("cannot build the HTTP client")]
     HttpClient(#[source] reqwest::Error),
+    #[error("{0} is not a component of this stack")]
+    UnknownComponent(String),
 }
 
 impl NativeError {
@@ -216,7 +222,27 @@ impl NativeBinaries {
     }
 }
 
+/// Whether `launch` (a process name: `prometheus`, `otel-collector`, `jaeger-query`, the log
+/// store's) runs the stack component scenarios call `component` (`prometheus`,
+/// `alertmanager`, `collector`, `jaeger`, `log-store`).
+pub(crate) fn is_component_launch(component: &str, launch: &str) -> bool {
+    const NOT_LOG_STORE: [&str; 4] = [
+        "prometheus",
+        "alertmanager",
+        "otel-collector",
+        "jaeger-query",
+    ];
+    match component {
+        "collector" => launch == "otel-collector",
+        "jaeger" => launch == "jaeger-query",
+        // Whichever log store this stack runs: the one launch that is none of the others.
+        "log-store" => !NOT_LOG_STORE.contains(&launch),
+        other => launch == other,
+    }
+}
+
 /// One process to start and how to know it is ready.
+#[derive(Debug, Clone)]
 pub(crate) struct Launch {
     /// Process/log name: `loki`, `jaeger-query`, `otel-collector`, `alertmanager`, `prometheus`.
     pub(crate) component: &'static str,
@@ -380,6 +406,11 @@ pub(crate) fn component_infos(
 pub struct NativeStack {
     // Field order matters: processes are killed (dropped) before the run dir is deleted.
     processes: Vec<ManagedProcess>,
+    /// How each component was started, to start it again after a kill fault.
+    launches: Vec<Launch>,
+    /// Components started again after a kill fault, by process name (they replace the
+    /// dead process in `processes`; killed on drop like every other).
+    restarted: std::sync::Mutex<BTreeMap<String, ManagedProcess>>,
     log_store_proxy: Option<crate::fault::FaultProxy>,
     run_dir: Option<tempfile::TempDir>,
     run_path: PathBuf,
@@ -478,6 +509,8 @@ impl NativeStack {
             urls,
             components,
             startup,
+            launches,
+            restarted: std::sync::Mutex::default(),
         })
     }
 
@@ -553,7 +586,66 @@ impl NativeStack {
 
     /// Stops every component (SIGTERM, grace, SIGKILL, per process group, concurrently) and
     /// deletes the run dir.
+    /// The process name of a stack component as scenarios name it.
+    fn process_name(&self, component: &str) -> Option<&'static str> {
+        self.launches
+            .iter()
+            .map(|l| l.component)
+            .find(|launch| is_component_launch(component, launch))
+    }
+
+    /// The current pid of a stack component (after a restart, the new process's).
+    pub fn component_pid(&self, component: &str) -> Option<u32> {
+        let name = self.process_name(component)?;
+        let restarted = self
+            .restarted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .map(ManagedProcess::pid);
+        restarted.or_else(|| {
+            self.processes
+                .iter()
+                .find(|p| p.name() == name)
+                .map(ManagedProcess::pid)
+        })
+    }
+
+    /// Starts a stack component again, as it was first started (same ports, config and data
+    /// dir), and waits until it is ready: the rollback of a kill fault.
+    pub async fn restart_component(&self, component: &str) -> Result<(), NativeError> {
+        let launch = self
+            .process_name(component)
+            .and_then(|name| self.launches.iter().find(|l| l.component == name))
+            .cloned()
+            .ok_or_else(|| NativeError::UnknownComponent(component.to_string()))?;
+        let mut cmd = std::process::Command::new(&launch.path);
+        cmd.args(&launch.args).current_dir(&self.run_path);
+        let mut process = [ManagedProcess::spawn(launch.component, cmd, &self.log_dir)?];
+        wait_ready(
+            &mut process,
+            std::slice::from_ref(&launch),
+            RESTART_READY_TIMEOUT,
+        )
+        .await?;
+        let [process] = process;
+        // The process it replaces (if restarted before) is dead: dropping it reaps it.
+        self.restarted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(launch.component.to_string(), process);
+        Ok(())
+    }
+
     pub async fn stop(mut self) {
+        let restarted = std::mem::take(
+            self.restarted
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for (_, mut p) in restarted {
+            p.stop().await;
+        }
         futures::future::join_all(self.processes.iter_mut().map(|p| p.stop())).await;
         if let Some(dir) = self.run_dir.take()
             && let Err(error) = dir.close()
@@ -940,18 +1032,6 @@ async fn wait_ready(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(200));
     }
-}
-
-/// `error: cause: cause` in one line, for "last answer" fields.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
 }
 
 #[cfg(test)]

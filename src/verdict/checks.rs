@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use super::decide::Evidence;
 use super::poll::Probe;
 use crate::observe::jaeger::Trace;
 use crate::observe::prometheus::{self, QueryResult};
@@ -46,44 +47,79 @@ fn describe_alerts(matching: &[&prometheus::Alert]) -> String {
     states.join(", ")
 }
 
-/// `alert:` against Prometheus' `/api/v1/alerts`. `was_firing` says whether the alert fired
-/// earlier in this run: `resolved` means it fired and now does not.
+fn at_or_after(t: Option<SystemTime>, reference: SystemTime) -> bool {
+    t.is_some_and(|t| t >= reference)
+}
+
+fn show_time(t: Option<SystemTime>) -> String {
+    t.map_or_else(
+        || "an unknown time".to_string(),
+        |t| humantime::format_rfc3339_millis(t).to_string(),
+    )
+}
+
+/// `alert:` against Prometheus' `/api/v1/alerts`. Only a transition after `reference`
+/// counts: `firing`/`pending` need an alert that became active (`activeAt`) at or after it;
+/// `resolved` needs the alert to have fired since the reference (`fired_since_reference`,
+/// from Prometheus' `ALERTS` series) and to fire no more.
 pub fn alert(
     alerts: &[prometheus::Alert],
     name: &str,
     labels: &BTreeMap<String, String>,
     state: AlertState,
-    was_firing: bool,
-) -> Probe<String> {
+    fired_since_reference: bool,
+    reference: SystemTime,
+) -> Probe<Evidence> {
     let matching: Vec<&prometheus::Alert> = alerts
         .iter()
         .filter(|a| a.name() == name && labels_match(&a.labels, labels))
         .collect();
-    let firing = matching
-        .iter()
-        .any(|a| a.state == prometheus::AlertState::Firing);
-    let pending = matching
-        .iter()
-        .any(|a| a.state == prometheus::AlertState::Pending);
     let seen = describe_alerts(&matching);
-    let met = match state {
-        AlertState::Firing => firing,
-        AlertState::Pending => pending || firing,
-        AlertState::Resolved => was_firing && !firing,
-        AlertState::Inactive => matching.is_empty(),
-    };
-    if met {
-        Probe::Met(seen)
-    } else if state == AlertState::Resolved && !was_firing {
-        Probe::NotYet(format!(
-            "{seen}; it never fired in this run, so it cannot resolve"
-        ))
-    } else {
-        Probe::NotYet(seen)
+    let is = |a: &&&prometheus::Alert, s: prometheus::AlertState| a.state == s;
+    let firing: Vec<&&prometheus::Alert> = matching
+        .iter()
+        .filter(|a| is(a, prometheus::AlertState::Firing))
+        .collect();
+    let new_since = |a: &&&prometheus::Alert| at_or_after(a.active_at, reference);
+    match state {
+        AlertState::Firing | AlertState::Pending => {
+            let active: Vec<&&prometheus::Alert> = matching
+                .iter()
+                .filter(|a| {
+                    is(a, prometheus::AlertState::Firing)
+                        || (state == AlertState::Pending && is(a, prometheus::AlertState::Pending))
+                })
+                .collect();
+            match active.iter().find(|a| new_since(a)) {
+                Some(a) if state == AlertState::Pending => Probe::Met(Evidence::at(
+                    seen,
+                    a.active_at.unwrap_or(reference),
+                    "alert activeAt",
+                )),
+                Some(_) => Probe::Met(Evidence::text(seen)),
+                None => match active.first() {
+                    Some(old) => Probe::NotYet(format!(
+                        "{seen}; active since {}, before the reference time: not a reaction to it",
+                        show_time(old.active_at)
+                    )),
+                    None => Probe::NotYet(seen),
+                },
+            }
+        }
+        AlertState::Resolved if !fired_since_reference => Probe::NotYet(format!(
+            "{seen}; it did not fire since the reference time, so it cannot resolve"
+        )),
+        AlertState::Resolved if firing.is_empty() => Probe::Met(Evidence::text(seen)),
+        AlertState::Resolved => Probe::NotYet(seen),
+        AlertState::Inactive if matching.is_empty() => Probe::Met(Evidence::text(seen)),
+        AlertState::Inactive => Probe::NotYet(seen),
     }
 }
 
-/// `notification:` against what the webhook sink received since `since`.
+/// `notification:` against what the webhook sink received. Only a transition after `since`
+/// counts: a firing notification for an alert that started firing (`startsAt`) at or after
+/// it, a resolved one for an alert that ended (`endsAt`) at or after it — a repeat of an
+/// older alert is not a reaction. The evidence time is the webhook's arrival.
 pub fn notification(
     received: &[Notification],
     receiver: &str,
@@ -91,26 +127,52 @@ pub fn notification(
     labels: &BTreeMap<String, String>,
     status: NotificationStatus,
     since: SystemTime,
-) -> Probe<SystemTime> {
+) -> Probe<Evidence> {
     let want = match status {
         NotificationStatus::Firing => webhook::NotificationStatus::Firing,
         NotificationStatus::Resolved => webhook::NotificationStatus::Resolved,
     };
     let mut other = 0;
+    let mut stale = 0;
     for n in received.iter().filter(|n| n.received_wall >= since) {
         let for_receiver = n.payload.receiver == receiver || n.path_receiver == receiver;
-        let alert_ok = n.payload.alerts.iter().any(|a| {
-            a.status == want
-                && alert.is_none_or(|name| a.name() == name)
-                && labels_match(&a.labels, labels)
-        });
-        if for_receiver && alert_ok {
-            return Probe::Met(n.received_wall);
+        let wanted: Vec<&webhook::WebhookAlert> = n
+            .payload
+            .alerts
+            .iter()
+            .filter(|a| {
+                a.status == want
+                    && alert.is_none_or(|name| a.name() == name)
+                    && labels_match(&a.labels, labels)
+            })
+            .collect();
+        let transition = |a: &&webhook::WebhookAlert| match status {
+            NotificationStatus::Firing => at_or_after(a.starts_at, since),
+            NotificationStatus::Resolved => at_or_after(a.ends_at, since),
+        };
+        if for_receiver && wanted.iter().any(transition) {
+            return Probe::Met(Evidence::at(
+                format!(
+                    "received at {}",
+                    humantime::format_rfc3339_millis(n.received_wall)
+                ),
+                n.received_wall,
+                "webhook arrival",
+            ));
         }
-        other += 1;
+        if for_receiver && !wanted.is_empty() {
+            stale += 1;
+        } else {
+            other += 1;
+        }
     }
+    let stale = if stale > 0 {
+        format!("; {stale} for an alert that started before the reference time")
+    } else {
+        String::new()
+    };
     Probe::NotYet(format!(
-        "{other} other notification(s) received since the reference time"
+        "{other} other notification(s) received since the reference time{stale}"
     ))
 }
 
@@ -222,40 +284,344 @@ fn level_name(level: crate::scenario::LogLevel) -> &'static str {
     }
 }
 
-/// `log:` against records from the log store; met by the first matching record (its trace id
-/// is the evidence when correlation is asked for).
-pub fn log(lines: &[LogLine], wanted: &LogWanted<'_>) -> Probe<String> {
+/// `log:` against records from the log store: the matching records, newest last, or what
+/// was seen instead. With `correlated_trace` only records carrying a trace id match; the
+/// caller then looks the trace up in the trace store (a well-formed id proves nothing).
+pub fn log_matches<'a>(
+    lines: &'a [LogLine],
+    wanted: &LogWanted<'_>,
+) -> Result<Vec<&'a LogLine>, String> {
     let from_service: Vec<&LogLine> = lines
         .iter()
         .filter(|l| l.service == wanted.service)
         .collect();
-    let hit = from_service.iter().find(|l| {
-        wanted.level.is_none_or(|lv| {
-            l.level.eq_ignore_ascii_case(level_name(lv))
-                || (lv == crate::scenario::LogLevel::Warn
-                    && l.level.eq_ignore_ascii_case("warning"))
-        }) && wanted.contains.is_none_or(|c| l.body.contains(c))
-            && (!wanted.correlated_trace || is_trace_id(&l.trace_id))
-    });
-    match hit {
-        Some(l) if wanted.correlated_trace => Probe::Met(format!("trace_id {}", l.trace_id)),
-        Some(l) => Probe::Met(l.body.chars().take(120).collect()),
-        None => {
-            let levels: BTreeMap<&str, usize> =
-                from_service.iter().fold(BTreeMap::new(), |mut m, l| {
-                    *m.entry(l.level.as_str()).or_default() += 1;
-                    m
-                });
-            Probe::NotYet(format!(
-                "{} record(s) from {} by level {levels:?}",
-                from_service.len(),
-                wanted.service
-            ))
-        }
+    let hits: Vec<&LogLine> = from_service
+        .iter()
+        .copied()
+        .filter(|l| {
+            wanted.level.is_none_or(|lv| {
+                l.level.eq_ignore_ascii_case(level_name(lv))
+                    || (lv == crate::scenario::LogLevel::Warn
+                        && l.level.eq_ignore_ascii_case("warning"))
+            }) && wanted.contains.is_none_or(|c| l.body.contains(c))
+                && (!wanted.correlated_trace || is_trace_id(&l.trace_id))
+        })
+        .collect();
+    if !hits.is_empty() {
+        return Ok(hits);
     }
+    let levels: BTreeMap<&str, usize> = from_service.iter().fold(BTreeMap::new(), |mut m, l| {
+        *m.entry(l.level.as_str()).or_default() += 1;
+        m
+    });
+    Err(format!(
+        "{} record(s) from {} by level {levels:?}",
+        from_service.len(),
+        wanted.service
+    ))
 }
 
 /// 32 hex digits, not all zero.
 pub fn is_trace_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) && id.bytes().any(|b| b != b'0')
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    const T0: u64 = 1_700_000_000;
+
+    fn at(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(T0 + s)
+    }
+
+    fn rfc(s: u64) -> String {
+        humantime::format_rfc3339(at(s)).to_string()
+    }
+
+    fn alert(state: &str, active: u64, service: &str) -> prometheus::Alert {
+        serde_json::from_value(serde_json::json!({
+            "labels": { "alertname": "HighErrorRate", "service": service },
+            "annotations": {},
+            "state": state,
+            "activeAt": rfc(active),
+            "value": "0.3",
+        }))
+        .expect("a valid alert")
+    }
+
+    fn labels(service: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([("service".to_string(), service.to_string())])
+    }
+
+    fn met(p: &Probe<Evidence>) -> bool {
+        matches!(p, Probe::Met(_))
+    }
+
+    #[test]
+    fn an_alert_counts_only_when_it_became_active_after_the_reference() {
+        let reference = at(100);
+        use AlertState as S;
+        // (alerts, wanted state, fired since the reference) -> met
+        let cases: Vec<(Vec<prometheus::Alert>, AlertState, bool, bool)> = vec![
+            (vec![alert("firing", 101, "orders")], S::Firing, false, true),
+            // Already firing before the fault: not a reaction to it.
+            (vec![alert("firing", 90, "orders")], S::Firing, false, false),
+            (
+                vec![alert("pending", 101, "orders")],
+                S::Firing,
+                false,
+                false,
+            ),
+            (
+                vec![alert("pending", 101, "orders")],
+                S::Pending,
+                false,
+                true,
+            ),
+            (
+                vec![alert("pending", 99, "orders")],
+                S::Pending,
+                false,
+                false,
+            ),
+            (vec![alert("firing", 101, "users")], S::Firing, false, false),
+            (vec![], S::Resolved, true, true),
+            // Never fired since the reference: cannot resolve.
+            (vec![], S::Resolved, false, false),
+            (
+                vec![alert("firing", 101, "orders")],
+                S::Resolved,
+                true,
+                false,
+            ),
+            (vec![], S::Inactive, false, true),
+            (
+                vec![alert("pending", 101, "orders")],
+                S::Inactive,
+                false,
+                false,
+            ),
+        ];
+        for (alerts, state, fired, want) in cases {
+            let p = alert_probe(&alerts, state, fired, reference);
+            assert_eq!(met(&p), want, "{state:?} fired={fired} {alerts:?}: {p:?}");
+        }
+        let p = alert_probe(
+            &[alert("firing", 90, "orders")],
+            S::Firing,
+            false,
+            reference,
+        );
+        let Probe::NotYet(why) = p else {
+            panic!("{p:?}")
+        };
+        assert!(why.contains("before the reference time"), "{why}");
+        // Pending carries Prometheus' own activeAt as the observation time.
+        let p = alert_probe(
+            &[alert("pending", 101, "orders")],
+            S::Pending,
+            false,
+            reference,
+        );
+        let Probe::Met(e) = p else { panic!("{p:?}") };
+        assert_eq!(e.backend_time.map(|t| t.at), Some(at(101)));
+    }
+
+    fn alert_probe(
+        alerts: &[prometheus::Alert],
+        state: AlertState,
+        fired: bool,
+        reference: SystemTime,
+    ) -> Probe<Evidence> {
+        super::alert(
+            alerts,
+            "HighErrorRate",
+            &labels("orders"),
+            state,
+            fired,
+            reference,
+        )
+    }
+
+    fn notification(
+        receiver: &str,
+        status: &str,
+        starts: u64,
+        ends: Option<u64>,
+        arrived: u64,
+    ) -> Notification {
+        let payload: webhook::WebhookPayload = serde_json::from_value(serde_json::json!({
+            "version": "4",
+            "status": status,
+            "receiver": receiver,
+            "alerts": [{
+                "status": status,
+                "labels": { "alertname": "HighErrorRate", "service": "orders" },
+                "startsAt": rfc(starts),
+                "endsAt": ends.map_or("0001-01-01T00:00:00Z".to_string(), rfc),
+            }],
+        }))
+        .expect("a valid payload");
+        Notification {
+            path_receiver: receiver.to_string(),
+            received_at: Instant::now(),
+            received_wall: at(arrived),
+            payload,
+        }
+    }
+
+    #[test]
+    fn a_notification_counts_only_for_a_transition_after_the_reference() {
+        let since = at(100);
+        use NotificationStatus as N;
+        let cases = [
+            (
+                notification("pager", "firing", 102, None, 104),
+                "pager",
+                N::Firing,
+                true,
+            ),
+            (
+                notification("chat", "firing", 102, None, 104),
+                "pager",
+                N::Firing,
+                false,
+            ),
+            // Arrived before the reference.
+            (
+                notification("pager", "firing", 95, None, 99),
+                "pager",
+                N::Firing,
+                false,
+            ),
+            // A repeat of an alert that started firing before the fault.
+            (
+                notification("pager", "firing", 90, None, 104),
+                "pager",
+                N::Firing,
+                false,
+            ),
+            (
+                notification("pager", "resolved", 90, Some(103), 104),
+                "pager",
+                N::Resolved,
+                true,
+            ),
+            (
+                notification("pager", "resolved", 90, Some(99), 104),
+                "pager",
+                N::Resolved,
+                false,
+            ),
+        ];
+        for (n, receiver, status, want) in cases {
+            let p = super::notification(
+                std::slice::from_ref(&n),
+                receiver,
+                Some("HighErrorRate"),
+                &labels("orders"),
+                status,
+                since,
+            );
+            assert_eq!(met(&p), want, "{receiver} {status:?} {n:?}: {p:?}");
+            if let Probe::Met(e) = p {
+                assert_eq!(e.backend_time.map(|t| t.at), Some(at(104)));
+            }
+        }
+    }
+
+    fn line(service: &str, level: &str, trace_id: &str) -> LogLine {
+        LogLine {
+            service: service.into(),
+            level: level.into(),
+            body: format!("{level} from {service}"),
+            trace_id: trace_id.into(),
+        }
+    }
+
+    #[test]
+    fn log_matches_by_service_level_text_and_trace_id() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let lines = vec![
+            line("orders", "info", id),
+            line("orders", "error", ""),
+            line("users", "error", id),
+        ];
+        let wanted = |level, correlated| LogWanted {
+            service: "orders",
+            level,
+            contains: None,
+            correlated_trace: correlated,
+        };
+        use crate::scenario::LogLevel as L;
+        assert_eq!(
+            log_matches(&lines, &wanted(Some(L::Error), false)).map(|v| v.len()),
+            Ok(1)
+        );
+        // The only error record carries no trace id.
+        let miss = log_matches(&lines, &wanted(Some(L::Error), true)).expect_err("no match");
+        assert!(miss.contains("2 record(s) from orders"), "{miss}");
+        assert_eq!(
+            log_matches(&lines, &wanted(None, true)).map(|v| v.len()),
+            Ok(1)
+        );
+        assert!(log_matches(&lines, &wanted(Some(L::Warn), false)).is_err());
+    }
+
+    #[test]
+    fn trace_ids_must_be_32_hex_digits_and_not_zero() {
+        for (id, ok) in [
+            ("4bf92f3577b34da6a3ce929d0e0e4736", true),
+            ("00000000000000000000000000000000", false),
+            ("4bf92f3577b34da6", false),
+            ("zbf92f3577b34da6a3ce929d0e0e4736", false),
+        ] {
+            assert_eq!(is_trace_id(id), ok, "{id}");
+        }
+    }
+
+    #[test]
+    fn firing_alerts_sees_only_firing_ones_among_the_names() {
+        let alerts = vec![alert("firing", 1, "orders"), alert("pending", 1, "users")];
+        assert!(matches!(firing_alerts(&alerts, None), Probe::Met(_)));
+        let names = vec!["ServiceDown".to_string()];
+        assert!(matches!(
+            firing_alerts(&alerts, Some(&names)),
+            Probe::NotYet(_)
+        ));
+        assert!(matches!(firing_alerts(&[], None), Probe::NotYet(_)));
+    }
+
+    #[test]
+    fn a_metric_holds_with_samples_or_a_nonzero_scalar() {
+        let r = |v: serde_json::Value| -> QueryResult {
+            serde_json::from_value(v).expect("a valid query result")
+        };
+        let cases = [
+            (
+                serde_json::json!({"resultType": "vector", "result": []}),
+                false,
+            ),
+            (
+                serde_json::json!({"resultType": "vector", "result": [{"metric": {}, "value": [1, "0.5"]}]}),
+                true,
+            ),
+            (
+                serde_json::json!({"resultType": "scalar", "result": [1, "0"]}),
+                false,
+            ),
+            (
+                serde_json::json!({"resultType": "scalar", "result": [1, "2"]}),
+                true,
+            ),
+        ];
+        for (v, want) in cases {
+            let p = metric(&r(v.clone()));
+            assert_eq!(matches!(p, Probe::Met(_)), want, "{v}: {p:?}");
+        }
+    }
 }

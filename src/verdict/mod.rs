@@ -1,7 +1,10 @@
-//! Verdicts: the polling primitive and the pure evaluation of observations against
-//! expectations and deadlines.
+//! Verdicts: the polling primitive (`poll`), the pure checks that turn one backend answer
+//! into met / not yet / could not ask (`checks`), and the pure decision of an expectation
+//! from everything polling saw, against its reference and deadline (`decide`).
 
 pub mod checks;
+pub mod decide;
 pub mod poll;
 
-pub use poll::{Backoff, PollOutcome, Probe, poll_until, watch_window};
+pub use decide::{BackendTime, Decision, Evidence, ProbeTime, Reference};
+pub use poll::{Backoff, PollOutcome, Probe, Seen, WindowOutcome, poll_until, watch_window};

@@ -8,15 +8,17 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// What one probe saw.
+/// What one probe saw: the three answers. Only `Met` ever counts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Probe<T> {
     /// The condition holds; carries the evidence.
     Met(T),
-    /// Not yet; carries a human description of what was seen ("0 series", "state=pending").
+    /// The backend answered and the condition does not hold (yet); carries what was seen
+    /// ("0 series", "state=pending").
     NotYet(String),
-    /// The probe itself failed (backend unreachable); retried like NotYet but reported apart.
-    Failed(String),
+    /// The backend could not be asked (unreachable, error answer): nothing was observed.
+    /// Retried like `NotYet`, but never counted as a clean observation.
+    CouldNotAsk(String),
 }
 
 /// How often to probe: starts at `initial`, multiplies by 1.5, never above `max`.
@@ -35,20 +37,35 @@ impl Default for Backoff {
     }
 }
 
+/// The probe that met a condition, with its timing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen<T> {
+    pub evidence: T,
+    /// When the probe that met was sent.
+    pub sent: Instant,
+    /// When its answer arrived.
+    pub answered: Instant,
+    /// When the probe before it (which did not meet) was sent: the reaction happened after.
+    pub previous_sent: Option<Instant>,
+}
+
 /// Result of polling until a deadline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollOutcome<T> {
-    /// The evidence and when it was first seen, if the condition was met in time.
-    pub met: Option<(T, Instant)>,
+    /// The probe that met the condition, if one did before polling stopped.
+    pub met: Option<Seen<T>>,
     /// What the last probe that did not meet saw, with when it saw it.
     pub last_observed: Option<(String, Instant)>,
-    /// The last probe failure, if any (kept apart so "backend down" is not hidden).
-    pub last_failure: Option<String>,
+    /// The last probe that could not ask, with when (kept apart so "backend down" is not
+    /// hidden).
+    pub last_failure: Option<(String, Instant)>,
     pub attempts: u32,
 }
 
 /// Probes until it returns [`Probe::Met`] or `deadline` passes. A probe is always made at
 /// least once, and once more right at the deadline so a late but in-time reaction counts.
+/// Whether a met probe was in time is the verdict's to decide (`verdict::decide`), from its
+/// send or answer time or the backend's own timestamp.
 pub async fn poll_until<T, F, Fut>(
     deadline: Instant,
     backoff: Backoff,
@@ -65,18 +82,26 @@ where
         attempts: 0,
     };
     let mut wait = backoff.initial;
+    let mut previous_sent = None;
     loop {
+        let sent = Instant::now();
         let seen = probe().await;
         let now = Instant::now();
         outcome.attempts += 1;
         match seen {
             Probe::Met(evidence) => {
-                outcome.met = Some((evidence, now));
+                outcome.met = Some(Seen {
+                    evidence,
+                    sent,
+                    answered: now,
+                    previous_sent,
+                });
                 return outcome;
             }
             Probe::NotYet(what) => outcome.last_observed = Some((what, now)),
-            Probe::Failed(why) => outcome.last_failure = Some(why),
+            Probe::CouldNotAsk(why) => outcome.last_failure = Some((why, now)),
         }
+        previous_sent = Some(sent);
         if now >= deadline {
             return outcome;
         }
@@ -86,26 +111,53 @@ where
     }
 }
 
-/// Probes throughout a window; returns the first violation seen (`Probe::Met` means "the
-/// forbidden thing happened"), or the number of clean probes when none was.
+/// What watching a window saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowOutcome<T> {
+    /// Probes made, clean or not.
+    pub probes: u32,
+    /// Probes that could not ask the backend: the window was not watched then.
+    pub could_not_ask: u32,
+    /// The last of those, with when.
+    pub last_failure: Option<(String, Instant)>,
+    /// The first violation (`Probe::Met` means "the forbidden thing happened"); watching
+    /// stops there.
+    pub violation: Option<(T, Instant)>,
+}
+
+/// Probes throughout a window, until it ends or the first violation.
 pub async fn watch_window<T, F, Fut>(
     until: Instant,
     interval: Duration,
     mut probe: F,
-) -> Result<u32, (T, Instant)>
+) -> WindowOutcome<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Probe<T>>,
 {
-    let mut clean = 0;
+    let mut outcome = WindowOutcome {
+        probes: 0,
+        could_not_ask: 0,
+        last_failure: None,
+        violation: None,
+    };
     loop {
-        if let Probe::Met(violation) = probe().await {
-            return Err((violation, Instant::now()));
-        }
-        clean += 1;
+        let seen = probe().await;
         let now = Instant::now();
+        outcome.probes += 1;
+        match seen {
+            Probe::Met(violation) => {
+                outcome.violation = Some((violation, now));
+                return outcome;
+            }
+            Probe::NotYet(_) => {}
+            Probe::CouldNotAsk(why) => {
+                outcome.could_not_ask += 1;
+                outcome.last_failure = Some((why, now));
+            }
+        }
         if now >= until {
-            return Ok(clean);
+            return outcome;
         }
         tokio::time::sleep_until((now + interval).min(until)).await;
     }
@@ -138,8 +190,9 @@ mod tests {
             },
         )
         .await;
-        let (_, at) = out.met.expect("met before the deadline");
-        let elapsed = at - start;
+        let seen = out.met.expect("met before the deadline");
+        let elapsed = seen.sent - start;
+        assert!(seen.previous_sent.is_some_and(|p| p < seen.sent));
         // Capped backoff (500 ms) bounds how late the reaction is noticed.
         assert!(
             elapsed >= Duration::from_secs(2) && elapsed <= Duration::from_millis(2500),
@@ -177,10 +230,13 @@ mod tests {
         let out = poll_until::<(), _, _>(
             start + Duration::from_secs(1),
             Backoff::default(),
-            || async { Probe::Failed("connection refused".into()) },
+            || async { Probe::CouldNotAsk("connection refused".into()) },
         )
         .await;
-        assert_eq!(out.last_failure.as_deref(), Some("connection refused"));
+        assert_eq!(
+            out.last_failure.map(|(why, _)| why).as_deref(),
+            Some("connection refused")
+        );
         assert!(out.last_observed.is_none());
     }
 
@@ -193,7 +249,8 @@ mod tests {
             || async { Probe::NotYet("no alerts".into()) },
         )
         .await;
-        assert_eq!(clean, Ok(5));
+        assert_eq!((clean.probes, clean.could_not_ask), (5, 0));
+        assert!(clean.violation.is_none());
         let violated = watch_window(
             start + Duration::from_secs(10),
             Duration::from_millis(500),
@@ -206,8 +263,25 @@ mod tests {
             },
         )
         .await;
-        let (what, at) = violated.expect_err("an alert fired");
+        let (what, at) = violated.violation.expect("an alert fired");
         assert_eq!(what, "HighErrorRate firing");
         assert!(at - start > Duration::from_secs(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_window_that_could_not_ask_is_counted_not_clean() {
+        let start = Instant::now();
+        let out = watch_window::<(), _, _>(
+            start + Duration::from_secs(2),
+            Duration::from_millis(500),
+            || async { Probe::CouldNotAsk("connection refused".into()) },
+        )
+        .await;
+        assert_eq!((out.probes, out.could_not_ask), (5, 5));
+        assert!(out.violation.is_none());
+        assert_eq!(
+            out.last_failure.map(|(why, _)| why).as_deref(),
+            Some("connection refused")
+        );
     }
 }

@@ -42,6 +42,8 @@ fn exp(
         backend_real,
         skipped_reason: None,
         observed_at_ms: ttd.map(|t| trigger_ms + t),
+        time_source: None,
+        resolution_ms: None,
     }
 }
 
@@ -230,6 +232,7 @@ fn orders() -> ScenarioResult {
     ScenarioResult {
         name: "orders-error-burst".into(),
         file: "scenarios/orders-error-burst.yaml".into(),
+        repetition: None,
         status: ScenarioStatus::Missed,
         duration_ms: 91_350,
         phases: vec![
@@ -256,6 +259,7 @@ fn orders() -> ScenarioResult {
             planned_at_ms: 20_000,
             injected_at_ms: Some(inj),
             rolled_back_at_ms: Some(rb),
+            error: None,
         }],
         expectations,
         load: Some(LoadSummary {
@@ -299,6 +303,7 @@ fn checkout() -> ScenarioResult {
     ScenarioResult {
         name: "checkout-latency".into(),
         file: "scenarios/checkout-latency.yaml".into(),
+        repetition: None,
         status: ScenarioStatus::Met,
         duration_ms: 61_020,
         phases: vec![
@@ -325,6 +330,7 @@ fn checkout() -> ScenarioResult {
             planned_at_ms: 15_000,
             injected_at_ms: Some(inj),
             rolled_back_at_ms: Some(rb),
+            error: None,
         }],
         expectations: vec![
             exp(
@@ -404,6 +410,7 @@ fn kube() -> ScenarioResult {
     ScenarioResult {
         name: "kube-pod-kill".into(),
         file: "scenarios/kube-pod-kill.yaml".into(),
+        repetition: None,
         status: ScenarioStatus::Skipped,
         duration_ms: 3,
         phases: vec![],

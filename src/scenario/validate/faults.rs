@@ -300,10 +300,16 @@ impl Validator {
                         None,
                     );
                 }
-                if STACK_COMPONENTS.contains(&target.as_str()) && provider != Provider::Native {
+                // Native: a signal to the component's process group (a kill is followed by a
+                // restart at rollback). Compose: the same on its container (docker kill /
+                // pause, started / unpaused at rollback). Stacks gauntlet does not run have no
+                // process it can reach.
+                if STACK_COMPONENTS.contains(&target.as_str())
+                    && !matches!(provider, Provider::Native | Provider::Compose)
+                {
                     self.error(
                         &join_key(path, "target"),
-                        format!("kind `{kind}` on stack component `{target}` needs provider `native` (use container-* with compose)"),
+                        format!("kind `{kind}` on stack component `{target}` needs provider `native` or `compose`: gauntlet cannot reach the processes of a stack it does not run"),
                         None,
                     );
                 }

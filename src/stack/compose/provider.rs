@@ -50,6 +50,8 @@ pub enum ComposeError {
 
 struct Running {
     service: String,
+    /// The stack component it runs (`prometheus`, `otel-collector`, …), if any.
+    component: Option<String>,
     container: ContainerAsync<GenericImage>,
     ready: Vec<Url>,
 }
@@ -133,6 +135,7 @@ impl ComposeStack {
             let container = start_service(svc, cmd, &run_id).await?;
             containers.push(Running {
                 service: svc.name.clone(),
+                component: svc.component.clone(),
                 container,
                 ready,
             });
@@ -183,6 +186,19 @@ impl ComposeStack {
             .iter()
             .map(|r| (r.service.clone(), r.container.id().to_string()))
             .collect()
+    }
+
+    /// The container id of a stack component as scenarios name it (`prometheus`,
+    /// `alertmanager`, `collector`, `jaeger`, `log-store`), for process faults on it.
+    pub fn component_container(&self, component: &str) -> Option<String> {
+        self.containers
+            .iter()
+            .find(|r| {
+                r.component
+                    .as_deref()
+                    .is_some_and(|c| native::is_component_launch(component, c))
+            })
+            .map(|r| r.container.id().to_string())
     }
 
     /// A service's container.

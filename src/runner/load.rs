@@ -1,0 +1,235 @@
+//! The run's load: the open-model generator on loopback (or a Job of cluster workers), its
+//! live samples for the reports, and the failed requests' trace ids (with their send times)
+//! that correlation checks follow.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::attach::KubeStack;
+use super::clock::Clock;
+use super::run::{RunError, WorkerSettings};
+use crate::error_chain;
+use crate::fault::FaultRegistry;
+use crate::load::{self, LoadOptions, LoadPlan};
+use crate::report::{LoadSummary, RunEvent, SeriesPoint};
+use crate::scenario::Scenario;
+
+/// Failed requests kept for correlation, newest last.
+pub(super) type FailedRequests = Arc<Mutex<Vec<(String, SystemTime)>>>;
+
+/// Aborts a spawned task when dropped, so an early return never leaves it running.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Load that is running (or none, for scenarios without load).
+pub(super) struct LoadRun {
+    task: Option<AbortOnDrop<Result<LoadSummary, String>>>,
+    stop: Option<oneshot::Sender<()>>,
+    forwarder: JoinHandle<()>,
+    series: Arc<Mutex<Vec<SeriesPoint>>>,
+    /// When the load started: fault times count from here.
+    pub start: Instant,
+}
+
+impl LoadRun {
+    /// Starts the scenario's load against `target_url` (the load target's URL).
+    pub async fn start(
+        scenario: &Scenario,
+        target_url: Option<&str>,
+        distributed: Option<(&WorkerSettings, &KubeStack)>,
+        registry: &FaultRegistry,
+        clock: &Clock,
+        failed: FailedRequests,
+    ) -> Result<LoadRun, RunError> {
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let (sample_tx, mut sample_rx) = mpsc::channel(64);
+        // Owned by the load task when there is load; dropped otherwise so the forwarder ends.
+        let mut sample_tx = Some(sample_tx);
+        let start_wall = SystemTime::now();
+        let task = match &scenario.load {
+            Some(spec) => {
+                let target = target_url.ok_or_else(|| {
+                    RunError::Internal(format!("no URL for load target {}", spec.target))
+                })?;
+                let plan = load_plan(spec, target)?;
+                if let Some((workers, kube)) = distributed {
+                    Some(spawn_distributed_load(
+                        scenario, workers, kube, registry, plan,
+                    )?)
+                } else {
+                    if let Err(e) =
+                        load::plan::check_loopback(&plan.target, plan.allow_non_loopback).await
+                    {
+                        let hint = if scenario.stack.provider
+                            == crate::scenario::Provider::Kubernetes
+                        {
+                            "; run the load inside the cluster with `--workers N --worker-image IMAGE`, or port-forward the service and give its 127.0.0.1 endpoint"
+                        } else {
+                            ""
+                        };
+                        return Err(RunError::Config(format!(
+                            "load target {}: {}{hint}",
+                            spec.target,
+                            error_chain(&e)
+                        )));
+                    }
+                    let (failure_tx, mut failure_rx) = mpsc::channel::<load::RequestRecord>(1024);
+                    tokio::spawn(async move {
+                        while let Some(r) = failure_rx.recv().await {
+                            let mut ids = failed.lock().unwrap_or_else(PoisonError::into_inner);
+                            // Keep the most recent failures only; correlation checks the newest.
+                            if ids.len() >= 10_000 {
+                                ids.drain(..5_000);
+                            }
+                            ids.push((r.trace_id.to_string(), start_wall + r.start_offset));
+                        }
+                    });
+                    let options = LoadOptions {
+                        progress: sample_tx.take(),
+                        failures: Some(failure_tx),
+                        ..LoadOptions::default()
+                    };
+                    Some(tokio::spawn(async move {
+                        // Stops on the signal, or when the sender is dropped by an early return.
+                        load::run_until(&plan, options, async {
+                            let _ = stop_rx.await;
+                        })
+                        .await
+                        .map(|report| load_summary(&report.summary))
+                        .map_err(|e| error_chain(&e))
+                    }))
+                }
+            }
+            None => None,
+        };
+        drop(sample_tx);
+        let start = Instant::now();
+        let series = Arc::new(Mutex::new(Vec::<SeriesPoint>::new()));
+        let forwarder = {
+            let series = series.clone();
+            let events = clock.events.clone();
+            let offset = clock.ms(start);
+            tokio::spawn(async move {
+                while let Some(s) = sample_rx.recv().await {
+                    let point = SeriesPoint {
+                        t_ms: offset + s.elapsed.as_millis() as u64,
+                        rps: s.requests_per_sec,
+                        error_rate: s.error_rate,
+                        p95_ms: s.p95_us as f64 / 1000.0,
+                    };
+                    if let Some(tx) = &events {
+                        let _ = tx.send(RunEvent::LoadSample(point.clone()));
+                    }
+                    series
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(point);
+                }
+            })
+        };
+        Ok(LoadRun {
+            task: task.map(AbortOnDrop),
+            stop: Some(stop_tx),
+            forwarder,
+            series,
+            start,
+        })
+    }
+
+    /// Stops the load and returns what it measured.
+    pub async fn finish(mut self) -> Result<(Option<LoadSummary>, Vec<SeriesPoint>), RunError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let summary = match self.task.take() {
+            Some(mut task) => match (&mut task.0).await {
+                Ok(Ok(summary)) => Some(summary),
+                Ok(Err(e)) => return Err(RunError::Internal(format!("load failed: {e}"))),
+                Err(e) => return Err(RunError::Internal(format!("load task failed: {e}"))),
+            },
+            None => None,
+        };
+        let _ = (&mut self.forwarder).await;
+        let series = self
+            .series
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Ok((summary, series))
+    }
+}
+
+fn load_summary(s: &load::LoadSummary) -> LoadSummary {
+    LoadSummary {
+        requests: s.total,
+        failures: s.failed,
+        throughput_rps: s.throughput,
+        p50_ms: s.p50_us as f64 / 1000.0,
+        p95_ms: s.p95_us as f64 / 1000.0,
+        p99_ms: s.p99_us as f64 / 1000.0,
+        max_ms: s.max_us as f64 / 1000.0,
+    }
+}
+
+/// Runs the load as a Kubernetes Job of worker pods; the Job is registered in `registry`, so
+/// it is deleted at the end of the run whatever happens. Workers run the whole plan (there is
+/// no early stop) and report once, so there are no live samples.
+fn spawn_distributed_load(
+    scenario: &Scenario,
+    workers: &WorkerSettings,
+    kube: &KubeStack,
+    registry: &FaultRegistry,
+    plan: LoadPlan,
+) -> Result<tokio::task::JoinHandle<Result<LoadSummary, String>>, RunError> {
+    let namespace = scenario.stack.namespace.as_deref().unwrap_or_default();
+    let namespace = crate::cluster::Name::parse("namespace", namespace)
+        .map_err(|e| RunError::Config(format!("stack.namespace: {e}")))?;
+    let job = crate::cluster::DistributedLoad::new(
+        kube.client.clone(),
+        crate::cluster::JobConfig::new(namespace, workers.image.clone(), workers.workers),
+    );
+    let registry = registry.clone();
+    Ok(tokio::spawn(async move {
+        let report = job
+            .run(&registry, &plan)
+            .await
+            .map_err(|e| error_chain(&e))?;
+        if let Some(e) = &report.cleanup_error {
+            tracing::warn!(job = %report.job, error = %e, "the load Job could not be deleted");
+        }
+        Ok(load_summary(&report.merged.summary))
+    }))
+}
+
+fn load_plan(spec: &crate::scenario::LoadSpec, target: &str) -> Result<LoadPlan, RunError> {
+    let url = reqwest::Url::parse(target)
+        .map_err(|e| RunError::Internal(format!("load target {target}: {e}")))?;
+    let journeys = spec
+        .journeys
+        .iter()
+        .filter_map(|j| load::Journey::ALL.into_iter().find(|x| x.name() == j))
+        .map(|journey| load::JourneyWeight { journey, weight: 1 })
+        .collect();
+    let mut plan = LoadPlan::open(url, journeys, spec.rate, spec.duration);
+    plan.max_requests = spec.max_requests;
+    plan.timeout = spec.timeout;
+    if let (Some(ramp), load::LoadModel::Open { rate, .. }) = (spec.ramp, plan.model) {
+        plan.model = load::LoadModel::Open {
+            rate,
+            ramp: Some(load::Ramp {
+                from_rate: 0.0,
+                over: ramp,
+            }),
+        };
+    }
+    Ok(plan)
+}
