@@ -283,11 +283,13 @@ recover:
     traced.abort();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    // The notification check is skipped (the cluster's Alertmanager notifies its own
+    // receivers): nothing missed, but not everything proven, so the run is incomplete.
+    assert_eq!(out.status.code(), Some(5), "{stdout}\n{stderr}");
 
     let results = results(&report_dir);
     let s = &results.scenarios[0];
-    assert_eq!(s.status, ScenarioStatus::Met, "{s:#?}");
+    assert_eq!(s.status, ScenarioStatus::Incomplete, "{s:#?}");
     let by_desc = |needle: &str| {
         s.expectations
             .iter()
@@ -495,6 +497,8 @@ expect:
             "2",
             "--worker-image",
             "example.org/gauntlet:test",
+            // Correlation is skipped with workers; the user accepts that here.
+            "--accept-incomplete",
         ],
     )
     .output()
@@ -504,6 +508,7 @@ expect:
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     let results = results(&report_dir);
     let s = &results.scenarios[0];
+    assert_eq!(s.status, ScenarioStatus::Incomplete, "{s:#?}");
     // Two workers at 10/s for 5 s: the merged count is the run's load.
     let load = s.load.as_ref().expect("merged load");
     assert!((60..=140).contains(&load.requests), "{load:?}");

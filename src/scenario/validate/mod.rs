@@ -927,8 +927,16 @@ impl Validator {
     ) {
         for (i, f) in faults.iter().enumerate() {
             let path = join_key(&join_index("faults", i), "at");
+            // A fault on the monitoring stack itself may fall in the steady-state window:
+            // "nothing alerts" must then be seen to be unverifiable, never clean.
+            let on_monitoring = matches!(
+                &f.action,
+                FaultAction::KillProcess { target, .. } | FaultAction::PauseProcess { target }
+                    if crate::scenario::model::STACK_COMPONENTS.contains(&target.as_str())
+            );
             if let Some(ss) = steady
                 && f.at < ss.duration
+                && !on_monitoring
             {
                 self.error(
                     &path,

@@ -1,0 +1,230 @@
+//! The sabotage suite: the catalogue of what gauntlet catches. Each case breaks the stack the
+//! way users break theirs (`scenarios/sabotage/README.md` lists them) and runs it against the
+//! real native stack. Every case must end **missed, never met, never hung**, with a
+//! last-observed value that tells the user what was wrong.
+//!
+//! Cases run one at a time (`--test-threads N` to change): each starts a whole stack.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use gauntlet::report::{ExpectationStatus, ScenarioResult, ScenarioStatus};
+use gauntlet::stack::native::NativeBinaries;
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// What a case must end with: per expectation id, its status and words its last observed
+/// value must contain (any one of them).
+struct Case {
+    file: &'static str,
+    expect: &'static [(&'static str, ExpectationStatus, &'static [&'static str])],
+}
+
+const CASES: &[Case] = &[
+    Case {
+        file: "rule-on-missing-metric.yaml",
+        expect: &[
+            // The fault is real: the metric moves...
+            ("expect[0]", ExpectationStatus::Met, &[]),
+            // ...but a rule on a series that does not exist never fires.
+            ("expect[1]", ExpectationStatus::Missed, &["no matching alert"]),
+        ],
+    },
+    Case {
+        file: "deadline-too-short.yaml",
+        expect: &[(
+            "expect[0]",
+            ExpectationStatus::Missed,
+            &["no matching alert", "pending", "after the"],
+        )],
+    },
+    Case {
+        file: "prometheus-down-in-steady-state.yaml",
+        expect: &[(
+            "steady-state.expect[0]",
+            ExpectationStatus::Missed,
+            &["not watched throughout"],
+        )],
+    },
+    Case {
+        file: "collector-drops-spans.yaml",
+        expect: &[(
+            "expect[0]",
+            ExpectationStatus::Missed,
+            &["no traces for service orders", "error state differs"],
+        )],
+    },
+    Case {
+        file: "dashboard-misspelled-metric.yaml",
+        expect: &[
+            ("expect[0]", ExpectationStatus::Missed, &["Error ratio (A)"]),
+            ("expect[1]", ExpectationStatus::Missed, &["Error ratio: no data"]),
+        ],
+    },
+];
+
+fn main() {
+    let mut args = Arguments::from_args();
+    if args.test_threads.is_none() {
+        args.test_threads = Some(1);
+    }
+    let mut trials: Vec<Trial> = CASES
+        .iter()
+        .map(|case| {
+            let name = case.file.trim_end_matches(".yaml").to_string();
+            Trial::test(name, move || run_case(case))
+        })
+        .collect();
+    trials.push(Trial::test("fault-cannot-be-injected", fault_cannot_be_injected));
+    trials.push(Trial::test("every-file-has-a-case", every_file_has_a_case));
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn sabotage_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/sabotage")
+}
+
+/// A sabotage file nobody wrote a case for would be a check never seen to fail.
+fn every_file_has_a_case() -> Result<(), Failed> {
+    let files = gauntlet::scenario::collect(&[sabotage_dir()]).map_err(|e| e.to_string())?;
+    if files.is_empty() {
+        return Err("no sabotage scenarios found".into());
+    }
+    for f in files {
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned());
+        if !CASES.iter().any(|c| Some(c.file) == name.as_deref()) {
+            return Err(format!("{} has no case in tests/sabotage.rs", f.display()).into());
+        }
+    }
+    Ok(())
+}
+
+/// Runs `file` and returns its result, checking it ended within its own timeout.
+fn run(file: &Path) -> Result<Option<ScenarioResult>, Failed> {
+    if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+        return Ok(None);
+    }
+    let scenario = gauntlet::scenario::load(file).map_err(|e| Failed::from(e.to_string()))?;
+    let report_dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| Failed::from(e.to_string()))?;
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_gauntlet"));
+    let started = Instant::now();
+    let run = runtime
+        .block_on(gauntlet::testing::run_file(file, &exe, report_dir.path()))
+        .map_err(|e| Failed::from(format!("{e}: {e:?}")))?;
+    // Never hung: the cap plus a teardown margin.
+    let limit = scenario.timeout + Duration::from_secs(30);
+    if started.elapsed() > limit {
+        return Err(format!("the run took {:?}, over {limit:?}", started.elapsed()).into());
+    }
+    for e in &run.result.expectations {
+        eprintln!(
+            "  {:<7} {} {} ttd={:?}ms last={}",
+            e.status.as_str(),
+            e.id,
+            e.description,
+            e.time_to_detect_ms,
+            e.last_observed.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(Some(run.result))
+}
+
+fn run_case(case: &Case) -> Result<(), Failed> {
+    let Some(result) = run(&sabotage_dir().join(case.file))? else {
+        return Ok(());
+    };
+    check(&result, case.expect)
+}
+
+fn check(
+    result: &ScenarioResult,
+    expect: &[(&str, ExpectationStatus, &[&str])],
+) -> Result<(), Failed> {
+    if result.status != ScenarioStatus::Missed {
+        return Err(format!("scenario {}: {:?}, not missed", result.name, result.status).into());
+    }
+    for (id, status, words) in expect {
+        let e = result
+            .expectations
+            .iter()
+            .find(|e| e.id == *id)
+            .ok_or_else(|| format!("no expectation {id}"))?;
+        let seen = e.last_observed.as_deref().unwrap_or_default();
+        if e.status != *status {
+            return Err(format!("{id}: {:?} (wanted {status:?}); last observed: {seen}", e.status).into());
+        }
+        if !words.is_empty() && !words.iter().any(|w| seen.contains(w)) {
+            return Err(format!("{id}: last observed {seen:?} names none of {words:?}").into());
+        }
+    }
+    Ok(())
+}
+
+/// A stand-in for a user's service gauntlet does not own: answers 200 to everything but
+/// its (missing) fault admin API. Serves until the test process ends.
+fn foreign_service() -> Result<u16, Failed> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            // Drain the headers; bodies are ignored (the connection closes after the answer).
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let status = if request_line.contains("/admin/") {
+                "404 Not Found"
+            } else {
+                "200 OK"
+            };
+            let _ = (&stream).write_all(
+                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    Ok(port)
+}
+
+/// An error burst aimed at a service that has no fault admin API: the injection fails, the
+/// expectation measured from it is missed with the injection's error, the fault record
+/// carries it, and the run ends instead of waiting for the fault.
+fn fault_cannot_be_injected() -> Result<(), Failed> {
+    if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+        return Ok(());
+    }
+    let port = foreign_service()?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = dir.path().join("fault-cannot-be-injected.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: sabotage-fault-cannot-be-injected\n\
+             stack: {{ provider: native, scrape-interval: 1s, evaluation-interval: 1s }}\n\
+             services: {{ mode: external, only: [frontend], endpoints: {{ frontend: http://127.0.0.1:{port} }} }}\n\
+             load: {{ rate: 10/s, duration: 12s, journeys: [health] }}\n\
+             faults:\n  - {{ name: frontend-errors, at: 2s, for: 5s, kind: http-errors, service: frontend, rate: 0.5, status: 500 }}\n\
+             expect:\n  - {{ metric: 'up{{service=\"frontend\"}} == 1', within: 8s }}\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let Some(result) = run(&file)? else {
+        return Ok(());
+    };
+    check(
+        &result,
+        &[("expect[0]", ExpectationStatus::Missed, &["could not be injected"])],
+    )?;
+    let fault = &result.faults[0];
+    match &fault.error {
+        Some(e) if e.contains("not injected") && fault.injected_at_ms.is_none() => Ok(()),
+        other => Err(format!("fault record: error {other:?}, injected {:?}", fault.injected_at_ms).into()),
+    }
+}
