@@ -43,6 +43,11 @@ pub enum Restart {
 pub struct Injected {
     pub guard: Option<FaultGuard>,
     pub restart: Option<Restart>,
+    /// The fault took effect when its call started, not when it returned: `docker stop`
+    /// sends SIGTERM at once but returns only after the container exits (up to its grace
+    /// period). Deadlines then count from the call's start, so a reaction is never credited
+    /// with time the fault was already acting.
+    pub effective_at_call_start: bool,
 }
 
 /// Why a fault could not be injected.
@@ -75,6 +80,7 @@ pub async fn inject(
         Ok(Injected {
             guard: Some(guard),
             restart: None,
+            effective_at_call_start: false,
         })
     };
     let hook = |service: &str, hook: FaultHook| {
@@ -133,6 +139,7 @@ pub async fn inject(
                 .await?,
             ),
             restart: fault.duration.map(|_| Restart::Service(service.clone())),
+            effective_at_call_start: false,
         }),
         FaultAction::CpuBurn { service, threads } => {
             guarded(hook(service, FaultHook::CpuBurn { threads: *threads }).await?)
@@ -186,6 +193,7 @@ pub async fn inject(
                 return Ok(Injected {
                     guard: Some(guard),
                     restart,
+                    effective_at_call_start: false,
                 });
             }
             // A stack component in a container: docker kill, started again at rollback.
@@ -257,7 +265,10 @@ pub async fn inject(
                     signal: "SIGKILL".into(),
                 },
             };
-            guarded(container(registry, &id, action).await?)
+            let stop = matches!(action, ContainerAction::Stop { .. });
+            let mut injected = guarded(container(registry, &id, action).await?)?;
+            injected.effective_at_call_start = stop;
+            Ok(injected)
         }
         FaultAction::PodKill { .. }
         | FaultAction::ScaleToZero { .. }
@@ -272,6 +283,7 @@ pub async fn inject(
             Ok(Injected {
                 guard: injection.guard,
                 restart: None,
+                effective_at_call_start: false,
             })
         }
     }

@@ -105,14 +105,24 @@ pub(super) async fn run_faults(
                 fleet: &*fleet,
                 stack,
             };
+            let call_start = (Instant::now(), SystemTime::now());
             match crate::fault::inject(fault, &targets, registry).await {
-                Ok(Injected { guard, restart }) => {
+                Ok(Injected {
+                    guard,
+                    restart,
+                    effective_at_call_start,
+                }) => {
                     // The fault has taken effect once its mechanism returned (a signal sent,
-                    // a hook switched on, a proxy effect set, a container action done).
-                    let now = Instant::now();
+                    // a hook switched on, a proxy effect set, an API call answered), or, for
+                    // a call that blocks while the fault already acts, when it started.
+                    let (now, wall) = if effective_at_call_start {
+                        call_start
+                    } else {
+                        (Instant::now(), SystemTime::now())
+                    };
                     let reference = Reference {
                         instant: now,
-                        wall: SystemTime::now(),
+                        wall,
                     };
                     records[index].injected_at_ms = Some(clock.ms(now));
                     injections.send_modify(|m| {
