@@ -128,3 +128,85 @@ fn impossible_deadline_is_missed_with_last_value_and_every_report_is_written() {
         );
     }
 }
+
+/// The scenario's `timeout` caps the run: an expectation that would wait ten minutes is cut
+/// at the cap, reported missed as still pending, the fault is rolled back, the reports are
+/// written and the exit code is 1.
+#[test]
+fn the_timeout_caps_the_run_and_reports_what_was_pending() {
+    if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = dir.path().join("capped.yaml");
+    std::fs::write(
+        &scenario,
+        "name: capped\n\
+         stack: { provider: native, scrape-interval: 1s, evaluation-interval: 1s }\n\
+         services: { instrumentation: metrics }\n\
+         load: { rate: 5/s, duration: 8s, journeys: [browse] }\n\
+         faults:\n  - { name: errors, at: 1s, for: 30s, kind: http-errors, service: products, rate: 0.5 }\n\
+         expect:\n  - { metric: 'sum(rate(http_requests_total{status=\"599\"}[10s])) > 0', within: 10m }\n\
+         timeout: 20s\n",
+    )
+    .expect("scenario");
+    let started = std::time::Instant::now();
+    let out = gauntlet_run(&scenario, &dir.path().join("report"));
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    // Stack start-up and teardown come on top of the 20 s cap.
+    assert!(elapsed < std::time::Duration::from_secs(60), "{elapsed:?}");
+    let text = std::fs::read_to_string(dir.path().join("report/results.json")).expect("results");
+    let results: RunResults = serde_json::from_str(&text).expect("parses");
+    let s = &results.scenarios[0];
+    assert_eq!(s.status, ScenarioStatus::Missed);
+    let e = &s.expectations[0];
+    assert_eq!(e.status, ExpectationStatus::Missed);
+    assert!(
+        e.last_observed
+            .as_deref()
+            .is_some_and(|l| l.contains("still pending when the scenario timeout (20s)")),
+        "{e:?}"
+    );
+    // The 30 s fault was rolled back at the cap, not left to its end.
+    let fault = &s.faults[0];
+    let rolled_back = fault.rolled_back_at_ms.expect("rolled back at the cap");
+    assert!(rolled_back <= 25_000, "{fault:?}");
+}
+
+/// `--repeat N` reports every repetition, numbered, not only the last one.
+#[test]
+fn repeated_runs_are_all_in_the_report() {
+    if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = dir.path().join("twice.yaml");
+    std::fs::write(
+        &scenario,
+        "name: twice\n\
+         stack: { provider: native, scrape-interval: 1s, evaluation-interval: 1s }\n\
+         services: { instrumentation: metrics, only: [products] }\n\
+         load: { rate: 5/s, duration: 3s, journeys: [health], target: products }\n\
+         expect:\n  - { metric: 'up{service=\"products\"} == 1', within: 5s }\n",
+    )
+    .expect("scenario");
+    let report = dir.path().join("report");
+    let out = Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(["run", "--no-progress", "--repeat", "2", "--report-dir"])
+        .arg(&report)
+        .arg(&scenario)
+        .current_dir(root())
+        .output()
+        .expect("runs gauntlet");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let text = std::fs::read_to_string(report.join("results.json")).expect("results");
+    let results: RunResults = serde_json::from_str(&text).expect("parses");
+    let reps: Vec<Option<u32>> = results.scenarios.iter().map(|s| s.repetition).collect();
+    assert_eq!(reps, [Some(1), Some(2)]);
+    let junit = std::fs::read_to_string(report.join("junit.xml")).expect("junit.xml");
+    let junit = quick_junit::Report::deserialize_from_str(&junit).expect("junit parses");
+    assert_eq!(junit.tests, 2, "one testcase per expectation per repetition");
+}

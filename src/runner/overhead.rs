@@ -11,6 +11,30 @@ use crate::report::{
 };
 use crate::scenario::Scenario;
 
+/// The overhead expectation before it is measured: missed, "not measured".
+pub(super) fn placeholder(spec: &crate::scenario::OverheadSpec) -> ExpectationResult {
+    ExpectationResult {
+        id: "overhead".into(),
+        kind: ExpectationKind::Overhead,
+        description: format!(
+            "instrumentation costs ≤ {}% p99 and ≤ {}% throughput",
+            spec.max_latency_p99_increase_pct, spec.max_throughput_drop_pct
+        ),
+        phase: ExpectationPhase::Faults,
+        status: ExpectationStatus::Missed,
+        time_to_detect_ms: None,
+        deadline_ms: 0,
+        floor_ms: None,
+        last_observed: Some("not measured: the run stopped first".into()),
+        backend: "services bench (real collector)".into(),
+        backend_real: true,
+        skipped_reason: None,
+        observed_at_ms: None,
+        time_source: None,
+        resolution_ms: None,
+    }
+}
+
 /// Instrumentation off vs full, side by side at the same open-model rate, exporting to the
 /// real collector; the verdict compares the costs with the scenario's budget.
 pub(super) async fn measure_overhead(
@@ -18,29 +42,16 @@ pub(super) async fn measure_overhead(
     spec: &crate::scenario::OverheadSpec,
     otlp_http: Option<&reqwest::Url>,
 ) -> Result<(ExpectationResult, Option<OverheadResult>), RunError> {
-    let description = format!(
-        "instrumentation costs ≤ {}% p99 and ≤ {}% throughput",
-        spec.max_latency_p99_increase_pct, spec.max_throughput_drop_pct
-    );
     let Some(otlp_http) = otlp_http else {
         let expectation = ExpectationResult {
-            id: "overhead".into(),
-            kind: ExpectationKind::Overhead,
-            description,
-            phase: ExpectationPhase::Faults,
             status: ExpectationStatus::Skipped,
-            time_to_detect_ms: None,
-            deadline_ms: 0,
-            floor_ms: None,
             last_observed: None,
             backend: crate::report::NO_BACKEND.into(),
             backend_real: false,
             skipped_reason: Some(
                 "no collector to export to: the overhead is measured with real exports (give `stack.urls.collector`)".into(),
             ),
-            observed_at_ms: None,
-            time_source: None,
-            resolution_ms: None,
+            ..placeholder(spec)
         };
         return Ok((expectation, None));
     };
@@ -81,21 +92,9 @@ pub(super) async fn measure_overhead(
         report.instrumented.throughput
     );
     let expectation = ExpectationResult {
-        id: "overhead".into(),
-        kind: ExpectationKind::Overhead,
-        description,
-        phase: ExpectationPhase::Faults,
         status,
-        time_to_detect_ms: None,
-        deadline_ms: 0,
-        floor_ms: None,
         last_observed: Some(observed),
-        backend: "services bench (real collector)".into(),
-        backend_real: true,
-        skipped_reason: None,
-        observed_at_ms: None,
-        time_source: None,
-        resolution_ms: None,
+        ..placeholder(spec)
     };
     let result = OverheadResult {
         p99_increase_pct: p99_pct,

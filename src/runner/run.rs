@@ -716,6 +716,13 @@ impl Run<'_> {
             ));
             decided.push(e);
         }
+        if let Some(spec) = &self.scenario.overhead {
+            let mut e = super::overhead::placeholder(spec);
+            e.last_observed = Some(format!(
+                "not measured: the scenario timeout ({cap}) was reached first"
+            ));
+            decided.push(e);
+        }
         let mut result = self.result(decided, faults, load, timeseries, None);
         // Whatever was decided, a run cut short did not prove the whole scenario.
         result.status = crate::report::ScenarioStatus::Missed;
