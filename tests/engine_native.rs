@@ -208,5 +208,8 @@ fn repeated_runs_are_all_in_the_report() {
     assert_eq!(reps, [Some(1), Some(2)]);
     let junit = std::fs::read_to_string(report.join("junit.xml")).expect("junit.xml");
     let junit = quick_junit::Report::deserialize_from_str(&junit).expect("junit parses");
-    assert_eq!(junit.tests, 2, "one testcase per expectation per repetition");
+    assert_eq!(
+        junit.tests, 2,
+        "one testcase per expectation per repetition"
+    );
 }

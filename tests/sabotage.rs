@@ -28,7 +28,11 @@ const CASES: &[Case] = &[
             // The fault is real: the metric moves...
             ("expect[0]", ExpectationStatus::Met, &[]),
             // ...but a rule on a series that does not exist never fires.
-            ("expect[1]", ExpectationStatus::Missed, &["no matching alert"]),
+            (
+                "expect[1]",
+                ExpectationStatus::Missed,
+                &["no matching alert"],
+            ),
         ],
     },
     Case {
@@ -59,7 +63,11 @@ const CASES: &[Case] = &[
         file: "dashboard-misspelled-metric.yaml",
         expect: &[
             ("expect[0]", ExpectationStatus::Missed, &["Error ratio (A)"]),
-            ("expect[1]", ExpectationStatus::Missed, &["Error ratio: no data"]),
+            (
+                "expect[1]",
+                ExpectationStatus::Missed,
+                &["Error ratio: no data"],
+            ),
         ],
     },
 ];
@@ -76,7 +84,10 @@ fn main() {
             Trial::test(name, move || run_case(case))
         })
         .collect();
-    trials.push(Trial::test("fault-cannot-be-injected", fault_cannot_be_injected));
+    trials.push(Trial::test(
+        "fault-cannot-be-injected",
+        fault_cannot_be_injected,
+    ));
     trials.push(Trial::test("every-file-has-a-case", every_file_has_a_case));
     libtest_mimic::run(&args, trials).exit();
 }
@@ -153,7 +164,11 @@ fn check(
             .ok_or_else(|| format!("no expectation {id}"))?;
         let seen = e.last_observed.as_deref().unwrap_or_default();
         if e.status != *status {
-            return Err(format!("{id}: {:?} (wanted {status:?}); last observed: {seen}", e.status).into());
+            return Err(format!(
+                "{id}: {:?} (wanted {status:?}); last observed: {seen}",
+                e.status
+            )
+            .into());
         }
         if !words.is_empty() && !words.iter().any(|w| seen.contains(w)) {
             return Err(format!("{id}: last observed {seen:?} names none of {words:?}").into());
@@ -220,11 +235,19 @@ fn fault_cannot_be_injected() -> Result<(), Failed> {
     };
     check(
         &result,
-        &[("expect[0]", ExpectationStatus::Missed, &["could not be injected"])],
+        &[(
+            "expect[0]",
+            ExpectationStatus::Missed,
+            &["could not be injected"],
+        )],
     )?;
     let fault = &result.faults[0];
     match &fault.error {
         Some(e) if e.contains("not injected") && fault.injected_at_ms.is_none() => Ok(()),
-        other => Err(format!("fault record: error {other:?}, injected {:?}", fault.injected_at_ms).into()),
+        other => Err(format!(
+            "fault record: error {other:?}, injected {:?}",
+            fault.injected_at_ms
+        )
+        .into()),
     }
 }

@@ -488,6 +488,33 @@ impl PrometheusClient {
         Ok(data.alerts)
     }
 
+    /// `GET /api/v1/label/{label}/values`, limited to the series `matches` selects (all
+    /// series when `None`). `__name__` lists metric names.
+    pub async fn label_values(
+        &self,
+        label: &str,
+        matches: Option<&str>,
+    ) -> Result<Vec<String>, PrometheusError> {
+        let params: Vec<(&str, String)> = matches
+            .map(|m| vec![("match[]", m.to_string())])
+            .unwrap_or_default();
+        Ok(self
+            .get(&["api", "v1", "label", label, "values"], &params)
+            .await?
+            .0)
+    }
+
+    /// `GET /api/v1/labels`: label names of the series `matches` selects.
+    pub async fn label_names(&self, matches: &str) -> Result<Vec<String>, PrometheusError> {
+        Ok(self
+            .get(
+                &["api", "v1", "labels"],
+                &[("match[]", matches.to_string())],
+            )
+            .await?
+            .0)
+    }
+
     /// `GET /api/v1/status/buildinfo`.
     pub async fn build_info(&self) -> Result<BuildInfo, PrometheusError> {
         Ok(self

@@ -157,7 +157,12 @@ async fn evaluate(
         let outcome = poll_until(deadline, Backoff::default(), probe).await;
         verdict::decide::by_deadline(outcome, &reference, deadline, probes::probe_time(&e.check))
     };
+    let missed = decision.status == ExpectationStatus::Missed;
     apply(&mut result, decision, run_start);
+    if missed && let Some(why) = super::explain::explain(&e.check, &obs).await {
+        let seen = result.last_observed.take().unwrap_or_default();
+        result.last_observed = Some(format!("{seen}; why: {why}"));
+    }
     result
 }
 

@@ -9,12 +9,14 @@
 //! - `timeline`: faults injected and rolled back on schedule (`fault::inject` does each)
 //! - `expectations`: one task per expectation; `probes` asks the backends, and
 //!   `verdict::decide` says met or missed
+//! - `explain`: at a miss, asks the backends why (rules, selectors, Alertmanager's view)
 //! - `overhead`: the instrumentation overhead expectation
 //! - `attach`: stacks gauntlet does not start; `rules`: rule files with `for` overridden
 
 pub mod attach;
 mod clock;
 mod expectations;
+mod explain;
 pub mod fleet;
 mod load;
 mod overhead;

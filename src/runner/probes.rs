@@ -23,6 +23,8 @@ pub enum LogSource {
 /// Everything probes read from, for one scenario run.
 pub struct Observers {
     pub prometheus: PrometheusClient,
+    /// Alertmanager's API, when the stack has one (to explain missed notifications).
+    pub alertmanager: Option<crate::observe::AlertmanagerClient>,
     /// `Err` says why there is no trace store (trace checks are skipped with it).
     pub jaeger: Result<JaegerClient, String>,
     pub logs: LogSource,
@@ -417,7 +419,7 @@ async fn correlation(
     ))
 }
 
-fn render_context(obs: &Observers) -> RenderContext {
+pub(super) fn render_context(obs: &Observers) -> RenderContext {
     let elapsed = SystemTime::now()
         .duration_since(obs.started_wall)
         .unwrap_or_default();

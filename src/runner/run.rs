@@ -377,8 +377,12 @@ impl Run<'_> {
             }
             dashboards.insert(d.uid.clone(), d);
         }
+        let alertmanager = backends.alertmanager.as_ref().and_then(|url| {
+            crate::observe::AlertmanagerClient::new(url.as_str(), http.clone()).ok()
+        });
         Ok(Arc::new(Observers {
             prometheus,
+            alertmanager,
             jaeger,
             logs,
             sink,

@@ -120,10 +120,7 @@ pub(super) async fn run_faults(
                     } else {
                         (Instant::now(), SystemTime::now())
                     };
-                    let reference = Reference {
-                        instant: now,
-                        wall,
-                    };
+                    let reference = Reference { instant: now, wall };
                     records[index].injected_at_ms = Some(clock.ms(now));
                     injections.send_modify(|m| {
                         m.insert(fault.name.clone(), Injection::At(reference));

@@ -1,9 +1,11 @@
 //! Verdicts: the polling primitive (`poll`), the pure checks that turn one backend answer
 //! into met / not yet / could not ask (`checks`), and the pure decision of an expectation
-//! from everything polling saw, against its reference and deadline (`decide`).
+//! from everything polling saw, against its reference and deadline (`decide`), and the
+//! reading of the backends' answers that explains a miss (`explain`).
 
 pub mod checks;
 pub mod decide;
+pub mod explain;
 pub mod poll;
 
 pub use decide::{BackendTime, Decision, Evidence, ProbeTime, Reference};
