@@ -81,6 +81,10 @@ const INVALID: &[(&str, &str)] = &[
         "3:15: load.rate: rate \"104444444444444444444444444444444444444444444444/s\" is above the maximum 1000000/s\n  hint: e.g. `rate: 200/s`",
     ),
     (
+        "rate-too-low.yaml",
+        "2:15: load.rate: rate \"1e-20/s\" sends fewer than one request per 30s of load\n  hint: raise `rate` (at least `rate: 2/m` for this duration) or lengthen `load.duration`",
+    ),
+    (
         "running-stack-settings.yaml",
         "2:49: stack.alert-for: `alert-for` only applies to stacks gauntlet starts (native, compose), not `kubernetes`\n  hint: a running stack keeps its own rules; list them in `rules` so deadlines are checked against their real `for`\n\
          @2:64: stack.webhook-listen: \"nowhere\" is not an ip:port address\n  hint: e.g. webhook-listen: 127.0.0.1:9099, with the Alertmanager receiver's webhook url http://127.0.0.1:9099/hook/<receiver>\n\

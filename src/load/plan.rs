@@ -291,7 +291,9 @@ impl ArrivalSchedule {
             }
             t_ramp + (k - in_ramp.max(0.0)) / self.to
         };
-        (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+        // Checked: a tiny rate puts later arrivals past what a Duration holds (the plain
+        // conversion panics there); such an arrival never comes within any run.
+        Duration::try_from_secs_f64(secs).ok()
     }
 }
 
@@ -379,6 +381,20 @@ mod tests {
         assert!(d.offset_of(50).expect("due") < Duration::from_secs(1));
         assert_eq!(s.rate_at(5.0), 50.0);
         assert_eq!(s.rate_at(50.0), 100.0);
+    }
+
+    #[test]
+    fn arrivals_beyond_any_duration_never_come_instead_of_panicking() {
+        // 1e-20/s: the second arrival is 1e20 s away, past u64 seconds.
+        let s = ArrivalSchedule::constant(1e-20);
+        assert_eq!(s.offset_of(0), Some(Duration::ZERO));
+        assert_eq!(s.offset_of(1), None);
+        let r = ArrivalSchedule::ramp(0.0, 1e-20, Duration::from_secs(10));
+        assert_eq!(r.offset_of(1), None);
+        assert_eq!(
+            ArrivalSchedule::constant(f64::MIN_POSITIVE).offset_of(5),
+            None
+        );
     }
 
     #[tokio::test]

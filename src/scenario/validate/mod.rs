@@ -860,6 +860,23 @@ impl Validator {
             self.error("load.max-requests", "must be at least 1", None);
         }
         let (rate, duration) = (rate?, duration?);
+        if rate * duration.as_secs_f64() < 1.0 {
+            // The first request goes out at once and the next one only after the load has
+            // ended: a run with one request measures nothing.
+            self.error(
+                "load.rate",
+                format!(
+                    "rate {:?} sends fewer than one request per {} of load",
+                    r.rate.as_deref().unwrap_or_default(),
+                    show(duration)
+                ),
+                Some(format!(
+                    "raise `rate` (at least `rate: {}/m` for this duration) or lengthen `load.duration`",
+                    (60.0 / duration.as_secs_f64()).ceil()
+                )),
+            );
+            return None;
+        }
         let max_requests = r.max_requests.unwrap_or_else(|| {
             ((rate * duration.as_secs_f64() * 1.1).ceil() as u64).saturating_add(10)
         });
