@@ -266,3 +266,54 @@ fn dry_run_prints_the_kubernetes_plan_without_a_cluster() {
     assert!(stdout.contains("rollback  DELETE /apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/gauntlet-partition-cut-products"), "{stdout}");
     assert!(stdout.contains("load: a Job of 4 worker pod(s) (image registry.example/gauntlet:1) in namespace shop, 12.5/s each for 10m"), "{stdout}");
 }
+
+/// A scenario can pass `check` and still ask for something only the run can refuse: a load
+/// target that resolves off loopback. That is invalid input (exit 2), not an internal error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_target_refused_at_run_time_exits_as_invalid_input() {
+    // A Prometheus that answers every query with an empty vector: enough to attach and warm
+    // up (an external stack gauntlet does not scrape expects no services up).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let prometheus = listener.local_addr().expect("addr");
+    let app = axum::Router::new().fallback(|| async {
+        axum::Json(serde_json::json!({
+            "status": "success",
+            "data": { "resultType": "vector", "result": [] }
+        }))
+    });
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("off-host-load.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"name: off-host-load
+stack: {{ provider: external, scrape-interval: 1s, evaluation-interval: 1s, urls: {{ prometheus: "http://{prometheus}" }} }}
+services: {{ endpoints: {{ frontend: "http://192.0.2.1:8080" }} }}
+load: {{ rate: 5/s, duration: 5s }}
+"#
+        ),
+    )
+    .expect("write scenario");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .arg("--no-progress")
+        .arg("run")
+        .arg(&file)
+        .arg("--report-dir")
+        .arg(dir.path().join("report"))
+        .output()
+        .await
+        .expect("runs gauntlet");
+    server.abort();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("not a loopback address"), "{text}");
+    assert_eq!(out.status.code(), Some(2), "{text}");
+}

@@ -212,7 +212,7 @@ pub enum PlanError {
     Invalid(Vec<PlanProblem>),
     #[error(
         "refusing to send load to {host} ({addrs:?}): not a loopback address; \
-         set allow-non-loopback to target it on purpose"
+         gauntlet sends local load only to 127.0.0.0/8 and ::1"
     )]
     NonLoopbackTarget { host: String, addrs: Vec<IpAddr> },
     #[error("cannot resolve target host {host}")]
@@ -414,6 +414,8 @@ mod tests {
         let err = check_loopback(&url, false).await.expect_err("refused");
         assert!(matches!(err, PlanError::NonLoopbackTarget { .. }), "{err}");
         assert!(err.to_string().contains("not a loopback address"));
+        // No scenario or CLI setting lifts the guard, so the message names none.
+        assert!(!err.to_string().contains("allow-non-loopback"), "{err}");
         // The explicit flag lets it through without sending anything.
         check_loopback(&url, true)
             .await
