@@ -29,6 +29,19 @@ const INVALID: &[(&str, &str)] = &[
         "4:31: faults[0].kind: kind `container-pause` needs provider `compose`, this scenario uses `native`",
     ),
     (
+        "correlation-find-in-empty.yaml",
+        "6:31: expect[0].correlation.find-in: `find-in` names no store, so any failed request would meet it\n  hint: list where failed requests' trace ids must be found: traces, logs (both when `find-in` is left out)",
+    ),
+    (
+        "dashboard-unreadable.yaml",
+        "2:92: stack.dashboards[1]: dashboard dashboards/broken.json cannot be read: `panels` is not an array\n  hint: export the dashboard as JSON from Grafana (Share → Export) or fix the file",
+    ),
+    (
+        "dashboard-without-queries.yaml",
+        "5:33: expect[0].panels: dashboard \"notes\" has no panel queries, so `all-have-data` would be met with nothing checked\n  hint: add panels with Prometheus targets (`expr`) to dashboards/notes.json, or name another dashboard\n\
+         @6:32: expect[1].panel: panel \"Notes\" has no queries, so it can never cross `above` or `below`\n  hint: no panel of \"notes\" has a query",
+    ),
+    (
         "deadline-below-floor.yaml",
         "8:13: expect[0].within: deadline 20s is below the timing floor 1m (scrape 15s + evaluation 15s + for 30s)\n  hint: raise `within` to at least 1m, or shorten the intervals in `stack`",
     ),
@@ -71,6 +84,11 @@ const INVALID: &[(&str, &str)] = &[
     (
         "negative-rate.yaml",
         "2:15: load.rate: rate must be positive, got \"-5/s\"\n  hint: e.g. `rate: 200/s`",
+    ),
+    (
+        "no-alerts-outside-steady-state.yaml",
+        "7:7: expect[0].no-alerts: `no-alerts` needs a window to watch and only `steady-state` has one\n  hint: move it to `steady-state.expect`; its window is `steady-state.for`\n\
+         @10:9: recover.expect[0].no-alerts: `no-alerts` needs a window to watch and only `steady-state` has one\n  hint: move it to `steady-state.expect`; its window is `steady-state.for`",
     ),
     (
         "overlapping-faults.yaml",
