@@ -103,6 +103,10 @@ const INVALID: &[(&str, &str)] = &[
         "2:15: load.rate: rate \"1e-20/s\" sends fewer than one request per 30s of load\n  hint: raise `rate` (at least `rate: 2/m` for this duration) or lengthen `load.duration`",
     ),
     (
+        "resolved-below-window.yaml",
+        "10:82: recover.expect[0].within: deadline 10s is below the timing floor 36s (scrape 1s + evaluation 1s + held in [30s] window 29s + keep_firing_for 5s)\n  hint: raise `within` to at least 36s, or shorten the intervals in `stack`",
+    ),
+    (
         "running-stack-settings.yaml",
         "2:49: stack.alert-for: `alert-for` only applies to stacks gauntlet starts (native, compose), not `kubernetes`\n  hint: a running stack keeps its own rules; list them in `rules` so deadlines are checked against their real `for`\n\
          @2:64: stack.webhook-listen: \"nowhere\" is not an ip:port address\n  hint: e.g. webhook-listen: 127.0.0.1:9099, with the Alertmanager receiver's webhook url http://127.0.0.1:9099/hook/<receiver>\n\
@@ -251,6 +255,21 @@ fn validated_model_carries_floors_and_defaults() {
         5,
         "{}",
         notification.floor_explained
+    );
+    // The rule compares a ratio with 5 %, which a small burst falls below long before its
+    // [10s] window empties: only the intervals are guaranteed, and the window is named.
+    let resolved = s
+        .recover
+        .as_ref()
+        .and_then(|r| r.expect.iter().find(|e| e.check.kind() == "alert"))
+        .expect("resolved alert");
+    assert_eq!(resolved.floor.as_secs(), 2, "{}", resolved.floor_explained);
+    assert!(
+        resolved
+            .floor_explained
+            .contains("[10s] window not counted: `> 0.05` can clear before it empties"),
+        "{}",
+        resolved.floor_explained
     );
     let load = s.load.as_ref().expect("load");
     assert_eq!(load.rate, 40.0);

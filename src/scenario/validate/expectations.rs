@@ -116,7 +116,7 @@ impl Validator {
 
         let check = self.check(path, kind, r, ctx)?;
         let stack = ctx.stack?;
-        let (floor, floor_explained) = timing_floor(&check, stack, ctx.export_interval);
+        let (floor, floor_explained) = timing_floor(&check, stack, ctx.export_interval, ctx.refs);
         if let Some(w) = within
             && w < floor
         {
