@@ -424,3 +424,57 @@ async fn refuses_non_loopback_targets_and_invalid_plans() {
         "invalid load plan: no journeys in the load mix"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_recorded_as_answers_and_never_followed() {
+    // Where a followed redirect would land (off-host in real life; another listener here).
+    let elsewhere = server(Behaviour::default()).await;
+    let location = format!("http://{}/elsewhere", elsewhere.addr);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = Router::new().fallback(move || {
+        let location = location.clone();
+        async move {
+            (
+                StatusCode::FOUND,
+                [(axum::http::header::LOCATION, location)],
+                "moved",
+            )
+        }
+    });
+    let redirecting = tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    });
+
+    let report = run(
+        &plan(
+            addr,
+            &[(Journey::Health, 1)],
+            50.0,
+            Duration::from_millis(400),
+        ),
+        LoadOptions::default(),
+    )
+    .await
+    .expect("run");
+    redirecting.abort();
+    let sum = &report.summary;
+    assert!(sum.total > 0, "{sum:?}");
+    assert!(
+        elsewhere.behaviour.seen.lock().expect("seen").is_empty(),
+        "the generator followed a redirect off its checked target"
+    );
+    // A 3xx is the target's answer: counted, with its status, not as a failure.
+    assert_eq!(sum.failed, 0, "{sum:?}");
+    assert!(!report.sampled_ok.is_empty());
+    assert!(
+        report
+            .sampled_ok
+            .iter()
+            .all(|r| r.outcome == Outcome::Status(302)),
+        "{:?}",
+        report.sampled_ok
+    );
+}

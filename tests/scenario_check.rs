@@ -29,6 +29,19 @@ const INVALID: &[(&str, &str)] = &[
         "4:31: faults[0].kind: kind `container-pause` needs provider `compose`, this scenario uses `native`",
     ),
     (
+        "correlation-find-in-empty.yaml",
+        "6:31: expect[0].correlation.find-in: `find-in` names no store, so any failed request would meet it\n  hint: list where failed requests' trace ids must be found: traces, logs (both when `find-in` is left out)",
+    ),
+    (
+        "dashboard-unreadable.yaml",
+        "2:92: stack.dashboards[1]: dashboard dashboards/broken.json cannot be read: `panels` is not an array\n  hint: export the dashboard as JSON from Grafana (Share → Export) or fix the file",
+    ),
+    (
+        "dashboard-without-queries.yaml",
+        "5:33: expect[0].panels: dashboard \"notes\" has no panel queries, so `all-have-data` would be met with nothing checked\n  hint: add panels with Prometheus targets (`expr`) to dashboards/notes.json, or name another dashboard\n\
+         @6:32: expect[1].panel: panel \"Notes\" has no queries, so it can never cross `above` or `below`\n  hint: no panel of \"notes\" has a query",
+    ),
+    (
         "deadline-below-floor.yaml",
         "8:13: expect[0].within: deadline 20s is below the timing floor 1m (scrape 15s + evaluation 15s + for 30s)\n  hint: raise `within` to at least 1m, or shorten the intervals in `stack`",
     ),
@@ -73,12 +86,25 @@ const INVALID: &[(&str, &str)] = &[
         "2:15: load.rate: rate must be positive, got \"-5/s\"\n  hint: e.g. `rate: 200/s`",
     ),
     (
+        "no-alerts-outside-steady-state.yaml",
+        "7:7: expect[0].no-alerts: `no-alerts` needs a window to watch and only `steady-state` has one\n  hint: move it to `steady-state.expect`; its window is `steady-state.for`\n\
+         @10:9: recover.expect[0].no-alerts: `no-alerts` needs a window to watch and only `steady-state` has one\n  hint: move it to `steady-state.expect`; its window is `steady-state.for`",
+    ),
+    (
         "overlapping-faults.yaml",
         "7:5: faults[1]: overlaps faults[0] on \"orders\" (10s–30s vs 15s–25s): `kill-process` cannot combine with `http-errors`\n  hint: move one fault so the windows do not overlap, or merge them",
     ),
     (
         "rate-overflow.yaml",
         "3:15: load.rate: rate \"104444444444444444444444444444444444444444444444/s\" is above the maximum 1000000/s\n  hint: e.g. `rate: 200/s`",
+    ),
+    (
+        "rate-too-low.yaml",
+        "2:15: load.rate: rate \"1e-20/s\" sends fewer than one request per 30s of load\n  hint: raise `rate` (at least `rate: 2/m` for this duration) or lengthen `load.duration`",
+    ),
+    (
+        "resolved-below-window.yaml",
+        "10:82: recover.expect[0].within: deadline 10s is below the timing floor 36s (scrape 1s + evaluation 1s + held in [30s] window 29s + keep_firing_for 5s)\n  hint: raise `within` to at least 36s, or shorten the intervals in `stack`",
     ),
     (
         "running-stack-settings.yaml",
@@ -230,6 +256,21 @@ fn validated_model_carries_floors_and_defaults() {
         "{}",
         notification.floor_explained
     );
+    // The rule compares a ratio with 5 %, which a small burst falls below long before its
+    // [10s] window empties: only the intervals are guaranteed, and the window is named.
+    let resolved = s
+        .recover
+        .as_ref()
+        .and_then(|r| r.expect.iter().find(|e| e.check.kind() == "alert"))
+        .expect("resolved alert");
+    assert_eq!(resolved.floor.as_secs(), 2, "{}", resolved.floor_explained);
+    assert!(
+        resolved
+            .floor_explained
+            .contains("[10s] window not counted: `> 0.05` can clear before it empties"),
+        "{}",
+        resolved.floor_explained
+    );
     let load = s.load.as_ref().expect("load");
     assert_eq!(load.rate, 40.0);
     assert_eq!(load.max_requests, (40.0f64 * 60.0 * 1.1).ceil() as u64 + 10);
@@ -261,4 +302,55 @@ fn dry_run_prints_the_kubernetes_plan_without_a_cluster() {
     assert!(stdout.contains("inject    DELETE /api/v1/namespaces/shop/pods?labelSelector=app%3Dorders%2Cgauntlet.io%2Fchaos%3Denabled"), "{stdout}");
     assert!(stdout.contains("rollback  DELETE /apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/gauntlet-partition-cut-products"), "{stdout}");
     assert!(stdout.contains("load: a Job of 4 worker pod(s) (image registry.example/gauntlet:1) in namespace shop, 12.5/s each for 10m"), "{stdout}");
+}
+
+/// A scenario can pass `check` and still ask for something only the run can refuse: a load
+/// target that resolves off loopback. That is invalid input (exit 2), not an internal error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_target_refused_at_run_time_exits_as_invalid_input() {
+    // A Prometheus that answers every query with an empty vector: enough to attach and warm
+    // up (an external stack gauntlet does not scrape expects no services up).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let prometheus = listener.local_addr().expect("addr");
+    let app = axum::Router::new().fallback(|| async {
+        axum::Json(serde_json::json!({
+            "status": "success",
+            "data": { "resultType": "vector", "result": [] }
+        }))
+    });
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("off-host-load.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"name: off-host-load
+stack: {{ provider: external, scrape-interval: 1s, evaluation-interval: 1s, urls: {{ prometheus: "http://{prometheus}" }} }}
+services: {{ endpoints: {{ frontend: "http://192.0.2.1:8080" }} }}
+load: {{ rate: 5/s, duration: 5s }}
+"#
+        ),
+    )
+    .expect("write scenario");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .arg("--no-progress")
+        .arg("run")
+        .arg(&file)
+        .arg("--report-dir")
+        .arg(dir.path().join("report"))
+        .output()
+        .await
+        .expect("runs gauntlet");
+    server.abort();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("not a loopback address"), "{text}");
+    assert_eq!(out.status.code(), Some(2), "{text}");
 }

@@ -16,7 +16,15 @@ fn main() {
         args.test_threads = Some(1);
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let files = gauntlet::scenario::collect(&[root.join("scenarios")]).unwrap_or_default();
+    // A folder that cannot be listed must fail the run, not become zero tests and a pass.
+    let files = match gauntlet::testing::scenario_files(&root.join("scenarios")) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e}");
+            // What a failing libtest run exits with.
+            std::process::exit(101);
+        }
+    };
     let trials = files
         .into_iter()
         .map(|file| {

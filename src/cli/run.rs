@@ -110,7 +110,9 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
     };
     let mut runs = Vec::new();
     let mut stack_failed = false;
-    let mut invalid = false;
+    // A scenario that passed `check` but asks for something only the run can refuse (e.g. a
+    // load target that is not loopback): the input is wrong, not gauntlet.
+    let mut invalid_input = false;
     let mut interrupted = false;
     for repetition in 1..=args.repeat {
         if interrupted {
@@ -140,7 +142,7 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
                 }
                 Err(e) => {
                     stack_failed |= e.exit_code() == exit_code::STACK_FAILED;
-                    invalid |= e.exit_code() == exit_code::INVALID_SCENARIO;
+                    invalid_input |= e.exit_code() == exit_code::INVALID_SCENARIO;
                     interrupted |= matches!(e, crate::runner::RunError::Interrupted);
                     let chain = crate::runner::probes::error_chain(&e);
                     let _ = tx.send(RunEvent::Log {
@@ -223,7 +225,7 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
         exit_code::INTERRUPTED
     } else if stack_failed {
         exit_code::STACK_FAILED
-    } else if invalid {
+    } else if invalid_input {
         exit_code::INVALID_SCENARIO
     } else if any(ScenarioStatus::Error) {
         exit_code::INTERNAL_ERROR

@@ -96,6 +96,9 @@ where
     let client = reqwest::Client::builder()
         // Never route the generator's traffic through an environment proxy.
         .no_proxy()
+        // Nor follow redirects: the loopback guard checked the target only, and a redirect
+        // could send the load anywhere. A 3xx is recorded as the answer it is.
+        .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true)
         .pool_max_idle_per_host(max_conns)
         .connect_timeout(plan.timeout)

@@ -212,7 +212,7 @@ pub enum PlanError {
     Invalid(Vec<PlanProblem>),
     #[error(
         "refusing to send load to {host} ({addrs:?}): not a loopback address; \
-         set allow-non-loopback to target it on purpose"
+         gauntlet sends local load only to 127.0.0.0/8 and ::1"
     )]
     NonLoopbackTarget { host: String, addrs: Vec<IpAddr> },
     #[error("cannot resolve target host {host}")]
@@ -291,7 +291,9 @@ impl ArrivalSchedule {
             }
             t_ramp + (k - in_ramp.max(0.0)) / self.to
         };
-        (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+        // Checked: a tiny rate puts later arrivals past what a Duration holds (the plain
+        // conversion panics there); such an arrival never comes within any run.
+        Duration::try_from_secs_f64(secs).ok()
     }
 }
 
@@ -381,6 +383,20 @@ mod tests {
         assert_eq!(s.rate_at(50.0), 100.0);
     }
 
+    #[test]
+    fn arrivals_beyond_any_duration_never_come_instead_of_panicking() {
+        // 1e-20/s: the second arrival is 1e20 s away, past u64 seconds.
+        let s = ArrivalSchedule::constant(1e-20);
+        assert_eq!(s.offset_of(0), Some(Duration::ZERO));
+        assert_eq!(s.offset_of(1), None);
+        let r = ArrivalSchedule::ramp(0.0, 1e-20, Duration::from_secs(10));
+        assert_eq!(r.offset_of(1), None);
+        assert_eq!(
+            ArrivalSchedule::constant(f64::MIN_POSITIVE).offset_of(5),
+            None
+        );
+    }
+
     #[tokio::test]
     async fn loopback_guard_refuses_other_hosts() {
         for ok in [
@@ -398,6 +414,8 @@ mod tests {
         let err = check_loopback(&url, false).await.expect_err("refused");
         assert!(matches!(err, PlanError::NonLoopbackTarget { .. }), "{err}");
         assert!(err.to_string().contains("not a loopback address"));
+        // No scenario or CLI setting lifts the guard, so the message names none.
+        assert!(!err.to_string().contains("allow-non-loopback"), "{err}");
         // The explicit flag lets it through without sending anything.
         check_loopback(&url, true)
             .await

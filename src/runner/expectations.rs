@@ -141,7 +141,12 @@ async fn evaluate(
     };
     let probe = || probes::probe(&e.check, &obs, reference.wall);
     let decision = if let Check::NoAlerts { .. } = &e.check {
-        let until = window_end.unwrap_or(reference.instant + e.within.unwrap_or_default());
+        // `gauntlet check` allows no-alerts only in steady state, whose window it has.
+        let Some(until) = window_end else {
+            result.status = ExpectationStatus::Skipped;
+            result.skipped_reason = Some("no-alerts has no window outside steady state".into());
+            return result;
+        };
         result.deadline_ms = millis(until.saturating_duration_since(reference.instant));
         let outcome = watch_window(until, WINDOW_INTERVAL, || async {
             match probe().await {

@@ -74,7 +74,7 @@ impl LoadRun {
                         {
                             "; run the load inside the cluster with `--workers N --worker-image IMAGE`, or port-forward the service and give its 127.0.0.1 endpoint"
                         } else {
-                            ""
+                            "; give the service's 127.0.0.1 endpoint (a port-forward or tunnel)"
                         };
                         return Err(RunError::Config(format!(
                             "load target {}: {}{hint}",

@@ -108,7 +108,8 @@ pub struct StackSpec {
     /// Where gauntlet receives the webhooks of an Alertmanager it does not configure
     /// (external, kubernetes); notification checks are skipped without it.
     pub webhook_listen: Option<std::net::SocketAddr>,
-    /// Alert name → `for` from the rule files (before any `alert_for` override).
+    /// Alert name → `for` from the rule files (before any `alert_for` override); the
+    /// shortest where several rules share a name.
     pub alert_rules: BTreeMap<String, Duration>,
     /// Receiver names from the Alertmanager config.
     pub receivers: Vec<String>,

@@ -1,5 +1,6 @@
-//! Names a scenario may refer to, read from local config files: alert rules (and their
-//! `for`), Alertmanager receivers, Grafana dashboards and their panels.
+//! Names a scenario may refer to, read from local config files: alert rules (their `for`,
+//! `keep_firing_for` and expression), recording rules, Alertmanager receivers, Grafana
+//! dashboards with their panels and queries.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -7,14 +8,58 @@ use std::time::Duration;
 
 use yaml_serde::Value;
 
+use crate::observe::dashboard::{Dashboard, RenderContext};
+
 /// What the stack's config files define.
 #[derive(Debug, Clone, Default)]
 pub struct References {
-    /// Alert name → `for` (zero when absent).
-    pub alerts: BTreeMap<String, Duration>,
+    /// Alert name → every alerting rule of that name (a name may have several rules, e.g.
+    /// one per burn-rate window pair).
+    pub alerts: BTreeMap<String, Vec<AlertRule>>,
+    /// Recording rule name → the expressions recorded under it.
+    pub recorded: BTreeMap<String, Vec<String>>,
     pub receivers: Vec<String>,
-    /// Dashboard uid (and file stem) → panel titles.
-    pub dashboards: BTreeMap<String, BTreeSet<String>>,
+    /// Dashboard uid (and file stem) → what the runner will evaluate in it.
+    pub dashboards: BTreeMap<String, DashboardInfo>,
+}
+
+/// One alerting rule, as far as timing floors need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRule {
+    /// `for` (zero when absent).
+    pub for_: Duration,
+    /// `keep_firing_for` (zero when absent).
+    pub keep_firing_for: Duration,
+    /// The PromQL expression as written.
+    pub expr: String,
+    /// The group's own `interval`, which replaces the global evaluation interval.
+    pub group_interval: Option<Duration>,
+}
+
+/// A dashboard as the runner loads it: the same parser, the same rendering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DashboardInfo {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// Panel titles as written and as rendered (template variables substituted).
+    pub titles: BTreeSet<String>,
+    /// Rendered panel title → how many queries the runner evaluates for it. Panels without a
+    /// visible target with an `expr` have no entry.
+    pub queries: BTreeMap<String, usize>,
+}
+
+impl DashboardInfo {
+    /// Every query the runner evaluates for `panels: all-have-data`.
+    pub fn query_count(&self) -> usize {
+        self.queries.values().sum()
+    }
+}
+
+/// Rule names and what they define.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub alerts: BTreeMap<String, Vec<AlertRule>>,
+    pub recorded: BTreeMap<String, Vec<String>>,
 }
 
 /// gauntlet's own `fixtures/` folder: `$GAUNTLET_FIXTURES`, else the nearest `fixtures/`
@@ -61,9 +106,9 @@ pub fn files_with_ext(dir: &Path, exts: &[&str]) -> Result<Vec<PathBuf>, String>
     Ok(files)
 }
 
-/// Alerting rules (name → `for`) in Prometheus rule files.
-pub fn alert_rules(files: &[PathBuf]) -> Result<BTreeMap<String, Duration>, String> {
-    let mut alerts = BTreeMap::new();
+/// Alerting and recording rules in Prometheus rule files.
+pub fn rules(files: &[PathBuf]) -> Result<Rules, String> {
+    let mut out = Rules::default();
     for file in files {
         let text = std::fs::read_to_string(file)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
@@ -75,26 +120,49 @@ pub fn alert_rules(files: &[PathBuf]) -> Result<BTreeMap<String, Duration>, Stri
             .cloned()
             .unwrap_or_default();
         for group in groups {
+            let group_interval = match group.get("interval").and_then(Value::as_str) {
+                Some(t) => Some(parse_prometheus_duration(t).ok_or_else(|| {
+                    format!("{}: invalid group `interval` {t:?}", file.display())
+                })?),
+                None => None,
+            };
             for rule in group
                 .get("rules")
                 .and_then(Value::as_sequence)
                 .cloned()
                 .unwrap_or_default()
             {
+                let expr = rule
+                    .get("expr")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(name) = rule.get("record").and_then(Value::as_str) {
+                    out.recorded.entry(name.to_string()).or_default().push(expr);
+                    continue;
+                }
                 let Some(name) = rule.get("alert").and_then(Value::as_str) else {
                     continue;
                 };
-                let for_ = match rule.get("for").and_then(Value::as_str) {
-                    Some(t) => parse_prometheus_duration(t).ok_or_else(|| {
-                        format!("{}: alert {name}: invalid `for` {t:?}", file.display())
-                    })?,
-                    None => Duration::ZERO,
+                let duration = |key: &str| -> Result<Duration, String> {
+                    match rule.get(key).and_then(Value::as_str) {
+                        Some(t) => parse_prometheus_duration(t).ok_or_else(|| {
+                            format!("{}: alert {name}: invalid `{key}` {t:?}", file.display())
+                        }),
+                        None => Ok(Duration::ZERO),
+                    }
                 };
-                alerts.insert(name.to_string(), for_);
+                let parsed = AlertRule {
+                    for_: duration("for")?,
+                    keep_firing_for: duration("keep_firing_for")?,
+                    expr,
+                    group_interval,
+                };
+                out.alerts.entry(name.to_string()).or_default().push(parsed);
             }
         }
     }
-    Ok(alerts)
+    Ok(out)
 }
 
 /// Prometheus durations (`1m`, `1h30m`, `500ms`), which humantime mostly shares.
@@ -141,40 +209,47 @@ fn blank_placeholders(text: &str) -> String {
     out
 }
 
-/// Dashboard uid (and file stem) → panel titles, including panels nested in rows.
-pub fn dashboards(files: &[PathBuf]) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
-    let mut out = BTreeMap::new();
-    for file in files {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        let doc: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a dashboard: {e}", file.display()))?;
-        // Provisioned files hold the dashboard itself; API exports wrap it in `dashboard`.
-        let dash = doc.get("dashboard").unwrap_or(&doc);
-        let mut titles = BTreeSet::new();
-        collect_panel_titles(dash, &mut titles);
-        if let Some(uid) = dash.get("uid").and_then(serde_json::Value::as_str) {
-            out.insert(uid.to_string(), titles.clone());
+/// Reads one dashboard file with the parser and renderer the runner uses, so a file the
+/// runner would drop (or a panel it would find no query for) is known before the run.
+/// Returns the names it answers to (uid and file stem) and what it holds.
+pub fn dashboard(file: &Path) -> Result<(Vec<String>, DashboardInfo), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read: {e}"))?;
+    let dashboard = Dashboard::parse(&text).map_err(|e| {
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
         }
-        if let Some(stem) = file.file_stem().and_then(|s| s.to_str()) {
-            out.insert(stem.to_string(), titles);
-        }
+        message
+    })?;
+    // Counts and titles do not depend on the time range or scrape interval, only on the
+    // saved variable values, which the runner uses too.
+    let queries = dashboard.panel_queries(&RenderContext::new(Duration::from_secs(60)));
+    let mut titles: BTreeSet<String> = dashboard
+        .panels
+        .iter()
+        .map(|p| p.title.clone())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut per_title = BTreeMap::new();
+    for q in &queries {
+        titles.insert(q.panel_title.clone());
+        *per_title.entry(q.panel_title.clone()).or_insert(0) += 1;
     }
-    Ok(out)
-}
-
-fn collect_panel_titles(node: &serde_json::Value, titles: &mut BTreeSet<String>) {
-    for panel in node
-        .get("panels")
-        .and_then(serde_json::Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(t) = panel.get("title").and_then(serde_json::Value::as_str)
-            && panel.get("type").and_then(serde_json::Value::as_str) != Some("row")
-        {
-            titles.insert(t.to_string());
-        }
-        collect_panel_titles(panel, titles);
+    let mut names = Vec::new();
+    if !dashboard.uid.is_empty() {
+        names.push(dashboard.uid.clone());
     }
+    if let Some(stem) = file.file_stem().and_then(|s| s.to_str()) {
+        names.push(stem.to_string());
+    }
+    Ok((
+        names,
+        DashboardInfo {
+            file: file.to_path_buf(),
+            titles,
+            queries: per_title,
+        },
+    ))
 }

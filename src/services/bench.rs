@@ -198,6 +198,8 @@ pub async fn overhead(cfg: OverheadConfig) -> Result<OverheadReport, BenchError>
     .await?;
     let client = reqwest::Client::builder()
         .no_proxy()
+        // The benchmark's load stays on the fleet it started, whatever a service answers.
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(REQUEST_TIMEOUT)
         .tcp_nodelay(true)
         .build()

@@ -33,8 +33,10 @@ pub(crate) struct Reply {
 /// Builds the upstream client; fails only when TLS setup fails.
 pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
-        // Loopback traffic must never go through a proxy from the environment.
+        // Loopback traffic must never go through a proxy from the environment, nor follow
+        // an upstream's redirect off the loopback links gauntlet set up (and proxies).
         .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .pool_idle_timeout(Duration::from_secs(30))
         .tcp_nodelay(true)
@@ -145,4 +147,50 @@ fn upstream_message(body: &[u8]) -> String {
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    async fn serve(app: axum::Router) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn upstream_redirects_are_answers_not_followed() {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let (elsewhere, t1) = serve(axum::Router::new().fallback(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { "followed" }
+        }))
+        .await;
+        let location = format!("http://{elsewhere}/elsewhere");
+        let (upstream, t2) = serve(axum::Router::new().fallback(move || {
+            let location = location.clone();
+            async move { (StatusCode::FOUND, [(http::header::LOCATION, location)]) }
+        }))
+        .await;
+        let client = http_client(Duration::from_secs(5)).expect("client");
+        let resp = client
+            .get(format!("http://{upstream}/products"))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(resp.status(), StatusCode::FOUND);
+        assert_eq!(hits.load(Ordering::SeqCst), 0, "the redirect was followed");
+        t1.abort();
+        t2.abort();
+    }
 }

@@ -47,6 +47,41 @@ pub enum TestingError {
     Run(#[source] crate::runner::RunError),
     #[error("cannot find the gauntlet binary (set GAUNTLET_BIN or put `gauntlet` on PATH)")]
     NoBinary,
+    #[error("cannot list the scenarios in {dir}:\n{problems}")]
+    Listing {
+        dir: PathBuf,
+        problems: crate::scenario::Diagnostics,
+    },
+}
+
+/// Every scenario file directly in `dir` (`*.yaml`, `*.yml`), sorted, for a harness that runs
+/// each as its own test. A directory that is missing, unreadable, not a directory or holds no
+/// scenario is an error: a harness that made it zero tests would pass having tested nothing.
+pub fn scenario_files(dir: &Path) -> Result<Vec<PathBuf>, TestingError> {
+    let listing = |message: String| TestingError::Listing {
+        dir: dir.to_path_buf(),
+        problems: crate::scenario::Diagnostics(vec![crate::scenario::Diagnostic {
+            file: dir.to_path_buf(),
+            position: crate::scenario::source::Position { line: 1, column: 1 },
+            field: String::new(),
+            message,
+            hint: None,
+        }]),
+    };
+    if !dir.is_dir() {
+        return Err(listing("not a directory (or missing)".to_string()));
+    }
+    let files = crate::scenario::collect(&[dir.to_path_buf()]).map_err(|problems| {
+        TestingError::Listing {
+            dir: dir.to_path_buf(),
+            problems,
+        }
+    })?;
+    if files.is_empty() {
+        // `collect` already refuses an empty directory; this keeps the promise if it changes.
+        return Err(listing("holds no .yaml or .yml scenario files".to_string()));
+    }
+    Ok(files)
 }
 
 /// The gauntlet binary that per-process services are started from: `$GAUNTLET_BIN`, else
@@ -179,5 +214,33 @@ pub fn screenshot(
             return Err(format!("chromium did not finish within {limit:?}"));
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_scenarios_fails_loudly_instead_of_finding_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("missing");
+        let err = scenario_files(&missing).expect_err("a missing directory is an error");
+        assert!(err.to_string().contains("not a directory"), "{err}");
+
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).expect("mkdir");
+        std::fs::write(empty.join("notes.txt"), "not a scenario").expect("write");
+        let err = scenario_files(&empty).expect_err("no scenario files is an error");
+        assert!(err.to_string().contains("no .yaml or .yml"), "{err}");
+
+        let file = empty.join("notes.txt");
+        assert!(scenario_files(&file).is_err(), "a file is not a directory");
+
+        std::fs::write(empty.join("a.yaml"), "name: a").expect("write");
+        assert_eq!(
+            scenario_files(&empty).expect("one scenario"),
+            [empty.join("a.yaml")]
+        );
     }
 }

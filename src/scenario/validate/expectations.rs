@@ -14,13 +14,16 @@ impl Validator {
             self.error(base, "must be a list of expectations", None);
             return Vec::new();
         };
+        // Only steady state gives an expectation a window to watch; elsewhere the runner
+        // measures from an instant.
+        let windowed = base == "steady-state.expect";
         let mut out = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
             let path = join_index(base, i);
             let Some(raw) = self.piece::<RawExpectation>(&path, item) else {
                 continue;
             };
-            if let Some(e) = self.expectation(&path, &raw, ctx) {
+            if let Some(e) = self.expectation(&path, &raw, ctx, windowed) {
                 out.push(e);
             }
         }
@@ -32,6 +35,7 @@ impl Validator {
         path: &str,
         r: &RawExpectation,
         ctx: &ExpectContext,
+        windowed: bool,
     ) -> Option<Expectation> {
         let mut kinds: Vec<&str> = Vec::new();
         for (k, present) in [
@@ -81,6 +85,16 @@ impl Validator {
             }
         }
 
+        if kind == "no-alerts" && !windowed {
+            // Outside steady state the runner has no window to watch, so it would look once
+            // and call that a clean window.
+            self.error_at_key(
+                &join_key(path, "no-alerts"),
+                "`no-alerts` needs a window to watch and only `steady-state` has one",
+                Some("move it to `steady-state.expect`; its window is `steady-state.for`".into()),
+            );
+            return None;
+        }
         let within = match (&r.within, kind) {
             (Some(t), _) => self.positive_duration(&join_key(path, "within"), Some(t)),
             (None, "no-alerts") => None,
@@ -102,7 +116,7 @@ impl Validator {
 
         let check = self.check(path, kind, r, ctx)?;
         let stack = ctx.stack?;
-        let (floor, floor_explained) = timing_floor(&check, stack, ctx.export_interval);
+        let (floor, floor_explained) = timing_floor(&check, stack, ctx.export_interval, ctx.refs);
         if let Some(w) = within
             && w < floor
         {
@@ -269,6 +283,21 @@ impl Validator {
                 }
                 match (&r.panels, &r.panel) {
                     (Some(p), None) if p == "all-have-data" => {
+                        if let Some(info) = entry
+                            && info.query_count() == 0
+                        {
+                            self.error(
+                                &join_key(path, "panels"),
+                                format!(
+                                    "dashboard {dashboard:?} has no panel queries, so `all-have-data` would be met with nothing checked"
+                                ),
+                                Some(format!(
+                                    "add panels with Prometheus targets (`expr`) to {}, or name another dashboard",
+                                    self.shown(&info.file)
+                                )),
+                            );
+                            return None;
+                        }
                         Check::DashboardHasData { dashboard }
                     }
                     (Some(p), None) => {
@@ -283,11 +312,26 @@ impl Validator {
                         return None;
                     }
                     (None, Some(panel)) => {
-                        if let Some(titles) = entry
-                            && !titles.contains(panel)
-                        {
-                            let known: Vec<&str> = titles.iter().map(String::as_str).collect();
-                            self.unknown_name(&join_key(path, "panel"), "panel", panel, &known);
+                        if let Some(info) = entry {
+                            if !info.titles.contains(panel) {
+                                let known: Vec<&str> =
+                                    info.titles.iter().map(String::as_str).collect();
+                                self.unknown_name(&join_key(path, "panel"), "panel", panel, &known);
+                            } else if !info.queries.contains_key(panel) {
+                                let with_queries: Vec<&str> =
+                                    info.queries.keys().map(String::as_str).collect();
+                                self.error(
+                                    &join_key(path, "panel"),
+                                    format!(
+                                        "panel {panel:?} has no queries, so it can never cross `above` or `below`"
+                                    ),
+                                    Some(if with_queries.is_empty() {
+                                        format!("no panel of {dashboard:?} has a query")
+                                    } else {
+                                        format!("panels with queries: {}", with_queries.join(", "))
+                                    }),
+                                );
+                            }
                         }
                         if r.above.is_none() && r.below.is_none() {
                             self.error(
@@ -339,6 +383,18 @@ impl Validator {
                 let find_in = c
                     .find_in
                     .unwrap_or_else(|| vec!["traces".into(), "logs".into()]);
+                if find_in.is_empty() {
+                    // Nothing to look up: the first failed request would meet it.
+                    self.error(
+                        &join_key(&join_key(path, "correlation"), "find-in"),
+                        "`find-in` names no store, so any failed request would meet it",
+                        Some(
+                            "list where failed requests' trace ids must be found: traces, logs (both when `find-in` is left out)"
+                                .into(),
+                        ),
+                    );
+                    return None;
+                }
                 for (i, f) in find_in.iter().enumerate() {
                     if f != "traces" && f != "logs" {
                         self.error(

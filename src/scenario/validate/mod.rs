@@ -431,13 +431,17 @@ impl Validator {
             .unwrap_or(DEFAULT_TELEMETRY_FLUSH);
 
         let fixtures = references::fixtures_dir(&self.base_dir);
-        let rule_files = self.paths(
-            "stack.rules",
-            r.rules.as_ref(),
-            fixtures.as_ref().map(|f| f.join("stack/prometheus/rules")),
-            &["yml", "yaml"],
-        );
-        let dashboards = self.paths(
+        let rule_files: Vec<PathBuf> = self
+            .paths(
+                "stack.rules",
+                r.rules.as_ref(),
+                fixtures.as_ref().map(|f| f.join("stack/prometheus/rules")),
+                &["yml", "yaml"],
+            )
+            .into_iter()
+            .map(|(_, file)| file)
+            .collect();
+        let dashboard_files = self.paths(
             "stack.dashboards",
             r.dashboards.as_ref(),
             fixtures
@@ -445,6 +449,7 @@ impl Validator {
                 .map(|f| f.join("stack/grafana/dashboards")),
             &["json"],
         );
+        let dashboards: Vec<PathBuf> = dashboard_files.iter().map(|(_, f)| f.clone()).collect();
         let alertmanager_config = match &r.alertmanager_config {
             Some(p) => {
                 let path = self.base_dir.join(p);
@@ -464,8 +469,11 @@ impl Validator {
         };
 
         let mut references = References::default();
-        match references::alert_rules(&rule_files) {
-            Ok(rules) => references.alerts = rules,
+        match references::rules(&rule_files) {
+            Ok(rules) => {
+                references.alerts = rules.alerts;
+                references.recorded = rules.recorded;
+            }
             Err(e) => self.error("stack.rules", e, None),
         }
         if let Some(path) = &alertmanager_config {
@@ -474,9 +482,20 @@ impl Validator {
                 Err(e) => self.error("stack.alertmanager-config", e, None),
             }
         }
-        match references::dashboards(&dashboards) {
-            Ok(d) => references.dashboards = d,
-            Err(e) => self.error("stack.dashboards", e, None),
+        for (field, file) in &dashboard_files {
+            match references::dashboard(file) {
+                Ok((names, info)) => {
+                    for name in names {
+                        references.dashboards.insert(name, info.clone());
+                    }
+                }
+                // The runner would skip this file and report its checks as "not found".
+                Err(e) => self.error(
+                    field,
+                    format!("dashboard {} cannot be read: {e}", self.shown(file)),
+                    Some("export the dashboard as JSON from Grafana (Share → Export) or fix the file".into()),
+                ),
+            }
         }
 
         let compose_file = match provider {
@@ -615,21 +634,42 @@ impl Validator {
                 observe_namespace: r.observe_namespace.clone(),
                 webhook_listen,
                 context: r.context.clone(),
-                alert_rules: references.alerts.clone(),
+                // The shortest `for` of the rules sharing a name: floors are lower bounds.
+                alert_rules: references
+                    .alerts
+                    .iter()
+                    .filter_map(|(name, rules)| {
+                        rules
+                            .iter()
+                            .map(|r| r.for_)
+                            .min()
+                            .map(|f| (name.clone(), f))
+                    })
+                    .collect(),
                 receivers: references.receivers.clone(),
             },
             references,
         }
     }
 
-    /// Resolves file-or-directory lists relative to the scenario file.
+    /// A path as the user would recognise it: relative to the scenario file when it is below
+    /// it, as given otherwise.
+    fn shown(&self, path: &Path) -> String {
+        path.strip_prefix(&self.base_dir)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    /// Resolves file-or-directory lists relative to the scenario file; each file comes with
+    /// the field that named it (`stack.dashboards[1]`, or the list itself for defaults).
     fn paths(
         &mut self,
         field: &str,
         given: Option<&Vec<String>>,
         default: Option<PathBuf>,
         exts: &[&str],
-    ) -> Vec<PathBuf> {
+    ) -> Vec<(String, PathBuf)> {
         let roots: Vec<(String, PathBuf)> = match given {
             Some(list) => list
                 .iter()
@@ -646,11 +686,11 @@ impl Validator {
         for (path_field, root) in roots {
             if root.is_dir() {
                 match references::files_with_ext(&root, exts) {
-                    Ok(found) => files.extend(found),
+                    Ok(found) => files.extend(found.into_iter().map(|f| (path_field.clone(), f))),
                     Err(e) => self.error(&path_field, e, None),
                 }
             } else if root.is_file() {
-                files.push(root);
+                files.push((path_field, root));
             } else {
                 self.error(
                     &path_field,
@@ -860,6 +900,23 @@ impl Validator {
             self.error("load.max-requests", "must be at least 1", None);
         }
         let (rate, duration) = (rate?, duration?);
+        if rate * duration.as_secs_f64() < 1.0 {
+            // The first request goes out at once and the next one only after the load has
+            // ended: a run with one request measures nothing.
+            self.error(
+                "load.rate",
+                format!(
+                    "rate {:?} sends fewer than one request per {} of load",
+                    r.rate.as_deref().unwrap_or_default(),
+                    show(duration)
+                ),
+                Some(format!(
+                    "raise `rate` (at least `rate: {}/m` for this duration) or lengthen `load.duration`",
+                    (60.0 / duration.as_secs_f64()).ceil()
+                )),
+            );
+            return None;
+        }
         let max_requests = r.max_requests.unwrap_or_else(|| {
             ((rate * duration.as_secs_f64() * 1.1).ceil() as u64).saturating_add(10)
         });
