@@ -22,7 +22,6 @@ use crate::fault::{
 };
 use crate::load::{self, LoadOptions, LoadPlan};
 use crate::observe::dashboard::Dashboard;
-use crate::observe::loki::LokiClient;
 use crate::observe::{JaegerClient, PrometheusClient, WebhookSink};
 use crate::report::{
     Component, ComponentKind, ExpectationKind, ExpectationPhase, ExpectationResult,
@@ -32,7 +31,7 @@ use crate::report::{
 use crate::scenario::{Check, Expectation, Fault, FaultAction, KillSignal, Provider, Scenario};
 use crate::services::hooks::FaultHook;
 use crate::stack::compose::ComposeStack;
-use crate::stack::{LogStoreKind, NativeStack, StackConfig};
+use crate::stack::{NativeStack, StackConfig};
 use crate::verdict::{Backoff, Probe, poll_until, watch_window};
 
 /// How long every scrape target may take to report `up`.
@@ -495,18 +494,7 @@ async fn run_with_services(
             .map_err(|e| RunError::Internal(probes::error_chain(&e)))?),
         None => Err("no Jaeger query API in this stack (give `stack.urls.jaeger`)".to_string()),
     };
-    let logs = match &backends.log_store {
-        Some((url, LogStoreKind::Loki)) => match LokiClient::new(url.as_str(), http.clone()) {
-            Ok(c) => LogSource::Loki(c),
-            Err(e) => LogSource::Unavailable(probes::error_chain(&e)),
-        },
-        Some((_, other)) => {
-            LogSource::Unavailable(format!("log store {other} cannot be queried by the runner"))
-        }
-        None => LogSource::Unavailable(
-            "no log store in this stack (give `stack.urls.loki`)".to_string(),
-        ),
-    };
+    let logs = LogSource::connect(backends.log_store.as_ref(), http);
     // In-cluster workers keep their failed requests' trace ids to themselves.
     let distributed = match (&ctx.workers, targets.kube) {
         (Some(w), Some(k)) => Some((w.clone(), k)),
@@ -1042,7 +1030,7 @@ async fn evaluate(
     let ms = |at: Instant| {
         u64::try_from(at.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX)
     };
-    let (backend, real) = probes::backend(&e.check);
+    let (backend, real) = probes::backend(&e.check, &obs);
     let mut result = ExpectationResult {
         id: e.id.clone(),
         kind: kind_of(&e.check),
