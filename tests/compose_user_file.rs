@@ -66,16 +66,10 @@ fn configs() -> Vec<(&'static str, &'static str, BTreeMap<&'static str, String>)
                 ("query_otlp_grpc_port", "14317"),
                 ("metrics_port", "8889"),
                 ("spanmetrics_flush_interval", "15s"),
-                ("logs_endpoint", "http://127.0.0.1:3100/otlp/v1/logs"),
-            ]),
-        ),
-        (
-            "logstore/loki.yaml.tmpl",
-            "loki.yaml",
-            v(&[
-                ("http_port", "3100"),
-                ("grpc_port", "9095"),
-                ("data_dir", "/loki"),
+                (
+                    "logs_endpoint",
+                    "http://127.0.0.1:9428/insert/opentelemetry/v1/logs",
+                ),
             ]),
         ),
     ]
@@ -133,10 +127,16 @@ fn compose_file_mounts_only_existing_paths_and_uses_host_networking() {
         "prom/prometheus",
         "prom/alertmanager",
         "jaegertracing/jaeger",
-        "grafana/loki",
-        "grafana/grafana",
+        "victoriametrics/victoria-logs",
         "otel/opentelemetry-collector-contrib",
     ] {
         assert!(text.contains(image), "{image} is referenced");
+    }
+    // Loki, Grafana and Tempo are AGPL: the project runs none of them.
+    for image in ["grafana/loki", "grafana/grafana", "grafana/tempo"] {
+        assert!(
+            !text.contains(image),
+            "{image} must not be part of the stack"
+        );
     }
 }

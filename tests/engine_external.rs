@@ -76,7 +76,7 @@ stack:
   rules: [{rules}]
   webhook-listen: "127.0.0.1:{webhook_port}"
   urls: {{ prometheus: "{prometheus}", alertmanager: "{alertmanager}", jaeger: "{jaeger}",
-          loki: "{loki}", collector: "{collector}" }}
+          victorialogs: "{victorialogs}", collector: "{collector}" }}
 services: {{ endpoints: {{ {endpoints} }} }}
 load: {{ rate: 30/s, duration: 35s, journeys: [browse, checkout] }}
 faults:
@@ -92,7 +92,7 @@ expect:
             prometheus = urls.prometheus,
             alertmanager = urls.alertmanager,
             jaeger = urls.jaeger_query,
-            loki = urls.log_store,
+            victorialogs = urls.log_store,
             collector = urls.otlp_http,
         ),
     )
@@ -119,7 +119,13 @@ expect:
         assert!(e.backend_real, "{e:?}");
     }
     let backends: Vec<&str> = s.expectations.iter().map(|e| e.backend.as_str()).collect();
-    for b in ["prometheus", "jaeger", "loki", "alertmanager webhook"] {
+    for b in [
+        "prometheus",
+        "jaeger",
+        "victorialogs",
+        "jaeger and victorialogs",
+        "alertmanager webhook",
+    ] {
         assert!(backends.contains(&b), "{backends:?}");
     }
     // Every component is reported as external, at the URL it was given.

@@ -1,8 +1,9 @@
 //! `gauntlet run` on a `provider: kubernetes` scenario, end to end, as users run it (the CLI,
 //! a kubeconfig), against the fake API server of `tests/kube_support` whose effects are real:
-//! its Services port-forward to a real native Prometheus, Alertmanager, Jaeger and Loki; its
-//! `deployment/users` is a real `gauntlet services --only users` process that scale-to-zero
-//! kills and the rollback restarts; its Jobs run real `gauntlet load-worker` processes.
+//! its Services port-forward to a real native Prometheus, Alertmanager, Jaeger and
+//! VictoriaLogs; its `deployment/users` is a real `gauntlet services --only users` process
+//! that scale-to-zero kills and the rollback restarts; its Jobs run real `gauntlet
+//! load-worker` processes.
 //!
 //! What this cannot show (no cluster here): how a real API server, kubelet and CNI behave —
 //! see `deploy/README.md`.
@@ -94,7 +95,7 @@ fn observability_services(stack: &NativeStack) -> Vec<FakeService> {
         service("prometheus", 9090, addr(&urls.prometheus)),
         service("alertmanager", 9093, addr(&urls.alertmanager)),
         service("jaeger", 16686, addr(&urls.jaeger_query)),
-        service("loki", 3100, addr(&urls.log_store)),
+        service("victoria-logs", 9428, addr(&urls.log_store)),
     ]
 }
 

@@ -122,6 +122,20 @@ async fn compose_stack_runs_the_reference_services_in_containers() {
     .await
     .expect("jaeger query");
     assert!(services.get("data").is_some(), "{services}");
+    // The log store is VictoriaLogs, built into a local image from the local binary.
+    assert_eq!(
+        stack.urls().log_store_kind,
+        gauntlet::stack::LogStoreKind::Victorialogs
+    );
+    let health = client
+        .get(stack.urls().log_store.join("health").expect("url"))
+        .send()
+        .await
+        .expect("victoria-logs health")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(health, "OK");
 
     let run = fields[0].to_string();
     stack.stop().await;

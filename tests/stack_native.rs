@@ -1,5 +1,5 @@
 //! Stack tier: brings the native stack up for real and asserts on real answers from
-//! Prometheus, Alertmanager, Jaeger (collector → query) and Loki, then checks every started
+//! Prometheus, Alertmanager, Jaeger (collector → query) and VictoriaLogs, then checks every started
 //! process is gone after `stop()`. Skips with a reason when a binary is missing (fails under
 //! `GAUNTLET_REQUIRE_STACK=1`).
 
@@ -336,7 +336,7 @@ async fn native_stack_serves_metrics_alerts_traces_and_logs_then_stops_cleanly()
     .await;
     assert_eq!(calls, "1");
 
-    // A log record sent to the collector is found in the log store with LogQL.
+    // A log record sent to the collector is found in the log store with LogsQL.
     let marker = format!("stack-test-{}", hex(&rand::random::<[u8; 6]>()));
     let logs = ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
@@ -371,26 +371,36 @@ async fn native_stack_serves_metrics_alerts_traces_and_logs_then_stops_cleanly()
         "collector answered {}",
         resp.status()
     );
-    let mut logql = urls.log_store.join("loki/api/v1/query_range").expect("url");
-    logql
+    assert_eq!(
+        urls.log_store_kind,
+        gauntlet::stack::LogStoreKind::Victorialogs
+    );
+    let mut logsql = urls.log_store.join("select/logsql/query").expect("url");
+    logsql
         .query_pairs_mut()
         .append_pair(
             "query",
-            &format!("{{service_name=\"{SERVICE}\"}} |= \"{marker}\""),
+            &format!("\"service.name\":=\"{SERVICE}\" _msg:\"{marker}\""),
         )
         .append_pair("limit", "10");
-    let line = eventually("log line in Loki", Duration::from_secs(20), || {
-        let (client, url) = (client.clone(), logql.clone());
-        async move {
-            let v = get_json(&client, url).await?;
-            v["data"]["result"][0]["values"][0][1]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| v.to_string())
-        }
-    })
+    let record = eventually(
+        "log record in VictoriaLogs",
+        Duration::from_secs(20),
+        || {
+            let (client, url) = (client.clone(), logsql.clone());
+            async move {
+                // JSON lines; one record is expected.
+                let v = get_json(&client, url).await?;
+                v.get("_msg")
+                    .map(|_| v.clone())
+                    .ok_or_else(|| v.to_string())
+            }
+        },
+    )
     .await;
-    assert_eq!(line, format!("order failed {marker}"));
+    assert_eq!(record["_msg"], format!("order failed {marker}"));
+    assert_eq!(record["severity_text"], "ERROR");
+    assert_eq!(record["trace_id"], hex(&trace_id));
 
     // Stop: every process we started is gone (kill(pid, 0) fails).
     let run_dir = stack.run_dir().to_path_buf();

@@ -2,8 +2,9 @@
 //! metric queries), label values and the `/ready` probe.
 //!
 //! Upstream API: <https://grafana.com/docs/loki/latest/reference/loki-http-api/>.
-//! Loki cannot run on the build machines, so its decoding is tested against fixtures written
-//! from those docs (see `fixtures/backends/README.md`).
+//! This client serves users' own Loki (external and kubernetes stacks). Loki is AGPL, so the
+//! project neither builds nor runs it; the decoding is tested against fixtures written from
+//! those docs (see `fixtures/backends/README.md`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

@@ -89,7 +89,8 @@ fn scenario_urls(scenario: &Scenario) -> Result<BTreeMap<String, Url>, AttachErr
 }
 
 /// Fills the backends from `urls` keys (`prometheus`, `alertmanager`, `jaeger`, `collector`,
-/// `log-store`/`loki`, `grafana`); keys already set by discovery are overridden.
+/// `log-store`/`loki`, `victorialogs`, `grafana`); keys already set by discovery are
+/// overridden.
 fn apply_urls(
     mut prometheus: Option<Url>,
     mut rest: Backends,
@@ -102,8 +103,10 @@ fn apply_urls(
             "alertmanager" => rest.alertmanager = url,
             "jaeger" => rest.jaeger_query = url,
             "collector" => rest.otlp_http = url,
-            // The runner queries log stores with LogQL; `log-store` is taken to be Loki.
+            // The key names the query language: LogQL for Loki, LogsQL for VictoriaLogs.
+            // `log-store` predates VictoriaLogs support and keeps meaning Loki.
             "log-store" | "loki" => rest.log_store = url.map(|u| (u, LogStoreKind::Loki)),
+            "victorialogs" => rest.log_store = url.map(|u| (u, LogStoreKind::Victorialogs)),
             "grafana" => rest.grafana = url,
             _ => {}
         }
@@ -302,6 +305,22 @@ mod tests {
             Some("http://127.0.0.1:4318/")
         );
         assert!(b.grafana.is_none());
+    }
+
+    #[test]
+    fn victorialogs_key_selects_the_logsql_client() {
+        let urls: BTreeMap<String, Url> = [
+            ("prometheus", "http://127.0.0.1:9090/"),
+            ("victorialogs", "http://127.0.0.1:9428/"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), url(v)))
+        .collect();
+        let b = apply_urls(None, empty_backends(), &urls).expect("ok");
+        assert_eq!(
+            b.log_store.as_ref().map(|(u, k)| (u.as_str(), *k)),
+            Some(("http://127.0.0.1:9428/", LogStoreKind::Victorialogs))
+        );
     }
 
     #[test]

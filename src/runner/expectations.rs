@@ -31,7 +31,8 @@ pub(super) enum Start {
 /// The expectation's result before it is decided: missed, "still pending". Replaced by the
 /// decided result when its task ends.
 pub(super) fn placeholder(e: &Expectation, phase: ExpectationPhase) -> ExpectationResult {
-    let (backend, real) = probes::backend(&e.check);
+    // Which backend answers is known once the observers exist; until then none did.
+    let (backend, real) = (crate::report::NO_BACKEND.to_string(), false);
     ExpectationResult {
         id: e.id.clone(),
         kind: kind_of(&e.check),
@@ -107,6 +108,7 @@ async fn evaluate(
 ) -> ExpectationResult {
     let mut result = placeholder(&e, phase);
     result.last_observed = None;
+    (result.backend, result.backend_real) = probes::backend(&e.check, &obs);
     if let Some(reason) = probes::unavailable(&e.check, &obs) {
         // Nothing was asked: no backend answered this one.
         result.status = ExpectationStatus::Skipped;

@@ -5,19 +5,61 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use reqwest::Url;
+
 use crate::observe::dashboard::{Dashboard, RenderContext};
 use crate::observe::jaeger::TraceQuery;
 use crate::observe::loki::{LogQuery, LokiClient};
+use crate::observe::victorialogs::{LogRecord, LogsQuery, VictoriaLogsClient};
 use crate::observe::{JaegerClient, PrometheusClient, WebhookSink};
 use crate::scenario::{AlertState, Check};
+use crate::stack::LogStoreKind;
 use crate::verdict::checks::{self, LogLine, LogWanted, TraceWanted};
 use crate::verdict::{Evidence, Probe, ProbeTime};
 
+/// At most this many records are read per query (the newest ones); a probe window holds a
+/// few seconds of one service's logs, far fewer at the scenarios' rates.
+const LOG_QUERY_LIMIT: u32 = 1000;
+
 /// Where log records can be read back from.
 pub enum LogSource {
+    /// A user's Loki (LogQL); gauntlet never runs Loki itself (AGPL).
     Loki(LokiClient),
+    /// VictoriaLogs (LogsQL): the native and compose stacks' log store, or a user's.
+    VictoriaLogs(VictoriaLogsClient),
     /// No log store in this stack; `log:` expectations are skipped with this reason.
     Unavailable(String),
+}
+
+impl LogSource {
+    /// The client for the stack's log store (its URL and kind), or why there is none.
+    pub fn connect(store: Option<&(Url, LogStoreKind)>, http: &reqwest::Client) -> Self {
+        let unavailable = |e: &dyn std::error::Error| LogSource::Unavailable(error_chain(e));
+        match store {
+            Some((url, LogStoreKind::Loki)) => LokiClient::new(url.as_str(), http.clone())
+                .map_or_else(|e| unavailable(&e), LogSource::Loki),
+            Some((url, LogStoreKind::Victorialogs)) => {
+                VictoriaLogsClient::new(url.as_str(), http.clone())
+                    .map_or_else(|e| unavailable(&e), LogSource::VictoriaLogs)
+            }
+            Some((_, LogStoreKind::OtlpTap)) => LogSource::Unavailable(
+                "the log store is gauntlet's OTLP tap, which cannot be queried".to_string(),
+            ),
+            None => LogSource::Unavailable(
+                "no log store in this stack (give `stack.urls.victorialogs` or `stack.urls.loki`)"
+                    .to_string(),
+            ),
+        }
+    }
+
+    /// The backend reports name for log checks.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            LogSource::Loki(_) => "loki",
+            LogSource::VictoriaLogs(_) => "victorialogs",
+            LogSource::Unavailable(_) => crate::report::NO_BACKEND,
+        }
+    }
 }
 
 /// Everything probes read from, for one scenario run.
@@ -74,8 +116,9 @@ pub fn unavailable(check: &Check, obs: &Observers) -> Option<String> {
 }
 
 /// Which backend answers a check, and whether it is the real thing.
-pub fn backend(check: &Check) -> (&'static str, bool) {
-    match check {
+pub fn backend(check: &Check, obs: &Observers) -> (String, bool) {
+    let logs = obs.logs.backend();
+    let (name, real) = match check {
         Check::Metric { .. } | Check::Alert { .. } | Check::NoAlerts { .. } => ("prometheus", true),
         Check::DashboardHasData { .. } | Check::DashboardPanel { .. } => {
             ("prometheus (dashboard queries)", true)
@@ -83,18 +126,19 @@ pub fn backend(check: &Check) -> (&'static str, bool) {
         // A check that cannot run is reported with no backend by the caller (`unavailable`).
         Check::Notification { .. } => ("alertmanager webhook", true),
         Check::Trace { .. } => ("jaeger", true),
-        Check::Log { .. } => ("loki", true),
+        Check::Log { .. } => (logs, true),
         Check::Correlation { find_in, .. } => {
             match (
                 find_in.iter().any(|f| f == "traces"),
                 find_in.iter().any(|f| f == "logs"),
             ) {
-                (true, true) => ("jaeger and loki", true),
+                (true, true) => return (format!("jaeger and {logs}"), true),
                 (true, false) => ("jaeger", true),
-                _ => ("loki", true),
+                _ => (logs, true),
             }
         }
-    }
+    };
+    (name.to_string(), real)
 }
 
 /// Which moment of a probe of `check` counts as its observation when the answer carries no
@@ -309,15 +353,29 @@ async fn log_lines(
     service: &str,
     since: SystemTime,
 ) -> Result<Vec<LogLine>, String> {
-    let LogSource::Loki(loki) = &obs.logs else {
-        return Err("no log store".into());
-    };
+    // A second past now, so a record stamped by a clock slightly ahead still counts.
+    let until = SystemTime::now() + Duration::from_secs(1);
+    match &obs.logs {
+        LogSource::Loki(loki) => loki_lines(loki, service, since, until).await,
+        LogSource::VictoriaLogs(vl) => victorialogs_lines(vl, service, since, until).await,
+        LogSource::Unavailable(why) => Err(why.clone()),
+    }
+}
+
+/// Loki, fed through its OTLP endpoint: `service.name` becomes the stream label
+/// `service_name`; severity and trace id are structured metadata.
+async fn loki_lines(
+    loki: &LokiClient,
+    service: &str,
+    since: SystemTime,
+    until: SystemTime,
+) -> Result<Vec<LogLine>, String> {
     let mut query = LogQuery::new(
         format!("{{service_name=\"{}\"}}", escape(service)),
         since,
-        SystemTime::now() + Duration::from_secs(1),
+        until,
     );
-    query.limit = Some(1000);
+    query.limit = Some(LOG_QUERY_LIMIT);
     let result = loki
         .query_range(&query)
         .await
@@ -351,6 +409,74 @@ async fn log_lines(
             }
         })
         .collect())
+}
+
+/// VictoriaLogs, fed through `/insert/opentelemetry/v1/logs`: resource attributes keep their
+/// OTLP names (`service.name`, also the stream fields), the body is `_msg`, and the record's
+/// severity, trace id and span id are the fields `severity_text`, `severity_number`,
+/// `trace_id` and `span_id` (as VictoriaLogs v1.52.1 stores them; see
+/// `fixtures/backends/victorialogs/query.jsonl`).
+async fn victorialogs_lines(
+    vl: &VictoriaLogsClient,
+    service: &str,
+    since: SystemTime,
+    until: SystemTime,
+) -> Result<Vec<LogLine>, String> {
+    let mut query = LogsQuery::new(victorialogs_service_filter(service));
+    query.start = Some(since);
+    query.end = Some(until);
+    query.limit = Some(LOG_QUERY_LIMIT);
+    let records = vl.query(&query).await.map_err(|e| error_chain(&e))?;
+    Ok(records.iter().map(victorialogs_line).collect())
+}
+
+/// LogsQL exact match on the OTLP service name. The value is a JSON string literal, which is
+/// also a valid LogsQL quoted string (Go-style escapes), so any service name is safe.
+pub fn victorialogs_service_filter(service: &str) -> String {
+    let quoted = serde_json::Value::String(service.to_string()).to_string();
+    format!("\"service.name\":={quoted}")
+}
+
+/// One VictoriaLogs record as the verdict sees it.
+pub fn victorialogs_line(record: &LogRecord) -> LogLine {
+    let field = |k: &str| record.field(k).unwrap_or_default().to_string();
+    let service = match record.field("service.name") {
+        Some(s) => s.to_string(),
+        None => record
+            .stream_labels()
+            .remove("service.name")
+            .unwrap_or_default(),
+    };
+    // Records sent with only a severity number (no text) are still classified; `level` and
+    // `severity` cover logs ingested through VictoriaLogs' JSON and Loki-push endpoints.
+    let level = [field("severity_text"), field("level"), field("severity")]
+        .into_iter()
+        .find(|l| !l.is_empty())
+        .or_else(|| {
+            let number = record.field("severity_number")?.parse().ok()?;
+            severity_name(number).map(str::to_string)
+        })
+        .unwrap_or_default()
+        .to_lowercase();
+    LogLine {
+        service,
+        level,
+        body: record.msg.clone(),
+        trace_id: field("trace_id").to_lowercase(),
+    }
+}
+
+/// The level an OTLP `SeverityNumber` stands for (ranges of four: TRACE 1-4 … FATAL 21-24).
+fn severity_name(number: u8) -> Option<&'static str> {
+    match number {
+        1..=4 => Some("trace"),
+        5..=8 => Some("debug"),
+        9..=12 => Some("info"),
+        13..=16 => Some("warn"),
+        17..=20 => Some("error"),
+        21..=24 => Some("fatal"),
+        _ => None,
+    }
 }
 
 async fn correlation(
@@ -504,3 +630,106 @@ async fn dashboard_panel(
 }
 
 pub use crate::error_chain;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::victorialogs::parse_json_lines;
+
+    /// Recorded from VictoriaLogs v1.52.1 fed OTLP protobuf (fixtures/backends/README.md).
+    const RECORDED: &[u8] = include_bytes!("../../fixtures/backends/victorialogs/query.jsonl");
+
+    #[test]
+    fn victorialogs_otlp_records_map_to_log_lines() {
+        let records = parse_json_lines("/select/logsql/query", RECORDED).expect("recorded");
+        let lines: Vec<LogLine> = records.iter().map(victorialogs_line).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].service, "orders");
+        assert_eq!(lines[0].level, "error");
+        assert_eq!(lines[0].body, "create order failed: db timeout");
+        assert_eq!(lines[0].trace_id, "5b8efff798038103d269b633813fc60c");
+        assert_eq!(lines[1].level, "info");
+    }
+
+    #[test]
+    fn victorialogs_level_falls_back_to_the_severity_number_and_service_to_the_stream() {
+        let body = br#"{"_msg":"boom","_stream":"{service.name=\"users\"}","severity_number":"18","trace_id":"0AF7651916CD43DD8448EB211C80319C"}"#;
+        let records = parse_json_lines("q", body).expect("parses");
+        let line = victorialogs_line(&records[0]);
+        assert_eq!(line.service, "users");
+        assert_eq!(line.level, "error");
+        assert_eq!(line.trace_id, "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(severity_name(13), Some("warn"));
+        assert_eq!(severity_name(0), None);
+    }
+
+    #[test]
+    fn victorialogs_service_filter_quotes_the_name() {
+        assert_eq!(
+            victorialogs_service_filter("orders"),
+            r#""service.name":="orders""#
+        );
+        assert_eq!(
+            victorialogs_service_filter(r#"a"b\c"#),
+            r#""service.name":="a\"b\\c""#
+        );
+    }
+
+    #[test]
+    fn reports_name_the_log_store_that_answers() {
+        let http = reqwest::Client::new();
+        let observers = |kind: LogStoreKind| Observers {
+            prometheus: PrometheusClient::new("http://127.0.0.1:1/", http.clone()).expect("url"),
+            alertmanager: None,
+            jaeger: Err("no jaeger".into()),
+            logs: LogSource::connect(
+                Some(&(Url::parse("http://127.0.0.1:2/").expect("url"), kind)),
+                &http,
+            ),
+            sink: Err("no sink".into()),
+            correlation_unavailable: None,
+            log_services: Vec::new(),
+            dashboards: BTreeMap::new(),
+            scrape_interval: Duration::from_secs(1),
+            failed_trace_ids: Arc::default(),
+            started_wall: SystemTime::now(),
+        };
+        let log = Check::Log {
+            service: "orders".into(),
+            level: None,
+            contains: None,
+            correlated_trace: false,
+        };
+        let both = Check::Correlation {
+            find_in: vec!["traces".into(), "logs".into()],
+            min_requests: 1,
+        };
+        let vl = observers(LogStoreKind::Victorialogs);
+        assert_eq!(backend(&log, &vl), ("victorialogs".to_string(), true));
+        assert_eq!(backend(&both, &vl).0, "jaeger and victorialogs");
+        let loki = observers(LogStoreKind::Loki);
+        assert_eq!(backend(&log, &loki).0, "loki");
+        assert_eq!(backend(&both, &loki).0, "jaeger and loki");
+    }
+
+    #[test]
+    fn the_log_source_follows_the_store_kind_and_names_its_backend() {
+        let http = reqwest::Client::new();
+        let url = |s: &str| Url::parse(s).expect("url");
+        let vl = (url("http://127.0.0.1:9428/"), LogStoreKind::Victorialogs);
+        let loki = (url("http://127.0.0.1:3100/"), LogStoreKind::Loki);
+        let tap = (url("http://127.0.0.1:4318/"), LogStoreKind::OtlpTap);
+        assert_eq!(
+            LogSource::connect(Some(&vl), &http).backend(),
+            "victorialogs"
+        );
+        assert_eq!(LogSource::connect(Some(&loki), &http).backend(), "loki");
+        for none in [
+            LogSource::connect(Some(&tap), &http),
+            LogSource::connect(None, &http),
+        ] {
+            assert_eq!(none.backend(), "none");
+            assert!(matches!(none, LogSource::Unavailable(_)));
+        }
+    }
+}

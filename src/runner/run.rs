@@ -26,14 +26,13 @@ use super::timeline::{Injections, run_faults};
 use crate::error_chain;
 use crate::fault::FaultRegistry;
 use crate::observe::dashboard::Dashboard;
-use crate::observe::loki::LokiClient;
 use crate::observe::{JaegerClient, PrometheusClient, WebhookSink};
 use crate::report::{
     Component, ExpectationPhase, ExpectationResult, LogLevel, PhaseTiming, RunEvent, ScenarioResult,
 };
 use crate::scenario::{Provider, Scenario};
 use crate::stack::compose::ComposeStack;
-use crate::stack::{LogStoreKind, NativeStack, StackConfig};
+use crate::stack::{NativeStack, StackConfig};
 use crate::verdict::{Backoff, Probe, poll_until};
 
 /// How long every scrape target may take to report `up`.
@@ -352,18 +351,7 @@ impl Run<'_> {
                 .map_err(|e| RunError::Internal(error_chain(&e)))?),
             None => Err("no Jaeger query API in this stack (give `stack.urls.jaeger`)".to_string()),
         };
-        let logs = match &backends.log_store {
-            Some((url, LogStoreKind::Loki)) => match LokiClient::new(url.as_str(), http.clone()) {
-                Ok(c) => LogSource::Loki(c),
-                Err(e) => LogSource::Unavailable(error_chain(&e)),
-            },
-            Some((_, other)) => {
-                LogSource::Unavailable(format!("log store {other} cannot be queried by the runner"))
-            }
-            None => LogSource::Unavailable(
-                "no log store in this stack (give `stack.urls.loki`)".to_string(),
-            ),
-        };
+        let logs = LogSource::connect(backends.log_store.as_ref(), http);
         // A dashboard that does not parse is the error it is, not a skipped check.
         let mut dashboards = BTreeMap::new();
         for file in &scenario.stack.dashboards {

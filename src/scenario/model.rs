@@ -32,6 +32,10 @@ pub const STACK_COMPONENTS: &[&str] = &[
     "log-store",
 ];
 
+/// Further `stack.urls` keys: backends gauntlet only observes. `loki` and `victorialogs` name
+/// the kind of log store (`log-store` is taken to be Loki, as before VictoriaLogs existed).
+pub const URL_ONLY_COMPONENTS: &[&str] = &["grafana", "loki", "victorialogs"];
+
 /// Load journeys the sample frontend serves.
 pub const JOURNEYS: &[&str] = &["browse", "checkout", "account", "health"];
 

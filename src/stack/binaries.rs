@@ -1,10 +1,13 @@
 //! Finding the stack's executables and their versions.
 //!
 //! Search order per component: an explicit environment variable (`GAUNTLET_PROMETHEUS`,
-//! `GAUNTLET_ALERTMANAGER`, `GAUNTLET_JAEGER`, `GAUNTLET_LOKI`), then `$GAUNTLET_HOME/bin`
-//! (where `scripts/provision.sh` builds Jaeger and Loki), then `PATH`. Jaeger and Loki built
-//! from source carry no version in `--version` (no release ldflags), so provisioning writes a
+//! `GAUNTLET_ALERTMANAGER`, `GAUNTLET_JAEGER`, `GAUNTLET_VICTORIA_LOGS`), then
+//! `$GAUNTLET_HOME/bin` (where `scripts/provision.sh` builds Jaeger and VictoriaLogs), then
+//! `PATH`. Binaries built from source may carry no release version, so provisioning writes a
 //! `<binary>.version` stamp next to them and that is what is reported.
+//!
+//! Every binary the native stack runs is under a permissive licence (see [`Binary::licence`]);
+//! Loki, Grafana and Tempo are AGPL and are never built or run here.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +22,7 @@ pub enum Binary {
     Prometheus,
     Alertmanager,
     Jaeger,
-    Loki,
+    VictoriaLogs,
 }
 
 impl Binary {
@@ -28,7 +31,7 @@ impl Binary {
         Binary::Prometheus,
         Binary::Alertmanager,
         Binary::Jaeger,
-        Binary::Loki,
+        Binary::VictoriaLogs,
     ];
 
     /// Short lowercase name.
@@ -37,7 +40,7 @@ impl Binary {
             Binary::Prometheus => "prometheus",
             Binary::Alertmanager => "alertmanager",
             Binary::Jaeger => "jaeger",
-            Binary::Loki => "loki",
+            Binary::VictoriaLogs => "victoria-logs",
         }
     }
 
@@ -47,7 +50,7 @@ impl Binary {
             Binary::Prometheus => "GAUNTLET_PROMETHEUS",
             Binary::Alertmanager => "GAUNTLET_ALERTMANAGER",
             Binary::Jaeger => "GAUNTLET_JAEGER",
-            Binary::Loki => "GAUNTLET_LOKI",
+            Binary::VictoriaLogs => "GAUNTLET_VICTORIA_LOGS",
         }
     }
 
@@ -58,7 +61,8 @@ impl Binary {
             Binary::Prometheus => &["prometheus"],
             Binary::Alertmanager => &["prometheus-alertmanager", "alertmanager"],
             Binary::Jaeger => &["jaeger"],
-            Binary::Loki => &["loki"],
+            // Upstream release archives name it `victoria-logs-prod`.
+            Binary::VictoriaLogs => &["victoria-logs", "victoria-logs-prod"],
         }
     }
 
@@ -68,8 +72,18 @@ impl Binary {
             Binary::Prometheus | Binary::Alertmanager => {
                 "run scripts/provision.sh (apt-get install prometheus prometheus-alertmanager)"
             }
-            Binary::Jaeger | Binary::Loki => {
+            Binary::Jaeger | Binary::VictoriaLogs => {
                 "run scripts/provision.sh (builds it from tools/go into $GAUNTLET_HOME/bin)"
+            }
+        }
+    }
+
+    /// The upstream project's licence (SPDX id), shown by `gauntlet doctor`: the project only
+    /// runs permissively licensed components.
+    pub fn licence(self) -> &'static str {
+        match self {
+            Binary::Prometheus | Binary::Alertmanager | Binary::Jaeger | Binary::VictoriaLogs => {
+                "Apache-2.0"
             }
         }
     }
@@ -148,7 +162,7 @@ async fn query_version(binary: Binary, path: &Path) -> String {
     }
     let arg = match binary {
         Binary::Jaeger => "version",
-        Binary::Loki => "-version",
+        Binary::VictoriaLogs => "-version",
         Binary::Prometheus | Binary::Alertmanager => "--version",
     };
     let output = tokio::time::timeout(

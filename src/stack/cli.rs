@@ -340,6 +340,9 @@ pub struct DoctorRow {
     pub ok: bool,
     /// Reported version, or empty.
     pub version: String,
+    /// The component's licence (SPDX id) for stack binaries, empty for tools; every stack
+    /// component gauntlet runs must be permissively licensed (no AGPL).
+    pub licence: String,
     /// Where it was found, or why not.
     pub detail: String,
 }
@@ -402,12 +405,14 @@ pub async fn doctor() -> DoctorReport {
                 component: b.name().to_string(),
                 ok: true,
                 version: version_of(b, &path).await,
+                licence: b.licence().to_string(),
                 detail: path.display().to_string(),
             },
             Err(reason) => DoctorRow {
                 component: b.name().to_string(),
                 ok: false,
                 version: String::new(),
+                licence: b.licence().to_string(),
                 detail: reason,
             },
         });
@@ -415,9 +420,10 @@ pub async fn doctor() -> DoctorReport {
     let short = Duration::from_secs(3);
     let go = command_output("go", &["env", "GOVERSION"], short).await;
     rows.push(DoctorRow {
-        component: "go (builds jaeger, loki)".into(),
+        component: "go (builds jaeger, victoria-logs)".into(),
         ok: go.is_ok(),
         version: go.clone().unwrap_or_default(),
+        licence: String::new(),
         detail: go
             .err()
             .unwrap_or_else(|| "toolchain for scripts/provision.sh".into()),
@@ -434,12 +440,14 @@ pub async fn doctor() -> DoctorReport {
         component: "docker cli".into(),
         ok: client.is_ok() || server.is_ok(),
         version: client.clone().unwrap_or_default(),
+        licence: String::new(),
         detail: client.err().unwrap_or_default(),
     });
     rows.push(DoctorRow {
         component: "docker daemon".into(),
         ok: server.is_ok(),
         version: server.clone().unwrap_or_default(),
+        licence: String::new(),
         detail: server
             .err()
             .map(|e| format!("not answering: {e}"))
@@ -561,7 +569,7 @@ mod tests {
                 otlp_grpc: u(4),
                 otlp_http: u(5),
                 log_store: u(6),
-                log_store_kind: super::super::running::LogStoreKind::Loki,
+                log_store_kind: super::super::running::LogStoreKind::Victorialogs,
                 grafana: None,
             },
             // This process, but with a start time that cannot match: a reused pid.
@@ -587,6 +595,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("no row for {}", b.name()));
             // Found binaries carry their path and a version; missing ones say where we looked.
             assert_eq!(row.ok, b.find().is_ok(), "{row:?}");
+            assert_eq!(row.licence, "Apache-2.0", "{row:?}");
             if row.ok {
                 assert!(
                     !row.version.is_empty() && Path::new(&row.detail).is_file(),
@@ -605,7 +614,10 @@ mod tests {
         let table = report.to_string();
         eprintln!("{table}");
         assert!(
-            table.contains("component") && table.contains("docker daemon"),
+            table.contains("component")
+                && table.contains("licence")
+                && table.contains("victoria-logs")
+                && table.contains("docker daemon"),
             "{table}"
         );
     }

@@ -1,7 +1,7 @@
 //! Stack providers: bring the observability stack up and take it down.
 //!
-//! - [`native`]: Prometheus, Alertmanager, Jaeger v2 (collector and query roles) and Loki as
-//!   child processes on OS-chosen loopback ports.
+//! - [`native`]: Prometheus, Alertmanager, Jaeger v2 (collector and query roles) and
+//!   VictoriaLogs as child processes on OS-chosen loopback ports.
 //! - [`compose`]: the same components as containers (local images, host network) from a
 //!   compose file, through testcontainers.
 //! - [`external`]: URLs of a stack someone else runs.

@@ -5,8 +5,10 @@
 //! Prometheus and Alertmanager `GET /-/ready`
 //! (<https://prometheus.io/docs/prometheus/latest/management_api/>), Jaeger's `healthcheckv2`
 //! extension `GET /status` plus `GET /api/services` on the query role
-//! (<https://www.jaegertracing.io/docs/latest/apis/>), Loki `GET /ready`
-//! (<https://grafana.com/docs/loki/latest/reference/loki-http-api/>).
+//! (<https://www.jaegertracing.io/docs/latest/apis/>), VictoriaLogs `GET /health`
+//! (<https://docs.victoriametrics.com/victorialogs/>). VictoriaLogs takes no config file: its
+//! few settings are command-line flags (see `fixtures/stack/logstore/README.md`), and the
+//! collector sends it OTLP logs at `/insert/opentelemetry/v1/logs`.
 //!
 //! Scrape targets live in Prometheus `file_sd_configs` files (one JSON file per job in the
 //! run's `targets/` dir), so [`NativeStack::set_targets`] can add services after the stack is
@@ -99,7 +101,7 @@ impl NativeError {
 /// A component that died or never became ready, with the end of its log.
 #[derive(Debug)]
 pub struct ComponentFailure {
-    /// `prometheus`, `alertmanager`, `otel-collector`, `jaeger-query`, `loki`.
+    /// `prometheus`, `alertmanager`, `otel-collector`, `jaeger-query`, `victoria-logs`.
     pub component: String,
     /// What went wrong (exit status, or the readiness URL and its last answer).
     pub problem: String,
@@ -137,12 +139,11 @@ struct Ports {
     collector_health: u16,
     collector_telemetry: u16,
     collector_metrics: u16,
-    loki_http: u16,
-    loki_grpc: u16,
+    log_store_http: u16,
 }
 
 impl Ports {
-    const COUNT: usize = 14;
+    const COUNT: usize = 13;
 
     fn allocate() -> Result<Self, PortError> {
         let p = allocate_ports(Self::COUNT)?;
@@ -159,8 +160,7 @@ impl Ports {
             collector_health: p[9],
             collector_telemetry: p[10],
             collector_metrics: p[11],
-            loki_http: p[12],
-            loki_grpc: p[13],
+            log_store_http: p[12],
         })
     }
 }
@@ -176,7 +176,7 @@ pub struct NativeBinaries {
     pub prometheus: PathBuf,
     pub alertmanager: PathBuf,
     pub jaeger: PathBuf,
-    pub loki: PathBuf,
+    pub victoria_logs: PathBuf,
 }
 
 impl NativeBinaries {
@@ -192,7 +192,7 @@ impl NativeBinaries {
             prometheus: find(Binary::Prometheus)?,
             alertmanager: find(Binary::Alertmanager)?,
             jaeger: find(Binary::Jaeger)?,
-            loki: find(Binary::Loki)?,
+            victoria_logs: find(Binary::VictoriaLogs)?,
         })
     }
 
@@ -211,7 +211,7 @@ impl NativeBinaries {
             Binary::Prometheus => &self.prometheus,
             Binary::Alertmanager => &self.alertmanager,
             Binary::Jaeger => &self.jaeger,
-            Binary::Loki => &self.loki,
+            Binary::VictoriaLogs => &self.victoria_logs,
         }
     }
 
@@ -244,7 +244,7 @@ pub(crate) fn is_component_launch(component: &str, launch: &str) -> bool {
 /// One process to start and how to know it is ready.
 #[derive(Debug, Clone)]
 pub(crate) struct Launch {
-    /// Process/log name: `loki`, `jaeger-query`, `otel-collector`, `alertmanager`, `prometheus`.
+    /// Process/log name: `victoria-logs`, `jaeger-query`, `otel-collector`, `alertmanager`, `prometheus`.
     pub(crate) component: &'static str,
     pub(crate) path: PathBuf,
     pub(crate) args: Vec<OsString>,
@@ -298,8 +298,8 @@ pub(crate) fn prepare(
         jaeger_query: loopback_url(ports.query_http),
         otlp_grpc: loopback_url(ports.collector_otlp_grpc),
         otlp_http: loopback_url(ports.collector_otlp_http),
-        log_store: loopback_url(ports.loki_http),
-        log_store_kind: LogStoreKind::Loki,
+        log_store: loopback_url(ports.log_store_http),
+        log_store_kind: LogStoreKind::Victorialogs,
         grafana: None,
     };
     // Initial scrape targets: the stack's own components, then the caller's.
@@ -309,7 +309,7 @@ pub(crate) fn prepare(
         ("otel-collector", ports.collector_telemetry),
         ("otel-collector-exporter", ports.collector_metrics),
         ("jaeger-query", ports.query_telemetry),
-        ("loki", ports.loki_http),
+        ("victoria-logs", ports.log_store_http),
     ];
     for (job, port) in own_targets {
         write_targets(&targets_dir, job, &[format!("127.0.0.1:{port}")])?;
@@ -319,11 +319,11 @@ pub(crate) fn prepare(
     }
     let log_store_link = if config.interpose_log_store {
         let listen = super::ports::allocate_port()?;
-        Some((listen, ports.loki_http))
+        Some((listen, ports.log_store_http))
     } else {
         None
     };
-    let logs_port = log_store_link.map_or(ports.loki_http, |(listen, _)| listen);
+    let logs_port = log_store_link.map_or(ports.log_store_http, |(listen, _)| listen);
     let launches = render_all(
         config,
         binaries,
@@ -393,10 +393,10 @@ pub(crate) fn component_infos(
         ),
         info(
             "log-store",
-            "Grafana Loki (single binary, filesystem storage)",
-            Binary::Loki,
+            "VictoriaLogs (single node, local storage)",
+            Binary::VictoriaLogs,
             &urls.log_store,
-            "loki",
+            "victoria-logs",
         ),
     ]
 }
@@ -550,7 +550,7 @@ impl NativeStack {
     }
 
     /// A component's process by name (`prometheus`, `alertmanager`, `otel-collector`,
-    /// `jaeger-query`, `loki`).
+    /// `jaeger-query`, `victoria-logs`).
     pub fn process_mut(&mut self, name: &str) -> Option<&mut ManagedProcess> {
         self.processes.iter_mut().find(|p| p.name() == name)
     }
@@ -857,7 +857,7 @@ fn render_all(
         ),
         (
             "logs_endpoint",
-            format!("http://127.0.0.1:{logs_port}/otlp/v1/logs"),
+            format!("http://127.0.0.1:{logs_port}/insert/opentelemetry/v1/logs"),
         ),
     ]);
     let (name, text) = read_template(fx, "jaeger/collector.yaml.tmpl")?;
@@ -866,15 +866,8 @@ fn render_all(
         &render(&name, &text, &vars)?,
     )?;
 
-    // Loki.
-    let loki_data = dir_in(run, "loki-data")?;
-    let vars = BTreeMap::from([
-        ("http_port", p(ports.loki_http)),
-        ("grpc_port", p(ports.loki_grpc)),
-        ("data_dir", loki_data.display().to_string()),
-    ]);
-    let (name, text) = read_template(fx, "logstore/loki.yaml.tmpl")?;
-    let loki_cfg = write_config(run.join("loki.yaml"), &render(&name, &text, &vars)?)?;
+    // VictoriaLogs: flags only, no config file.
+    let log_store_data = dir_in(run, "victoria-logs-data")?;
 
     let arg = |prefix: &str, value: &Path| {
         let mut s = OsString::from(prefix);
@@ -888,14 +881,13 @@ fn render_all(
     };
     Ok(vec![
         Launch {
-            component: "loki",
-            path: binaries.loki.clone(),
+            component: "victoria-logs",
+            path: binaries.victoria_logs.clone(),
             args: vec![
-                arg("-config.file=", &loki_cfg),
-                // Loki's own tracing/usage reporting would try to reach the internet.
-                "-reporting.enabled=false".into(),
+                arg("-storageDataPath=", &log_store_data),
+                format!("-httpListenAddr=127.0.0.1:{}", ports.log_store_http).into(),
             ],
-            ready: vec![url(ports.loki_http, "ready")],
+            ready: vec![url(ports.log_store_http, "health")],
         },
         Launch {
             component: "jaeger-query",
@@ -1069,7 +1061,7 @@ mod tests {
             prometheus: fake.clone(),
             alertmanager: fake.clone(),
             jaeger: fake.clone(),
-            loki: fake,
+            victoria_logs: fake,
         };
         let ports = Ports::allocate().expect("ports");
         let targets = dir.path().join("targets");
@@ -1077,7 +1069,7 @@ mod tests {
             &config,
             &binaries,
             &ports,
-            ports.loki_http,
+            ports.log_store_http,
             dir.path(),
             &targets,
             "t",
@@ -1092,10 +1084,31 @@ mod tests {
             am.contains("http://127.0.0.1:9/gauntlet-no-receiver/pager"),
             "{am}"
         );
-        for f in ["jaeger-query.yaml", "otel-collector.yaml", "loki.yaml"] {
+        for f in ["jaeger-query.yaml", "otel-collector.yaml"] {
             let text = std::fs::read_to_string(dir.path().join(f)).expect("read");
             assert!(!text.contains("0.0.0.0"), "{f} binds all interfaces");
             assert!(!text.contains("{{"), "{f} has an unrendered placeholder");
         }
+        let collector =
+            std::fs::read_to_string(dir.path().join("otel-collector.yaml")).expect("read");
+        let endpoint = format!(
+            "logs_endpoint: http://127.0.0.1:{}/insert/opentelemetry/v1/logs",
+            ports.log_store_http
+        );
+        assert!(collector.contains(&endpoint), "{collector}");
+        let store = launches
+            .iter()
+            .find(|l| l.component == "victoria-logs")
+            .expect("the log store is launched");
+        let listen = format!("-httpListenAddr=127.0.0.1:{}", ports.log_store_http);
+        assert!(store.args.iter().any(|a| *a == *listen), "{:?}", store.args);
+        assert!(
+            store
+                .args
+                .iter()
+                .any(|a| a.to_string_lossy().starts_with("-storageDataPath=")),
+            "{:?}",
+            store.args
+        );
     }
 }

@@ -16,9 +16,11 @@ use super::native::{NativeError, NativeStack};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogStoreKind {
-    /// Grafana Loki: push API, OTLP at `/otlp/v1/logs`, LogQL at `/loki/api/v1/query_range`.
+    /// Grafana Loki (users' own stacks only: Loki is AGPL, gauntlet never runs it): OTLP at
+    /// `/otlp/v1/logs`, LogQL at `/loki/api/v1/query_range`.
     Loki,
-    /// VictoriaLogs (external stacks only; it cannot be built here).
+    /// VictoriaLogs, the native and compose stacks' log store: OTLP at
+    /// `/insert/opentelemetry/v1/logs`, LogsQL at `/select/logsql/query`.
     Victorialogs,
     /// Not a real log store: gauntlet's in-memory OTLP log tap.
     OtlpTap,
@@ -63,7 +65,7 @@ pub struct StackUrls {
 pub struct ComponentInfo {
     /// `prometheus`, `alertmanager`, `jaeger-query`, `otel-collector`, `log-store`.
     pub name: String,
-    /// What actually runs (`Prometheus`, `Jaeger v2 (collector role)`, `Loki`, …).
+    /// What actually runs (`Prometheus`, `Jaeger v2 (collector role)`, `VictoriaLogs`, …).
     pub implementation: String,
     /// Whether this is the real backend a user would run (false for stand-ins like the tap).
     pub real: bool,

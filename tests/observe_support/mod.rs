@@ -231,7 +231,8 @@ pub struct RealProcess {
 
 impl RealProcess {
     /// Starts `bin args` and waits (at most `timeout`) for a stderr/stdout line containing
-    /// `marker` followed by `address=HOST:PORT`; returns the process and that address.
+    /// `marker` followed by `address=HOST:PORT` or `http://HOST:PORT/`; returns the process
+    /// and that address.
     pub fn start(
         name: &str,
         bin: &Path,
@@ -349,10 +350,17 @@ impl Drop for RealProcess {
     }
 }
 
+/// `… address=HOST:PORT …` (Prometheus, Alertmanager) or `… http://HOST:PORT/ …`
+/// (VictoriaLogs: `started server at http://127.0.0.1:PORT/`).
 fn parse_address(line: &str) -> Option<SocketAddr> {
-    let start = line.find("address=")? + "address=".len();
+    let (start, stop): (usize, fn(char) -> bool) = match line.find("address=") {
+        Some(at) => (at + "address=".len(), char::is_whitespace),
+        None => (line.find("http://")? + "http://".len(), |c| {
+            c == '/' || c.is_whitespace()
+        }),
+    };
     let rest = &line[start..];
-    let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
+    let end = rest.find(stop).unwrap_or(rest.len());
     rest[..end].trim_matches('"').parse().ok()
 }
 

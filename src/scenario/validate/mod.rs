@@ -543,15 +543,15 @@ impl Validator {
         for (component, url) in &urls {
             let path = format!("stack.urls.{component}");
             if !STACK_COMPONENTS.contains(&component.as_str())
-                && component != "grafana"
-                && component != "loki"
+                && !URL_ONLY_COMPONENTS.contains(&component.as_str())
             {
                 self.error_at_key(
                     &path,
                     format!("unknown component {component:?}"),
                     Some(format!(
-                        "known components: {}, grafana, loki",
-                        STACK_COMPONENTS.join(", ")
+                        "known components: {}, {}",
+                        STACK_COMPONENTS.join(", "),
+                        URL_ONLY_COMPONENTS.join(", ")
                     )),
                 );
             }

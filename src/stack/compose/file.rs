@@ -56,10 +56,11 @@ pub struct ComposeService {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct XGauntlet {
     /// Native stack component this service plays (`prometheus`, `alertmanager`,
-    /// `jaeger-query`, `otel-collector`, `loki`).
+    /// `jaeger-query`, `otel-collector`, `victoria-logs`).
     #[serde(default)]
     pub component: Option<String>,
-    /// Stack binary to build the image from (`prometheus`, `alertmanager`, `jaeger`, `loki`).
+    /// Stack binary to build the image from (`prometheus`, `alertmanager`, `jaeger`,
+    /// `victoria-logs`).
     #[serde(default)]
     pub binary: Option<String>,
     /// Readiness URL (interpolated); components have built-in readiness.
@@ -73,7 +74,7 @@ pub const COMPONENTS: [&str; 5] = [
     "alertmanager",
     "jaeger-query",
     "otel-collector",
-    "loki",
+    "victoria-logs",
 ];
 
 /// A bind mount after interpolation.
@@ -466,8 +467,8 @@ services:
             "services.a.volumes[0]: \"data:/data\" is not an absolute host:container[:ro] bind mount (named volumes are not supported)",
             "services.a.network_mode: must be \"host\" (got \"unset\"); gauntlet runs everything on 127.0.0.1 without bridge networks",
             "services.a.depends_on: unknown service \"ghost\" (known: a, b)",
-            "services.a.x-gauntlet.component: unknown component \"grafana\" (known: prometheus, alertmanager, jaeger-query, otel-collector, loki)",
-            "services.a.x-gauntlet.binary: unknown binary \"nginx\" (known: prometheus, alertmanager, jaeger, loki)",
+            "services.a.x-gauntlet.component: unknown component \"grafana\" (known: prometheus, alertmanager, jaeger-query, otel-collector, victoria-logs)",
+            "services.a.x-gauntlet.binary: unknown binary \"nginx\" (known: prometheus, alertmanager, jaeger, victoria-logs)",
             "services.b.command[0]: unknown variable MISSING (known: GAUNTLET_PROMETHEUS_PORT, GAUNTLET_RUN_DIR)",
             "depends_on has a cycle through a",
         ];
@@ -490,7 +491,7 @@ services:
             crate::stack::config::default_fixtures_dir().join("compose/docker-compose.test.yml");
         let file = ComposeFile::load(&path).expect("loads");
         let mut vars = vars();
-        for c in ["ALERTMANAGER", "LOKI"] {
+        for c in ["ALERTMANAGER", "LOG_STORE"] {
             vars.insert(format!("GAUNTLET_{c}_PORT"), "1".into());
         }
         let plan = file.plan("compose", &vars).expect("valid");

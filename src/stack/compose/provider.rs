@@ -275,7 +275,7 @@ fn variables(run: &Path, urls: &StackUrls) -> BTreeMap<String, String> {
         ),
         ("GAUNTLET_OTLP_GRPC_PORT".to_string(), port(&urls.otlp_grpc)),
         ("GAUNTLET_OTLP_HTTP_PORT".to_string(), port(&urls.otlp_http)),
-        ("GAUNTLET_LOKI_PORT".to_string(), port(&urls.log_store)),
+        ("GAUNTLET_LOG_STORE_PORT".to_string(), port(&urls.log_store)),
     ])
 }
 
