@@ -223,7 +223,7 @@ fn fault_cannot_be_injected() -> Result<(), Failed> {
         format!(
             "name: sabotage-fault-cannot-be-injected\n\
              stack: {{ provider: native, scrape-interval: 1s, evaluation-interval: 1s }}\n\
-             services: {{ mode: external, only: [frontend], endpoints: {{ frontend: http://127.0.0.1:{port} }} }}\n\
+             services: {{ mode: external, endpoints: {{ frontend: http://127.0.0.1:{port} }} }}\n\
              load: {{ rate: 10/s, duration: 12s, journeys: [health] }}\n\
              faults:\n  - {{ name: frontend-errors, at: 2s, for: 5s, kind: http-errors, service: frontend, rate: 0.5, status: 500 }}\n\
              expect:\n  - {{ metric: 'up{{service=\"frontend\"}} == 1', within: 8s }}\n"
