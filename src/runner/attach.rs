@@ -43,6 +43,7 @@ pub enum AttachError {
     #[error("stack.urls.{component}: {url:?} is not a valid URL: {reason}")]
     Url {
         component: String,
+        /// Redacted (`crate::redact::url`).
         url: String,
         reason: String,
     },
@@ -81,7 +82,8 @@ fn scenario_urls(scenario: &Scenario) -> Result<BTreeMap<String, Url>, AttachErr
                 .map(|u| (component.clone(), u))
                 .map_err(|e| AttachError::Url {
                     component: component.clone(),
-                    url: url.clone(),
+                    // Credentials in the URL must not reach the error (and the report).
+                    url: crate::redact::url(url),
                     reason: e.to_string(),
                 })
         })
@@ -143,7 +145,7 @@ pub fn external(scenario: &Scenario) -> Result<(Backends, Vec<Component>), Attac
             version: None,
             real: true,
             kind: ComponentKind::External,
-            note: Some(format!("external at {url}")),
+            note: Some(format!("external at {}", crate::redact::url(url))),
         })
         .collect();
     Ok((backends, components))

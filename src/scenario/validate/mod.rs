@@ -537,7 +537,21 @@ impl Validator {
                 );
             }
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                self.error(&path, format!("{url:?} is not an http(s) URL"), None);
+                self.error(
+                    &path,
+                    format!("{:?} is not an http(s) URL", crate::redact::url(url)),
+                    None,
+                );
+            } else if url.contains(['?', '#']) {
+                // Clients append API paths and queries to a base URL; the run would refuse it.
+                self.error(
+                    &path,
+                    format!(
+                        "{:?}: a base URL takes no query or fragment",
+                        crate::redact::url(url)
+                    ),
+                    Some("credentials go in the user info: http://user:password@host:port (sent as basic auth, masked in reports)".into()),
+                );
             }
         }
         if provider == Provider::External && !urls.contains_key("prometheus") {
@@ -719,7 +733,7 @@ impl Validator {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     self.error(
                         &format!("services.endpoints.{name}"),
-                        format!("{url:?} is not an http(s) URL"),
+                        format!("{:?} is not an http(s) URL", crate::redact::url(url)),
                         None,
                     );
                 }
