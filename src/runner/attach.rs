@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use reqwest::Url;
 
 use crate::cluster::{self, Component as KubeComponent, ForwardLimits, KubeFaults, PortForwards};
+use crate::observe::WebhookSink;
+use crate::observe::webhook::{KEEP_NOTIFICATIONS, WebhookToken};
 use crate::report::{Component, ComponentKind};
 use crate::scenario::Scenario;
 use crate::stack::{LogStoreKind, StackUrls};
@@ -55,6 +57,8 @@ pub enum AttachError {
         #[source]
         source: cluster::api::InvalidName,
     },
+    #[error("cannot accept Alertmanager webhooks on `stack.webhook-listen`")]
+    WebhookToken(#[source] crate::observe::webhook::TokenError),
     #[error("cannot listen for Alertmanager webhooks on {addr}")]
     Webhook {
         addr: std::net::SocketAddr,
@@ -69,6 +73,16 @@ pub enum AttachError {
         #[source]
         source: cluster::discover::DiscoverError,
     },
+}
+
+/// The webhook sink for `stack.webhook-listen`: an Alertmanager gauntlet does not configure
+/// notifies it, so its owner must put the token from `GAUNTLET_WEBHOOK_TOKEN` in the receiver
+/// URLs (`http://IP:PORT/hook/<token>/<receiver>`); requests without it are refused.
+pub async fn webhook_sink(addr: std::net::SocketAddr) -> Result<WebhookSink, AttachError> {
+    let token = WebhookToken::from_env().map_err(AttachError::WebhookToken)?;
+    WebhookSink::bind_with(addr, token, KEEP_NOTIFICATIONS)
+        .await
+        .map_err(|source| AttachError::Webhook { addr, source })
 }
 
 /// Parses `stack.urls` (validated to be http(s) by `gauntlet check`).

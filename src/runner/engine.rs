@@ -286,9 +286,9 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
         at_ms: phase_start,
     });
     let sink = match scenario.stack.webhook_listen {
-        Some(addr) => WebhookSink::bind(addr)
+        Some(addr) => super::attach::webhook_sink(addr)
             .await
-            .map_err(|source| RunError::Attach(AttachError::Webhook { addr, source }))?,
+            .map_err(RunError::Attach)?,
         None => WebhookSink::start()
             .await
             .map_err(|e| RunError::Internal(probes::error_chain(&e)))?,

@@ -123,12 +123,12 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
             labels,
             status,
         } => {
-            let received = match &obs.sink {
-                Ok(sink) => sink.notifications(),
+            let sink = match &obs.sink {
+                Ok(sink) => sink,
                 Err(why) => return Probe::Failed(why.clone()),
             };
             match checks::notification(
-                &received,
+                &sink.notifications(),
                 receiver,
                 alert.as_deref(),
                 labels,
@@ -139,7 +139,7 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
                     "received at {}",
                     humantime::format_rfc3339_millis(at)
                 )),
-                Probe::NotYet(s) => Probe::NotYet(s),
+                Probe::NotYet(s) => Probe::NotYet(with_sink_counts(s, sink)),
                 Probe::Failed(s) => Probe::Failed(s),
             }
         }
@@ -417,6 +417,22 @@ async fn dashboard_panel(
             Probe::NotYet(format!("{title}: max {max}"))
         }
     }
+}
+
+/// `seen` plus what the sink refused (no token: forged or misconfigured senders) and dropped
+/// (older than the newest it keeps), so a miss says whether notifications went astray.
+fn with_sink_counts(mut seen: String, sink: &WebhookSink) -> String {
+    let refused = sink.refused();
+    if refused > 0 {
+        seen.push_str(&format!(
+            "; {refused} request(s) without this run's token refused"
+        ));
+    }
+    let dropped = sink.dropped();
+    if dropped > 0 {
+        seen.push_str(&format!("; {dropped} older notification(s) dropped"));
+    }
+    seen
 }
 
 /// The error and its causes on one line: "a: caused by b: caused by c".

@@ -603,7 +603,7 @@ impl Validator {
                     self.error_at_key(
                         "stack.webhook-listen",
                         format!("{text:?} is not an ip:port address"),
-                        Some("e.g. webhook-listen: 127.0.0.1:9099, with the Alertmanager receiver's webhook url http://127.0.0.1:9099/hook/<receiver>".into()),
+                        Some("e.g. webhook-listen: 127.0.0.1:9099, with the Alertmanager receiver's webhook url http://127.0.0.1:9099/hook/<token>/<receiver> and the token in GAUNTLET_WEBHOOK_TOKEN".into()),
                     );
                     None
                 }
