@@ -311,6 +311,7 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
         group_wait: scenario.stack.group_wait,
         group_interval: scenario.stack.group_interval,
         repeat_interval: scenario.stack.repeat_interval,
+        telemetry_flush: scenario.stack.telemetry_flush,
         rule_files,
         interpose_log_store: scenario
             .faults
