@@ -10,6 +10,7 @@ pub mod exit_code;
 pub mod fault;
 pub mod load;
 pub mod observe;
+pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod scenario;

@@ -12,7 +12,8 @@ fn main() {
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Log fields quote URLs and errors; credentials in them are masked.
+        .with_writer(gauntlet::redact::stderr)
         .with_ansi(ansi)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {

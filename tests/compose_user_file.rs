@@ -65,6 +65,7 @@ fn configs() -> Vec<(&'static str, &'static str, BTreeMap<&'static str, String>)
                 ("otlp_http_port", "4318"),
                 ("query_otlp_grpc_port", "14317"),
                 ("metrics_port", "8889"),
+                ("batch_timeout", "200ms"),
                 ("spanmetrics_flush_interval", "15s"),
                 (
                     "logs_endpoint",

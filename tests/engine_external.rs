@@ -2,7 +2,7 @@
 //! stack someone else runs. Here "someone else" is this test: it starts the real native stack
 //! and the sample services itself, then hands only their URLs to the scenario — the way a
 //! team points gauntlet at a shared staging stack. Its Alertmanager notifies gauntlet because
-//! the owner pointed the receivers at `stack.webhook-listen`.
+//! the owner pointed the receivers at `stack.webhook-listen` with the run's token.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,12 +28,17 @@ async fn an_external_stack_is_observed_by_url_and_notifies_gauntlet_through_webh
         dir.path(),
     )
     .expect("rules");
-    // The stack's owner points its Alertmanager's receivers at gauntlet's `webhook-listen`.
+    // The stack's owner points its Alertmanager's receivers at gauntlet's `webhook-listen`,
+    // with the token it also gives gauntlet in GAUNTLET_WEBHOOK_TOKEN.
     let webhook_port = gauntlet::stack::ports::allocate_port().expect("a free port");
+    let token = gauntlet::observe::webhook::WebhookToken::random();
     let webhook_receivers = ["pager", "chat"]
         .into_iter()
         .map(|r| {
-            let url = format!("http://127.0.0.1:{webhook_port}/hook/{r}");
+            let url = format!(
+                "http://127.0.0.1:{webhook_port}/hook/{}/{r}",
+                token.expose()
+            );
             (r.to_string(), url.parse().expect("url"))
         })
         .collect();
@@ -103,6 +108,10 @@ expect:
         .arg(&report_dir)
         .arg(&scenario)
         .current_dir(root())
+        .env(
+            gauntlet::observe::webhook::WEBHOOK_TOKEN_ENV,
+            token.expose(),
+        )
         .kill_on_drop(true)
         .output()
         .await

@@ -170,7 +170,10 @@ fn the_timeout_caps_the_run_and_reports_what_was_pending() {
         "{e:?}"
     );
     let fault = &s.faults[0];
-    assert!(fault.rolled_back_at_ms.is_some() && fault.error.is_none(), "{fault:?}");
+    assert!(
+        fault.rolled_back_at_ms.is_some() && fault.error.is_none(),
+        "{fault:?}"
+    );
 }
 
 /// `--repeat N` reports every repetition, numbered, not only the last one.

@@ -3,9 +3,13 @@
 
 mod observe_support;
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use gauntlet::observe::webhook::{NotificationStatus, WebhookSink};
+use gauntlet::observe::webhook::{NotificationStatus, WebhookSink, WebhookToken};
+use gauntlet::scenario::NotificationStatus as Wanted;
+use gauntlet::verdict::Probe;
+use gauntlet::verdict::checks;
 use observe_support::{fixture, http};
 
 async fn post(url: &str, body: String) -> u16 {
@@ -24,10 +28,13 @@ async fn post(url: &str, body: String) -> u16 {
 async fn records_real_alertmanager_payloads_per_receiver() {
     let sink = WebhookSink::start().await.expect("sink");
     assert!(sink.addr().ip().is_loopback());
-    assert_eq!(
-        sink.url_for("pager"),
-        format!("http://{}/hook/pager", sink.addr())
-    );
+    let url = sink.url_for("pager");
+    let prefix = format!("http://{}/hook/", sink.addr());
+    let token = url
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix("/pager"))
+        .unwrap_or_else(|| panic!("{url}"));
+    assert_eq!(token.len(), 32, "a random 128-bit token in the path: {url}");
 
     assert_eq!(
         post(
@@ -105,7 +112,7 @@ async fn undecodable_bodies_are_rejected_and_kept() {
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0].path_receiver, "pager");
     assert!(
-        rejected[0].error.contains("/hook/pager"),
+        rejected[0].error.contains("/hook/…/pager"),
         "{}",
         rejected[0].error
     );
@@ -137,4 +144,71 @@ async fn graceful_shutdown_finishes() {
         .await
         .expect("shutdown in time");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+/// A forged notification (right payload, no token or a wrong one) is refused, counted and
+/// never satisfies a notification check; the same body with the token does.
+#[tokio::test]
+async fn forged_notifications_without_the_token_satisfy_nothing() {
+    let sink = WebhookSink::start().await.expect("sink");
+    let since = SystemTime::now() - Duration::from_secs(3600 * 24 * 365 * 10);
+    let body = fixture("alertmanager/webhook_pager_firing.json");
+    let base = format!("http://{}", sink.addr());
+    let wrong = WebhookToken::random();
+    let forged = [
+        format!("{base}/hook/pager"),
+        format!("{base}/hook/{}/pager", wrong.expose()),
+        format!("{base}/hook//pager"),
+        format!("{base}/pager"),
+    ];
+    for url in &forged {
+        assert_eq!(post(url, body.clone()).await, 403, "{url}");
+    }
+    assert_eq!(sink.refused(), forged.len() as u64);
+    assert!(sink.notifications().is_empty() && sink.rejected().is_empty());
+    let check = |sink: &WebhookSink| {
+        checks::notification(
+            &sink.notifications(),
+            "pager",
+            Some("ServiceDown"),
+            &BTreeMap::new(),
+            Wanted::Firing,
+            since,
+        )
+    };
+    assert!(matches!(check(&sink), Probe::NotYet(_)));
+
+    assert_eq!(post(&sink.url_for("pager"), body).await, 200);
+    assert!(matches!(check(&sink), Probe::Met(_)));
+    assert_eq!(sink.refused(), forged.len() as u64);
+}
+
+/// The sink keeps the newest notifications only and counts what it dropped.
+#[tokio::test]
+async fn the_sink_keeps_a_bounded_number_of_notifications() {
+    let addr = "127.0.0.1:0".parse().expect("addr");
+    let sink = WebhookSink::bind_with(addr, WebhookToken::random(), 3)
+        .await
+        .expect("sink");
+    for file in [
+        "webhook_pager_firing",
+        "webhook_chat_firing",
+        "webhook_pager_resolved",
+        "webhook_pager_firing",
+        "webhook_chat_firing",
+    ] {
+        let receiver = if file.contains("chat") {
+            "chat"
+        } else {
+            "pager"
+        };
+        let body = fixture(&format!("alertmanager/{file}.json"));
+        assert_eq!(post(&sink.url_for(receiver), body).await, 200);
+    }
+    let kept = sink.notifications();
+    assert_eq!(kept.len(), 3);
+    assert_eq!(sink.dropped(), 2);
+    // The newest survive, in arrival order.
+    assert_eq!(kept[0].payload.status, NotificationStatus::Resolved);
+    assert_eq!(kept[2].path_receiver, "chat");
 }

@@ -109,7 +109,7 @@ const INVALID: &[(&str, &str)] = &[
     (
         "running-stack-settings.yaml",
         "2:49: stack.alert-for: `alert-for` only applies to stacks gauntlet starts (native, compose), not `kubernetes`\n  hint: a running stack keeps its own rules; list them in `rules` so deadlines are checked against their real `for`\n\
-         @2:64: stack.webhook-listen: \"nowhere\" is not an ip:port address\n  hint: e.g. webhook-listen: 127.0.0.1:9099, with the Alertmanager receiver's webhook url http://127.0.0.1:9099/hook/<receiver>\n\
+         @2:64: stack.webhook-listen: \"nowhere\" is not an ip:port address\n  hint: e.g. webhook-listen: 127.0.0.1:9099, with the Alertmanager receiver's webhook url http://127.0.0.1:9099/hook/<token>/<receiver> and the token in GAUNTLET_WEBHOOK_TOKEN\n\
          @3:13: services.mode: provider `kubernetes` needs `mode: external`: gauntlet cannot add scrape targets to a stack it does not run\n  hint: list the services under test in `endpoints`",
     ),
     (

@@ -92,7 +92,11 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
     let style = TerminalStyle::detect(no_progress);
     // The terminal reporter writes blocking I/O, so it lives on its own thread.
     let reporter = tokio::task::spawn_blocking(move || {
-        let mut terminal = TerminalReporter::new(std::io::stdout(), style);
+        let mut terminal = TerminalReporter::new(
+            // Terminal lines quote errors and notes; credentials in URLs are masked.
+            crate::redact::RedactingWriter(std::io::stdout()),
+            style,
+        );
         while let Some(event) = rx.blocking_recv() {
             if let Err(e) = terminal.handle(&event) {
                 tracing::warn!(error = %e, "terminal output failed");

@@ -30,8 +30,8 @@ impl HooksClient {
             .build()
             .map_err(|source| FaultError::Http {
                 method: "build",
-                url: base_url.to_string(),
-                source,
+                url: crate::redact::url(base_url.as_str()),
+                source: source.without_url(),
             })?;
         Ok(HooksClient {
             base_url,
@@ -53,7 +53,7 @@ impl HooksClient {
 
     fn url(&self, path: &str) -> Result<Url, FaultError> {
         self.base_url.join(path).map_err(|e| FaultError::Url {
-            url: format!("{}{path}", self.base_url),
+            url: crate::redact::url(&format!("{}{path}", self.base_url)),
             reason: e.to_string(),
         })
     }
@@ -81,22 +81,22 @@ impl HooksClient {
             .await
             .map_err(|source| FaultError::Http {
                 method: "POST",
-                url: url.to_string(),
-                source,
+                url: crate::redact::url(url.as_str()),
+                source: source.without_url(),
             })?;
         let status = resp.status();
         if !status.is_success() {
             return Err(FaultError::Status {
                 method: "POST",
-                url: url.to_string(),
+                url: crate::redact::url(url.as_str()),
                 status: status.as_u16(),
                 body: resp.text().await.unwrap_or_default(),
             });
         }
         let created: FaultCreated = resp.json().await.map_err(|source| FaultError::Http {
             method: "POST",
-            url: url.to_string(),
-            source,
+            url: crate::redact::url(url.as_str()),
+            source: source.without_url(),
         })?;
         let description = format!("{} fault {} on {}", hook.kind(), created.id, self.base_url);
         if matches!(hook, FaultHook::Crash { .. }) {
@@ -133,8 +133,8 @@ impl HooksClient {
             .await
             .map_err(|source| FaultError::Http {
                 method: "DELETE",
-                url: url.to_string(),
-                source,
+                url: crate::redact::url(url.as_str()),
+                source: source.without_url(),
             })?;
         match resp.status().as_u16() {
             200..=299 => Ok(true),
@@ -144,7 +144,7 @@ impl HooksClient {
             }
             status => Err(FaultError::Status {
                 method: "DELETE",
-                url: url.to_string(),
+                url: crate::redact::url(url.as_str()),
                 status,
                 body: resp.text().await.unwrap_or_default(),
             }),
@@ -154,17 +154,17 @@ impl HooksClient {
     /// `GET /admin/faults`.
     pub async fn active(&self) -> Result<ActiveFaults, FaultError> {
         let url = self.url("/admin/faults")?;
-        let err = |source| FaultError::Http {
+        let err = |source: reqwest::Error| FaultError::Http {
             method: "GET",
-            url: url.to_string(),
-            source,
+            url: crate::redact::url(url.as_str()),
+            source: source.without_url(),
         };
         let resp = self.http.get(url.clone()).send().await.map_err(err)?;
         let status = resp.status();
         if !status.is_success() {
             return Err(FaultError::Status {
                 method: "GET",
-                url: url.to_string(),
+                url: crate::redact::url(url.as_str()),
                 status: status.as_u16(),
                 body: resp.text().await.unwrap_or_default(),
             });

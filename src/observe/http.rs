@@ -4,7 +4,8 @@
 //!
 //! Errors name the *endpoint* (the path, e.g. `/api/v1/query`), never the full URL, so base
 //! URLs carrying credentials (`http://user:pass@host`) cannot leak into logs or reports;
-//! `reqwest` errors are stored with their URL stripped for the same reason.
+//! `reqwest` errors are stored with their URL stripped for the same reason. A base URL that
+//! must be shown goes through [`crate::redact::url`].
 
 use std::time::Duration;
 
@@ -74,7 +75,7 @@ pub fn default_client() -> Result<reqwest::Client, HttpError> {
 /// Parses and checks a backend base URL (`http` or `https`, no query or fragment).
 pub fn parse_base_url(raw: &str) -> Result<Url, HttpError> {
     let invalid = |reason: String| HttpError::InvalidBaseUrl {
-        url: redact_url_str(raw),
+        url: crate::redact::url(raw),
         reason,
     };
     let url = Url::parse(raw).map_err(|e| invalid(e.to_string()))?;
@@ -181,27 +182,6 @@ pub fn endpoint_label(segments: &[&str]) -> String {
     label
 }
 
-/// `url` without user name and password, safe to log.
-pub fn redacted(url: &Url) -> String {
-    let mut url = url.clone();
-    if !url.username().is_empty() || url.password().is_some() {
-        // Both cannot fail for http(s) URLs with a host.
-        let _ = url.set_username("***");
-        let _ = url.set_password(None);
-    }
-    url.to_string()
-}
-
-/// Best-effort redaction for a string that did not even parse as a URL.
-fn redact_url_str(raw: &str) -> String {
-    match (raw.find("://"), raw.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}***{}", &raw[..scheme_end + 3], &raw[at..])
-        }
-        _ => raw.to_string(),
-    }
-}
-
 /// The first [`BODY_EXCERPT_CHARS`] characters of `body`, lossily decoded, with a marker
 /// when cut.
 pub fn excerpt(body: &[u8]) -> String {
@@ -292,13 +272,6 @@ mod tests {
         let err = parse_base_url("http://admin:hunter2@[::1").expect_err("unparsable");
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(parse_base_url("http://h:1/?q=1").is_err());
-    }
-
-    #[test]
-    fn redacted_strips_userinfo() {
-        let url = parse_base_url("http://admin:hunter2@127.0.0.1:3000/").expect("valid");
-        let shown = redacted(&url);
-        assert_eq!(shown, "http://***@127.0.0.1:3000/");
     }
 
     #[test]

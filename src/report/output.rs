@@ -98,6 +98,13 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
             source,
         })?;
     }
+    // The last line of defence: whatever reached a report (an error message quoting a URL,
+    // a component note), no credential in a URL is written out.
+    let text = std::str::from_utf8(bytes).map(crate::redact::text);
+    let bytes = match &text {
+        Ok(text) => text.as_bytes(),
+        Err(_) => bytes,
+    };
     std::fs::write(path, bytes).map_err(|source| ReportError::Io {
         path: path.to_path_buf(),
         source,

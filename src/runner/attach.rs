@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use reqwest::Url;
 
 use crate::cluster::{self, Component as KubeComponent, ForwardLimits, KubeFaults, PortForwards};
+use crate::observe::WebhookSink;
+use crate::observe::webhook::{KEEP_NOTIFICATIONS, WebhookToken};
 use crate::report::{Component, ComponentKind};
 use crate::scenario::Scenario;
 use crate::stack::{LogStoreKind, StackUrls};
@@ -43,6 +45,7 @@ pub enum AttachError {
     #[error("stack.urls.{component}: {url:?} is not a valid URL: {reason}")]
     Url {
         component: String,
+        /// Redacted (`crate::redact::url`).
         url: String,
         reason: String,
     },
@@ -54,6 +57,8 @@ pub enum AttachError {
         #[source]
         source: cluster::api::InvalidName,
     },
+    #[error("cannot accept Alertmanager webhooks on `stack.webhook-listen`")]
+    WebhookToken(#[source] crate::observe::webhook::TokenError),
     #[error("cannot listen for Alertmanager webhooks on {addr}")]
     Webhook {
         addr: std::net::SocketAddr,
@@ -70,6 +75,16 @@ pub enum AttachError {
     },
 }
 
+/// The webhook sink for `stack.webhook-listen`: an Alertmanager gauntlet does not configure
+/// notifies it, so its owner must put the token from `GAUNTLET_WEBHOOK_TOKEN` in the receiver
+/// URLs (`http://IP:PORT/hook/<token>/<receiver>`); requests without it are refused.
+pub async fn webhook_sink(addr: std::net::SocketAddr) -> Result<WebhookSink, AttachError> {
+    let token = WebhookToken::from_env().map_err(AttachError::WebhookToken)?;
+    WebhookSink::bind_with(addr, token, KEEP_NOTIFICATIONS)
+        .await
+        .map_err(|source| AttachError::Webhook { addr, source })
+}
+
 /// Parses `stack.urls` (validated to be http(s) by `gauntlet check`).
 fn scenario_urls(scenario: &Scenario) -> Result<BTreeMap<String, Url>, AttachError> {
     scenario
@@ -81,7 +96,8 @@ fn scenario_urls(scenario: &Scenario) -> Result<BTreeMap<String, Url>, AttachErr
                 .map(|u| (component.clone(), u))
                 .map_err(|e| AttachError::Url {
                     component: component.clone(),
-                    url: url.clone(),
+                    // Credentials in the URL must not reach the error (and the report).
+                    url: crate::redact::url(url),
                     reason: e.to_string(),
                 })
         })
@@ -146,7 +162,7 @@ pub fn external(scenario: &Scenario) -> Result<(Backends, Vec<Component>), Attac
             version: None,
             real: true,
             kind: ComponentKind::External,
-            note: Some(format!("external at {url}")),
+            note: Some(format!("external at {}", crate::redact::url(url))),
         })
         .collect();
     Ok((backends, components))

@@ -194,18 +194,21 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
             labels,
             status,
         } => {
-            let received = match &obs.sink {
-                Ok(sink) => sink.notifications(),
+            let sink = match &obs.sink {
+                Ok(sink) => sink,
                 Err(why) => return Probe::CouldNotAsk(why.clone()),
             };
-            checks::notification(
-                &received,
+            match checks::notification(
+                &sink.notifications(),
                 receiver,
                 alert.as_deref(),
                 labels,
                 *status,
                 reference,
-            )
+            ) {
+                Probe::NotYet(s) => Probe::NotYet(with_sink_counts(s, sink)),
+                other => other,
+            }
         }
         Check::Trace {
             service,
@@ -627,6 +630,22 @@ async fn dashboard_panel(
             Probe::NotYet(format!("{title}: max {max}"))
         }
     }
+}
+
+/// `seen` plus what the sink refused (no token: forged or misconfigured senders) and dropped
+/// (older than the newest it keeps), so a miss says whether notifications went astray.
+fn with_sink_counts(mut seen: String, sink: &WebhookSink) -> String {
+    let refused = sink.refused();
+    if refused > 0 {
+        seen.push_str(&format!(
+            "; {refused} request(s) without this run's token refused"
+        ));
+    }
+    let dropped = sink.dropped();
+    if dropped > 0 {
+        seen.push_str(&format!("; {dropped} older notification(s) dropped"));
+    }
+    seen
 }
 
 pub use crate::error_chain;

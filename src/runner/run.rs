@@ -136,9 +136,9 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
         at_ms: phase_start,
     });
     let sink = match scenario.stack.webhook_listen {
-        Some(addr) => WebhookSink::bind(addr)
+        Some(addr) => super::attach::webhook_sink(addr)
             .await
-            .map_err(|source| RunError::Attach(AttachError::Webhook { addr, source }))?,
+            .map_err(RunError::Attach)?,
         None => WebhookSink::start()
             .await
             .map_err(|e| RunError::Internal(error_chain(&e)))?,
@@ -227,6 +227,7 @@ fn stack_config(
         group_wait: scenario.stack.group_wait,
         group_interval: scenario.stack.group_interval,
         repeat_interval: scenario.stack.repeat_interval,
+        telemetry_flush: scenario.stack.telemetry_flush,
         rule_files,
         interpose_log_store: scenario
             .faults

@@ -28,7 +28,8 @@ impl fmt::Display for Diagnostic {
         if !self.field.is_empty() {
             write!(f, "{}: ", self.field)?;
         }
-        f.write_str(&self.message)?;
+        // A message may quote the user's value (a URL with credentials, say).
+        f.write_str(&crate::redact::text(&self.message))?;
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }

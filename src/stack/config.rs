@@ -50,6 +50,9 @@ pub struct StackConfig {
     pub log_dir: Option<PathBuf>,
     /// How long each component may take to become ready.
     pub ready_timeout: Duration,
+    /// The collector's batch timeout (`stack.telemetry-flush`): how long spans and logs wait
+    /// in the collector before export.
+    pub telemetry_flush: Duration,
     /// Jaeger in-memory store capacity.
     pub max_traces: u32,
     /// Route the collector's log export through a fault proxy (native provider), so a
@@ -74,6 +77,8 @@ impl StackConfig {
             fixtures_dir,
             log_dir: None,
             ready_timeout: Duration::from_secs(30),
+            // Short, so trace and log tests wait little; scenarios give their own.
+            telemetry_flush: Duration::from_millis(200),
             max_traces: 100_000,
             interpose_log_store: false,
         }

@@ -851,6 +851,7 @@ fn render_all(
         ("otlp_http_port", p(ports.collector_otlp_http)),
         ("query_otlp_grpc_port", p(ports.query_otlp_grpc)),
         ("metrics_port", p(ports.collector_metrics)),
+        ("batch_timeout", go_duration(config.telemetry_flush)),
         (
             "spanmetrics_flush_interval",
             go_duration(config.scrape_interval),
@@ -1052,6 +1053,43 @@ mod tests {
         assert!(!dir.path().join("orders.json").exists());
     }
 
+    /// `stack.telemetry-flush` is the batch timeout the collector runs with (compose renders
+    /// through the same `render_all`).
+    #[test]
+    fn the_collector_batches_for_the_scenarios_telemetry_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = StackConfig {
+            telemetry_flush: Duration::from_millis(750),
+            ..StackConfig::for_tests()
+        };
+        let fake = PathBuf::from("/bin/true");
+        let binaries = NativeBinaries {
+            prometheus: fake.clone(),
+            alertmanager: fake.clone(),
+            jaeger: fake.clone(),
+            victoria_logs: fake,
+        };
+        let ports = Ports::allocate().expect("ports");
+        let targets = dir.path().join("targets");
+        render_all(
+            &config,
+            &binaries,
+            &ports,
+            ports.log_store_http,
+            dir.path(),
+            &targets,
+            "t",
+        )
+        .expect("renders");
+        let text = std::fs::read_to_string(dir.path().join("otel-collector.yaml")).expect("read");
+        let doc: yaml_serde::Value = yaml_serde::from_str(&text).expect("yaml");
+        assert_eq!(
+            doc["processors"]["batch"]["timeout"].as_str(),
+            Some("750ms"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn every_template_renders_with_the_values_native_supplies() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1079,6 +1117,9 @@ mod tests {
         let prom = std::fs::read_to_string(dir.path().join("prometheus.yml")).expect("read");
         assert!(prom.contains("scrape_interval: 1s"), "{prom}");
         assert!(prom.contains("smoke.yml"), "{prom}");
+        let collector =
+            std::fs::read_to_string(dir.path().join("otel-collector.yaml")).expect("read");
+        assert!(collector.contains("timeout: 200ms"), "{collector}");
         let am = std::fs::read_to_string(dir.path().join("alertmanager.yml")).expect("read");
         assert!(
             am.contains("http://127.0.0.1:9/gauntlet-no-receiver/pager"),

@@ -163,7 +163,12 @@ pub(crate) fn describe_components(header: &str, components: &[ComponentInfo]) ->
         let pid = c.pid.map(|p| format!(" pid {p}")).unwrap_or_default();
         out.push_str(&format!(
             "  {:width$}  {} {} [{}] {}{}\n",
-            c.name, c.implementation, c.version, real, c.url, pid
+            c.name,
+            c.implementation,
+            c.version,
+            real,
+            crate::redact::url(c.url.as_str()),
+            pid
         ));
     }
     out

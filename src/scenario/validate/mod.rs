@@ -556,7 +556,21 @@ impl Validator {
                 );
             }
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                self.error(&path, format!("{url:?} is not an http(s) URL"), None);
+                self.error(
+                    &path,
+                    format!("{:?} is not an http(s) URL", crate::redact::url(url)),
+                    None,
+                );
+            } else if url.contains(['?', '#']) {
+                // Clients append API paths and queries to a base URL; the run would refuse it.
+                self.error(
+                    &path,
+                    format!(
+                        "{:?}: a base URL takes no query or fragment",
+                        crate::redact::url(url)
+                    ),
+                    Some("credentials go in the user info: http://user:password@host:port (sent as basic auth, masked in reports)".into()),
+                );
             }
         }
         if provider == Provider::External && !urls.contains_key("prometheus") {
@@ -608,7 +622,7 @@ impl Validator {
                     self.error_at_key(
                         "stack.webhook-listen",
                         format!("{text:?} is not an ip:port address"),
-                        Some("e.g. webhook-listen: 127.0.0.1:9099, with the Alertmanager receiver's webhook url http://127.0.0.1:9099/hook/<receiver>".into()),
+                        Some("e.g. webhook-listen: 127.0.0.1:9099, with the Alertmanager receiver's webhook url http://127.0.0.1:9099/hook/<token>/<receiver> and the token in GAUNTLET_WEBHOOK_TOKEN".into()),
                     );
                     None
                 }
@@ -759,7 +773,7 @@ impl Validator {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     self.error(
                         &format!("services.endpoints.{name}"),
-                        format!("{url:?} is not an http(s) URL"),
+                        format!("{:?} is not an http(s) URL", crate::redact::url(url)),
                         None,
                     );
                 }
