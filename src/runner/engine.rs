@@ -312,6 +312,8 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
         group_interval: scenario.stack.group_interval,
         repeat_interval: scenario.stack.repeat_interval,
         telemetry_flush: scenario.stack.telemetry_flush,
+        alertmanager_config: scenario.stack.alertmanager_config.clone(),
+        route_overrides: scenario.stack.route_overrides,
         rule_files,
         interpose_log_store: scenario
             .faults
@@ -836,6 +838,7 @@ async fn run_with_services(
         overhead,
         skipped_reason: None,
         error: None,
+        config_notes: scenario.stack.config_notes.clone(),
     })
 }
 

@@ -1,7 +1,7 @@
 //! Timing floors: the earliest a correct stack can react, from the scenario's own intervals.
 //!
 //! Alert detection floor = scrape interval + rule evaluation interval + `for`; a notification
-//! adds Alertmanager's `group_wait`; traces and logs need the services' export interval plus
+//! adds Alertmanager's `group_wait` (the shortest among the user's routes to its receiver); traces and logs need the services' export interval plus
 //! the collector's flush. A deadline below its floor can never be met, so the validator
 //! rejects it, and reports print each time-to-detect next to its floor.
 
@@ -30,17 +30,31 @@ pub fn timing_floor(
             AlertState::Firing => vec![scrape, eval, ("for", alert_for(Some(alert)))],
             AlertState::Pending | AlertState::Resolved | AlertState::Inactive => vec![scrape, eval],
         },
-        Check::Notification { alert, status, .. } => match status {
-            NotificationStatus::Firing => vec![
-                scrape,
-                eval,
-                ("for", alert_for(alert.as_ref())),
-                ("group_wait", stack.group_wait),
-            ],
-            NotificationStatus::Resolved => {
-                vec![scrape, eval, ("group_interval", stack.group_interval)]
+        Check::Notification {
+            receiver,
+            alert,
+            status,
+            ..
+        } => {
+            // The routes that send to this receiver decide; the shortest is the floor.
+            let (group_wait, group_interval) = stack
+                .receiver_timings
+                .get(receiver)
+                .map_or((stack.group_wait, stack.group_interval), |t| {
+                    (t.group_wait, t.group_interval)
+                });
+            match status {
+                NotificationStatus::Firing => vec![
+                    scrape,
+                    eval,
+                    ("for", alert_for(alert.as_ref())),
+                    ("group_wait", group_wait),
+                ],
+                NotificationStatus::Resolved => {
+                    vec![scrape, eval, ("group_interval", group_interval)]
+                }
             }
-        },
+        }
         Check::Trace { .. } | Check::Log { .. } | Check::Correlation { .. } => {
             vec![
                 ("export", export_interval),

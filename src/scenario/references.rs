@@ -13,6 +13,8 @@ pub struct References {
     /// Alert name → `for` (zero when absent).
     pub alerts: BTreeMap<String, Duration>,
     pub receivers: Vec<String>,
+    /// Receivers without integrations (Alertmanager sends them nothing).
+    pub silent_receivers: Vec<String>,
     /// Dashboard uid (and file stem) → panel titles.
     pub dashboards: BTreeMap<String, BTreeSet<String>>,
 }
