@@ -241,3 +241,57 @@ expect:
     assert!(stderr.contains("group_wait 1s"), "{stderr}");
     assert!(stderr.contains("4s"), "{stderr}");
 }
+
+/// For a person trying their own file: renders `$GAUNTLET_AM_CONFIG` the way a run would
+/// (sink URLs on a placeholder port, random token), prints the notes and the result, and runs
+/// `amtool check-config` on it.
+/// `GAUNTLET_AM_CONFIG=path cargo test --test stack_alertmanager_config -- --ignored --nocapture`
+#[test]
+#[ignore = "renders GAUNTLET_AM_CONFIG for a person to look at"]
+fn render_a_users_config() {
+    let Some(path) = std::env::var_os("GAUNTLET_AM_CONFIG").map(std::path::PathBuf::from) else {
+        eprintln!("set GAUNTLET_AM_CONFIG to an Alertmanager config file");
+        return;
+    };
+    let text = std::fs::read_to_string(&path).expect("read the config");
+    let user = match gauntlet::stack::alertmanager::UserConfig::parse(&text) {
+        Ok(user) => user,
+        Err(problems) => panic!("gauntlet refuses it: {problems}"),
+    };
+    let token = gauntlet::observe::webhook::WebhookToken::random();
+    let webhook_receivers = user
+        .receiver_names()
+        .into_iter()
+        .map(|r| {
+            let url = format!("http://127.0.0.1:9/hook/{}/{r}", token.expose());
+            (r, url.parse().expect("url"))
+        })
+        .collect();
+    let config = StackConfig {
+        alertmanager_config: Some(path.clone()),
+        webhook_receivers,
+        ..StackConfig::for_tests()
+    };
+    let rendered = alertmanager_config(&config).expect("renders");
+    let overrides = gauntlet::stack::alertmanager::RouteTimings::default();
+    for note in user.notes("the file", &overrides) {
+        println!("note: {note}");
+    }
+    println!("{rendered}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_file = dir.path().join("rendered.yml");
+    std::fs::write(&out_file, &rendered).expect("write");
+    if let Ok(amtool) = binary(&["amtool"], &["/usr/bin/amtool"]) {
+        let out = std::process::Command::new(amtool)
+            .arg("check-config")
+            .arg(&out_file)
+            .output()
+            .expect("amtool runs");
+        println!(
+            "amtool check-config: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success());
+    }
+}

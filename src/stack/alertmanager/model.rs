@@ -20,6 +20,51 @@ const TOP_LEVEL: &[&str] = &[
     "time_intervals",
     "mute_time_intervals",
 ];
+/// `global` keys Alertmanager reads (0.25, and later releases so a newer file is not
+/// refused for a key it may use). Checked because the run drops them: a typo here would
+/// otherwise pass gauntlet and stop the user's own Alertmanager.
+const GLOBAL_KEYS: &[&str] = &[
+    "resolve_timeout",
+    "http_config",
+    "smtp_from",
+    "smtp_hello",
+    "smtp_smarthost",
+    "smtp_auth_username",
+    "smtp_auth_password",
+    "smtp_auth_password_file",
+    "smtp_auth_secret",
+    "smtp_auth_secret_file",
+    "smtp_auth_identity",
+    "smtp_require_tls",
+    "smtp_tls_config",
+    "slack_api_url",
+    "slack_api_url_file",
+    "slack_app_token",
+    "slack_app_token_file",
+    "slack_app_url",
+    "victorops_api_key",
+    "victorops_api_key_file",
+    "victorops_api_url",
+    "pagerduty_url",
+    "opsgenie_api_key",
+    "opsgenie_api_key_file",
+    "opsgenie_api_url",
+    "wechat_api_url",
+    "wechat_api_secret",
+    "wechat_api_corp_id",
+    "telegram_api_url",
+    "telegram_bot_token",
+    "telegram_bot_token_file",
+    "webex_api_url",
+    "jira_api_url",
+    "rocketchat_api_url",
+    "rocketchat_token",
+    "rocketchat_token_file",
+    "rocketchat_token_id",
+    "rocketchat_token_id_file",
+    "mattermost_webhook_url",
+    "mattermost_webhook_url_file",
+];
 /// Timing keys of a route, in the order notes list them.
 pub(super) const TIMING_KEYS: [&str; 3] = ["group_wait", "group_interval", "repeat_interval"];
 
@@ -364,6 +409,26 @@ impl UserConfig {
                 ),
             }
         }
+        match doc.get("global") {
+            None => {}
+            Some(Value::Mapping(global)) => {
+                for key in global.keys() {
+                    let name = key.as_str().unwrap_or("?");
+                    if !GLOBAL_KEYS.contains(&name) {
+                        let hint = match name {
+                            "smarthost" => " (did you mean smtp_smarthost?)",
+                            "smtp_sender" => " (did you mean smtp_from?)",
+                            _ => "",
+                        };
+                        p.problem(
+                            &format!("global.{name}"),
+                            format!("unknown key, Alertmanager refuses it{hint}"),
+                        );
+                    }
+                }
+            }
+            Some(_) => p.problem("global", "must be a mapping"),
+        }
         let receivers = p.receivers(doc.get("receivers"));
         let names: BTreeSet<&str> = receivers.iter().map(|r| r.name.as_str()).collect();
         let route = match doc.get("route") {
@@ -504,6 +569,7 @@ receivers:
     fn what_alertmanager_would_refuse_is_reported_at_once() {
         let text = r#"
 smarthost: 'localhost:25'
+global: { smtp_sender: a@b, resolve_timeout: 1m }
 route:
   receiver: nobody
   continue: true
@@ -524,6 +590,7 @@ receivers:
             shown,
             [
                 "smarthost: unknown key (Alertmanager reads global, route, receivers, inhibit_rules, templates, time_intervals, mute_time_intervals)",
+                "global.smtp_sender: unknown key, Alertmanager refuses it (did you mean smtp_from?)",
                 "receivers[0].colour: unknown receiver field",
                 "receivers[1]: receiver \"team-x\" is defined twice",
                 "route.receiver: undefined receiver \"nobody\" (defined: team-x)",
