@@ -532,6 +532,7 @@ async fn run_with_services(
         jaeger,
         logs,
         sink,
+        alertmanager: probes::alertmanager_client(backends, http),
         correlation_unavailable: distributed.as_ref().map(|(w, _)| {
             format!(
                 "the load ran in {} cluster worker(s), which do not report failed requests' trace ids",

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use crate::observe::alertmanager::AlertFilter;
 use crate::observe::dashboard::{Dashboard, RenderContext};
 use crate::observe::jaeger::TraceQuery;
 use crate::observe::loki::{LogQuery, LokiClient};
-use crate::observe::{JaegerClient, PrometheusClient, WebhookSink};
+use crate::observe::{AlertmanagerClient, JaegerClient, PrometheusClient, WebhookSink};
 use crate::scenario::{AlertState, Check};
 use crate::verdict::Probe;
 use crate::verdict::checks::{self, LogLine, LogWanted, TraceWanted};
@@ -28,6 +29,9 @@ pub struct Observers {
     pub logs: LogSource,
     /// `Err` says why Alertmanager's notifications cannot reach gauntlet.
     pub sink: Result<Arc<WebhookSink>, String>,
+    /// The stack's Alertmanager (its API, `stack.urls.alertmanager` on a stack gauntlet does
+    /// not run): a missing notification is explained with what it holds.
+    pub alertmanager: Option<AlertmanagerClient>,
     /// Set when failed requests' trace ids are not collected (correlation is skipped).
     pub correlation_unavailable: Option<String>,
     /// Services whose logs correlation searches.
@@ -139,7 +143,14 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
                     "received at {}",
                     humantime::format_rfc3339_millis(at)
                 )),
-                Probe::NotYet(s) => Probe::NotYet(with_sink_counts(s, sink)),
+                Probe::NotYet(s) => {
+                    let mut seen = with_sink_counts(s, sink);
+                    if let Some(am) = &obs.alertmanager {
+                        seen.push_str("; ");
+                        seen.push_str(&alertmanager_view(am, alert.as_deref(), labels).await);
+                    }
+                    Probe::NotYet(seen)
+                }
                 Probe::Failed(s) => Probe::Failed(s),
             }
         }
@@ -416,6 +427,37 @@ async fn dashboard_panel(
             let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             Probe::NotYet(format!("{title}: max {max}"))
         }
+    }
+}
+
+/// The Alertmanager client for the run's backends, when the stack has one.
+pub fn alertmanager_client(
+    backends: &super::attach::Backends,
+    http: &reqwest::Client,
+) -> Option<AlertmanagerClient> {
+    let url = backends.alertmanager.as_ref()?;
+    match AlertmanagerClient::new(url.as_str(), http.clone()) {
+        Ok(client) => Some(client),
+        Err(e) => {
+            tracing::warn!(error = %error_chain(&e), "no Alertmanager client: missed notifications are not explained");
+            None
+        }
+    }
+}
+
+/// What Alertmanager holds for the alert a notification check waits for.
+async fn alertmanager_view(
+    am: &AlertmanagerClient,
+    alert: Option<&str>,
+    labels: &BTreeMap<String, String>,
+) -> String {
+    let mut filter = AlertFilter::default();
+    if let Some(name) = alert {
+        filter = filter.matcher(format!("alertname={name:?}"));
+    }
+    match am.alerts(&filter).await {
+        Ok(held) => checks::explain_notification(&held, alert, labels),
+        Err(e) => format!("alertmanager could not be asked: {}", error_chain(&e)),
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use super::poll::Probe;
+use crate::observe::alertmanager;
 use crate::observe::jaeger::Trace;
 use crate::observe::prometheus::{self, QueryResult};
 use crate::observe::webhook::{self, Notification};
@@ -112,6 +113,71 @@ pub fn notification(
     Probe::NotYet(format!(
         "{other} other notification(s) received since the reference time"
     ))
+}
+
+/// Why a notification has not arrived, as Alertmanager sees it: each alert it holds that
+/// the expectation names (`alert`, `labels`), with its state and the receivers its routes
+/// chose. A miss then says "suppressed (inhibited by 1 alert) → chat" instead of nothing.
+pub fn explain_notification(
+    held: &[alertmanager::Alert],
+    alert: Option<&str>,
+    labels: &BTreeMap<String, String>,
+) -> String {
+    const SHOWN: usize = 3;
+    let matching: Vec<&alertmanager::Alert> = held
+        .iter()
+        .filter(|a| alert.is_none_or(|name| a.name() == name) && labels_match(&a.labels, labels))
+        .collect();
+    if matching.is_empty() {
+        return format!(
+            "alertmanager holds no {} alert",
+            alert.unwrap_or("matching")
+        );
+    }
+    let mut parts: Vec<String> = matching
+        .iter()
+        .take(SHOWN)
+        .map(|a| {
+            let state = match a.status.state {
+                alertmanager::AlertState::Active => "active".to_string(),
+                alertmanager::AlertState::Unprocessed => "unprocessed".to_string(),
+                alertmanager::AlertState::Suppressed => {
+                    let mut why = Vec::new();
+                    if !a.status.inhibited_by.is_empty() {
+                        why.push(format!(
+                            "inhibited by {} alert(s)",
+                            a.status.inhibited_by.len()
+                        ));
+                    }
+                    if !a.status.silenced_by.is_empty() {
+                        why.push(format!("silenced by {}", a.status.silenced_by.join(", ")));
+                    }
+                    format!("suppressed ({})", why.join(", "))
+                }
+            };
+            let receivers: Vec<&str> = a.receivers.iter().map(|r| r.name.as_str()).collect();
+            format!(
+                "{}{} {state} → {}",
+                a.name(),
+                label_text(&a.labels),
+                receivers.join(", ")
+            )
+        })
+        .collect();
+    if matching.len() > SHOWN {
+        parts.push(format!("{} more", matching.len() - SHOWN));
+    }
+    format!("alertmanager: {}", parts.join("; "))
+}
+
+/// `{service="orders"}`: the labels besides `alertname`.
+fn label_text(labels: &BTreeMap<String, String>) -> String {
+    let inner: Vec<String> = labels
+        .iter()
+        .filter(|(k, _)| *k != "alertname")
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
+    format!("{{{}}}", inner.join(", "))
 }
 
 /// What a `trace:` expectation asks of a trace.

@@ -503,17 +503,36 @@ impl Validator {
         };
 
         let urls = r.urls.clone().unwrap_or_default();
+        if !urls.is_empty() && matches!(provider, Provider::Native | Provider::Compose) {
+            // gauntlet starts these components on ports it chooses; a URL here would be
+            // accepted and never read.
+            self.error_at_key(
+                "stack.urls",
+                format!(
+                    "`urls` only applies to stacks gauntlet does not run (external, kubernetes), not `{}`",
+                    provider_name(provider)
+                ),
+                Some("gauntlet starts every component itself; remove `urls`, or use provider `external`".into()),
+            );
+        }
         for (component, url) in &urls {
             let path = format!("stack.urls.{component}");
-            if !STACK_COMPONENTS.contains(&component.as_str())
-                && component != "grafana"
-                && component != "loki"
-            {
+            if component == "grafana" {
+                // Dashboards are read from files and their queries run against Prometheus;
+                // no probe asks Grafana, so accepting its URL would pretend it was checked.
+                self.error_at_key(
+                    &path,
+                    "gauntlet does not query Grafana: dashboard checks evaluate the panels of the `stack.dashboards` files against Prometheus",
+                    Some("export the dashboards as JSON, list them in `stack.dashboards`, and remove `urls.grafana`".into()),
+                );
+                continue;
+            }
+            if !STACK_COMPONENTS.contains(&component.as_str()) && component != "loki" {
                 self.error_at_key(
                     &path,
                     format!("unknown component {component:?}"),
                     Some(format!(
-                        "known components: {}, grafana, loki",
+                        "known components: {}, loki",
                         STACK_COMPONENTS.join(", ")
                     )),
                 );
