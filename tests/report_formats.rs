@@ -327,3 +327,26 @@ fn write_sample_report() {
     let out = std::env::var("GAUNTLET_REPORT_OUT").expect("GAUNTLET_REPORT_OUT");
     report::write_all(Path::new(&out), &realistic(), &ReportFormat::ALL).expect("written");
 }
+
+/// What gauntlet changed in the user's configuration is in every format, per scenario.
+#[test]
+fn config_notes_appear_in_every_format() {
+    let results = realistic();
+    let note = "receiver pager: pagerduty → gauntlet webhook sink";
+    assert!(results.scenarios[0].config_notes.iter().any(|n| n == note));
+    let md = markdown::render(&results).markdown;
+    assert!(
+        md.contains("### Configuration\n\n- alertmanager: alerts.yml"),
+        "{md}"
+    );
+    assert!(md.contains(note), "{md}");
+    let page = html::render(&results);
+    assert!(page.contains(&format!("<li>{note}</li>")), "{page}");
+    let xml = junit::to_string(&results).expect("junit");
+    assert!(
+        xml.contains(&format!(r#"<property name="config-note" value="{note}"/>"#)),
+        "{xml}"
+    );
+    let json = serde_json::to_value(&results).expect("json");
+    assert_eq!(json["scenarios"][0]["config_notes"][1], note);
+}

@@ -118,6 +118,11 @@ const INVALID: &[(&str, &str)] = &[
          @7:68: faults[1].to: gauntlet cannot interpose on collector -> jaeger\n  hint: network faults act on links gauntlet proxies: a service -> an upstream it calls (frontend -> api-gateway, api-gateway -> users|products|orders, orders -> worker), a service -> collector, prometheus -> a service (its scrapes), collector -> log-store (native)",
     ),
     (
+        "unread-urls.yaml",
+        "4:3: stack.urls: `urls` only applies to stacks gauntlet does not run (external, kubernetes), not `native`\n  hint: gauntlet starts every component itself; remove `urls`, or use provider `external`\n\
+         @4:50: stack.urls.grafana: gauntlet does not query Grafana: dashboard checks evaluate the panels of the `stack.dashboards` files against Prometheus\n  hint: export the dashboards as JSON, list them in `stack.dashboards`, and remove `urls.grafana`",
+    ),
+    (
         "unknown-fault-kind.yaml",
         "4:31: faults[0].kind: unknown fault kind \"http-error\"\n  hint: did you mean \"http-errors\"? known: http-errors, latency, hang, crash, cpu-burn, memory-growth, dependency-failure, queue-stall, kill-process, pause-process, container-stop, container-pause, container-kill, network-delay, network-bandwidth, network-blackhole, network-reset, pod-kill, scale-to-zero, rollout-restart, network-partition",
     ),

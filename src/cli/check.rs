@@ -38,7 +38,13 @@ pub fn check(args: &CheckArgs) -> i32 {
     let mut problem_count = 0;
     for file in &files {
         match scenario::load(file) {
-            Ok(s) => println!("ok      {} ({})", file.display(), s.name),
+            Ok(s) => {
+                println!("ok      {} ({})", file.display(), s.name);
+                // What the run will change in the user's configuration, before it runs.
+                for note in &s.stack.config_notes {
+                    println!("        config: {note}");
+                }
+            }
             Err(problems) => {
                 invalid_files += 1;
                 problem_count += problems.0.len();

@@ -267,6 +267,7 @@ fn error_result(s: &scenario::Scenario, error: String) -> ScenarioResult {
         overhead: None,
         skipped_reason: None,
         error: Some(error),
+        config_notes: s.stack.config_notes.clone(),
     }
 }
 

@@ -191,6 +191,7 @@ mod tests {
             overhead: None,
             skipped_reason: None,
             error: None,
+            config_notes: vec![],
         });
         r
     }

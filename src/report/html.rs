@@ -150,6 +150,13 @@ fn scenario_section(o: &mut String, s: &ScenarioResult) {
             esc(r)
         );
     }
+    if !s.config_notes.is_empty() {
+        o.push_str("<h3>Configuration</h3><ul>");
+        for note in &s.config_notes {
+            let _ = write!(o, "<li>{}</li>", esc(note));
+        }
+        o.push_str("</ul>\n");
+    }
     if let Some(l) = &s.load {
         o.push_str("<h3>Load</h3>");
         write_table(o, &table::load(l));

@@ -27,6 +27,9 @@ pub fn build(results: &RunResults) -> Report {
         suite.set_time(duration);
         suite.add_property(Property::new("file", scenario.file.as_str()));
         suite.add_property(Property::new("status", scenario.status.as_str()));
+        for note in &scenario.config_notes {
+            suite.add_property(Property::new("config-note", note.as_str()));
+        }
         for e in &scenario.expectations {
             suite.add_test_case(test_case(&scenario.name, e));
         }

@@ -71,6 +71,12 @@ pub fn render(results: &RunResults) -> MarkdownReport {
             }
             _ => {}
         }
+        if !s.config_notes.is_empty() {
+            o.push_str("\n### Configuration\n\n");
+            for note in &s.config_notes {
+                let _ = writeln!(o, "- {}", c(note));
+            }
+        }
         if let Some(l) = &s.load {
             o.push_str("\n### Load\n\n");
             write_table(&mut o, &table::load(l));

@@ -291,6 +291,10 @@ pub struct ScenarioResult {
     pub skipped_reason: Option<String>,
     /// What failed in the harness (status `error`), with its cause chain.
     pub error: Option<String>,
+    /// What gauntlet changed in the user's configuration to run it (receivers redirected to
+    /// its webhook sink, timings replaced, …); no secret is ever written here.
+    #[serde(default)]
+    pub config_notes: Vec<String>,
 }
 
 /// The `backend` of an expectation no backend could serve (skipped, with the reason).
@@ -604,6 +608,10 @@ impl LogLevel {
 /// are ms since that scenario started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a handful of events per second on an unbounded channel; boxing the result would only add an allocation"
+)]
 pub enum RunEvent {
     /// A scenario begins.
     ScenarioStarted {

@@ -329,6 +329,9 @@ impl<W: Write> TerminalReporter<W> {
                     fmt_ms(s.duration_ms),
                     scenario_reason(s)
                 ))?;
+                for note in &s.config_notes {
+                    self.line(&format!("  config: {note}"))?;
+                }
             }
             RunEvent::Log { level, message } => {
                 if *level != LogLevel::Debug || self.style.verbose {

@@ -11,7 +11,7 @@ use crate::observe::dashboard::{Dashboard, RenderContext};
 use crate::observe::jaeger::TraceQuery;
 use crate::observe::loki::{LogQuery, LokiClient};
 use crate::observe::victorialogs::{LogRecord, LogsQuery, VictoriaLogsClient};
-use crate::observe::{JaegerClient, PrometheusClient, WebhookSink};
+use crate::observe::{AlertmanagerClient, JaegerClient, PrometheusClient, WebhookSink};
 use crate::scenario::{AlertState, Check};
 use crate::stack::LogStoreKind;
 use crate::verdict::checks::{self, LogLine, LogWanted, TraceWanted};
@@ -66,7 +66,7 @@ impl LogSource {
 pub struct Observers {
     pub prometheus: PrometheusClient,
     /// Alertmanager's API, when the stack has one (to explain missed notifications).
-    pub alertmanager: Option<crate::observe::AlertmanagerClient>,
+    pub alertmanager: Option<AlertmanagerClient>,
     /// `Err` says why there is no trace store (trace checks are skipped with it).
     pub jaeger: Result<JaegerClient, String>,
     pub logs: LogSource,
@@ -628,6 +628,21 @@ async fn dashboard_panel(
         None => {
             let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             Probe::NotYet(format!("{title}: max {max}"))
+        }
+    }
+}
+
+/// The Alertmanager client for the run's backends, when the stack has one.
+pub fn alertmanager_client(
+    backends: &super::attach::Backends,
+    http: &reqwest::Client,
+) -> Option<AlertmanagerClient> {
+    let url = backends.alertmanager.as_ref()?;
+    match AlertmanagerClient::new(url.as_str(), http.clone()) {
+        Ok(client) => Some(client),
+        Err(e) => {
+            tracing::warn!(error = %error_chain(&e), "no Alertmanager client: missed notifications are not explained");
+            None
         }
     }
 }

@@ -228,6 +228,8 @@ fn stack_config(
         group_interval: scenario.stack.group_interval,
         repeat_interval: scenario.stack.repeat_interval,
         telemetry_flush: scenario.stack.telemetry_flush,
+        alertmanager_config: scenario.stack.alertmanager_config.clone(),
+        route_overrides: scenario.stack.route_overrides,
         rule_files,
         interpose_log_store: scenario
             .faults
@@ -366,9 +368,7 @@ impl Run<'_> {
             }
             dashboards.insert(d.uid.clone(), d);
         }
-        let alertmanager = backends.alertmanager.as_ref().and_then(|url| {
-            crate::observe::AlertmanagerClient::new(url.as_str(), http.clone()).ok()
-        });
+        let alertmanager = super::probes::alertmanager_client(backends, http);
         Ok(Arc::new(Observers {
             prometheus,
             alertmanager,
@@ -681,6 +681,7 @@ impl Run<'_> {
             overhead,
             skipped_reason: None,
             error: None,
+            config_notes: self.scenario.stack.config_notes.clone(),
         }
     }
 

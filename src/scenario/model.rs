@@ -34,7 +34,7 @@ pub const STACK_COMPONENTS: &[&str] = &[
 
 /// Further `stack.urls` keys: backends gauntlet only observes. `loki` and `victorialogs` name
 /// the kind of log store (`log-store` is taken to be Loki, as before VictoriaLogs existed).
-pub const URL_ONLY_COMPONENTS: &[&str] = &["grafana", "loki", "victorialogs"];
+pub const URL_ONLY_COMPONENTS: &[&str] = &["loki", "victorialogs"];
 
 /// Load journeys the sample frontend serves.
 pub const JOURNEYS: &[&str] = &["browse", "checkout", "account", "health"];
@@ -89,17 +89,31 @@ pub struct StackSpec {
     pub scrape_interval: Duration,
     #[serde(with = "humantime_serde_compat")]
     pub evaluation_interval: Duration,
+    /// Alertmanager route timings in effect: the scenario's when set, else the root route's
+    /// of the user's config, else Alertmanager's defaults.
     #[serde(with = "humantime_serde_compat")]
     pub group_wait: Duration,
     #[serde(with = "humantime_serde_compat")]
     pub group_interval: Duration,
     #[serde(with = "humantime_serde_compat")]
     pub repeat_interval: Duration,
+    /// The timings the scenario set explicitly; they replace the values of the user's route
+    /// tree (`crate::stack::alertmanager`).
+    pub route_overrides: crate::stack::alertmanager::RouteTimings,
+    /// Per receiver, the shortest timings of the routes that send to it, from the user's
+    /// Alertmanager config (empty with gauntlet's template, whose timings are the ones
+    /// above): notification floors use them.
+    pub receiver_timings: BTreeMap<String, crate::stack::alertmanager::Timings>,
+    /// What gauntlet changes in the user's configuration for this run (receivers redirected
+    /// to its webhook sink, …), shown in `gauntlet check` and in every report.
+    pub config_notes: Vec<String>,
     #[serde(with = "humantime_serde_compat::option")]
     pub alert_for: Option<Duration>,
     #[serde(with = "humantime_serde_compat")]
     pub telemetry_flush: Duration,
     pub rule_files: Vec<PathBuf>,
+    /// The user's Alertmanager config, run as written with its receivers redirected to the
+    /// webhook sink; `None` runs gauntlet's template.
     pub alertmanager_config: Option<PathBuf>,
     pub dashboards: Vec<PathBuf>,
     pub compose_file: Option<PathBuf>,

@@ -19,6 +19,8 @@ pub struct References {
     /// Recording rule name → the expressions recorded under it.
     pub recorded: BTreeMap<String, Vec<String>>,
     pub receivers: Vec<String>,
+    /// Receivers without integrations (Alertmanager sends them nothing).
+    pub silent_receivers: Vec<String>,
     /// Dashboard uid (and file stem) → what the runner will evaluate in it.
     pub dashboards: BTreeMap<String, DashboardInfo>,
 }

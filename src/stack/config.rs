@@ -44,6 +44,13 @@ pub struct StackConfig {
     /// (`pager`, `chat`). A receiver the template needs but that is missing here gets a URL
     /// nobody listens on (notifications fail and Alertmanager logs it).
     pub webhook_receivers: BTreeMap<String, Url>,
+    /// The user's Alertmanager config, run as written with every receiver redirected to its
+    /// `webhook_receivers` URL (see [`super::alertmanager`]); `None` renders gauntlet's
+    /// template.
+    pub alertmanager_config: Option<PathBuf>,
+    /// Route timings the scenario set explicitly; with `alertmanager_config` they replace the
+    /// tree's values (the template always takes `group_wait` and the others above).
+    pub route_overrides: super::alertmanager::RouteTimings,
     /// The `fixtures/stack` directory holding the config templates.
     pub fixtures_dir: PathBuf,
     /// Where component logs go; `None` puts them in the run's temp dir (deleted on stop).
@@ -74,6 +81,8 @@ impl StackConfig {
             rule_files: vec![fixtures_dir.join("test-rules/smoke.yml")],
             scrape_targets: Vec::new(),
             webhook_receivers: BTreeMap::new(),
+            alertmanager_config: None,
+            route_overrides: super::alertmanager::RouteTimings::default(),
             fixtures_dir,
             log_dir: None,
             ready_timeout: Duration::from_secs(30),

@@ -5,10 +5,13 @@
 //! - [`compose`]: the same components as containers (local images, host network) from a
 //!   compose file, through testcontainers.
 //! - [`external`]: URLs of a stack someone else runs.
+//! - [`alertmanager`]: the user's Alertmanager config, run as written with its receivers
+//!   redirected to gauntlet's webhook sink.
 //! - [`process`]: the owner of every child process gauntlet starts (process groups, cleanup
 //!   on drop, signals and panics).
 //! - [`cli`]: `stack up` / `stack down`, `doctor`, `bench startup`.
 
+pub mod alertmanager;
 pub mod binaries;
 pub mod cli;
 pub mod compose;

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Url;
 
+use super::alertmanager::{ConfigProblems, UserConfig};
 use super::binaries::{Binary, version_of};
 use super::config::{StackConfig, go_duration};
 use super::ports::{PortError, allocate_ports};
@@ -58,6 +59,11 @@ pub enum NativeError {
     },
     #[error(transparent)]
     Template(#[from] TemplateError),
+    #[error("the Alertmanager config {path} cannot run")]
+    AlertmanagerConfig {
+        path: PathBuf,
+        source: ConfigProblems,
+    },
     #[error("cannot write {path}")]
     Write {
         path: PathBuf,
@@ -752,6 +758,55 @@ fn dir_in(run: &Path, name: &str) -> Result<PathBuf, NativeError> {
     Ok(path)
 }
 
+/// The Alertmanager config a stack started with `config` runs (native and compose): the
+/// user's file with its receivers pointed at `config.webhook_receivers`
+/// ([`super::alertmanager`]), else gauntlet's template with the timings and the `pager`/`chat`
+/// URLs filled in.
+pub fn alertmanager_config(config: &StackConfig) -> Result<String, NativeError> {
+    let fx = &config.fixtures_dir;
+    if let Some(path) = &config.alertmanager_config {
+        let text = std::fs::read_to_string(path).map_err(|source| NativeError::Fixture {
+            path: path.clone(),
+            source,
+        })?;
+        let invalid = |source| NativeError::AlertmanagerConfig {
+            path: path.clone(),
+            source,
+        };
+        let user = UserConfig::parse(&text).map_err(invalid)?;
+        let source = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        return user
+            .render(&config.webhook_receivers, &config.route_overrides, &source)
+            .map_err(invalid);
+    }
+    let mut vars = BTreeMap::from([
+        ("group_wait", go_duration(config.group_wait)),
+        ("group_interval", go_duration(config.group_interval)),
+        ("repeat_interval", go_duration(config.repeat_interval)),
+    ]);
+    for (name, url) in &config.webhook_receivers {
+        if TEMPLATE_RECEIVERS.contains(&name.as_str()) {
+            vars.insert(
+                if name == "pager" {
+                    "pager_webhook_url"
+                } else {
+                    "chat_webhook_url"
+                },
+                url.to_string(),
+            );
+        }
+    }
+    vars.entry("pager_webhook_url")
+        .or_insert_with(|| format!("{UNUSED_RECEIVER_BASE}pager"));
+    vars.entry("chat_webhook_url")
+        .or_insert_with(|| format!("{UNUSED_RECEIVER_BASE}chat"));
+    let (name, text) = read_template(fx, "alertmanager/alertmanager.yml.tmpl")?;
+    Ok(render(&name, &text, &vars)?)
+}
+
 /// Renders every config into the run dir and returns what to start.
 fn render_all(
     config: &StackConfig,
@@ -800,34 +855,8 @@ fn render_all(
     let prom_cfg = write_config(run.join("prometheus.yml"), &render(&name, &text, &vars)?)?;
     let prom_data = dir_in(run, "prometheus-data")?;
 
-    // Alertmanager.
-    let mut vars = BTreeMap::from([
-        ("group_wait", go_duration(config.group_wait)),
-        ("group_interval", go_duration(config.group_interval)),
-        ("repeat_interval", go_duration(config.repeat_interval)),
-    ]);
-    let mut receiver_keys: Vec<(String, String)> = config
-        .webhook_receivers
-        .iter()
-        .map(|(name, url)| (format!("{name}_webhook_url"), url.to_string()))
-        .collect();
-    for name in TEMPLATE_RECEIVERS {
-        if !config.webhook_receivers.contains_key(name) {
-            receiver_keys.push((
-                format!("{name}_webhook_url"),
-                format!("{UNUSED_RECEIVER_BASE}{name}"),
-            ));
-        }
-    }
-    let (name, text) = read_template(fx, "alertmanager/alertmanager.yml.tmpl")?;
-    let am_text = {
-        let mut all: BTreeMap<&str, String> = vars.clone();
-        for (k, v) in &receiver_keys {
-            all.insert(k.as_str(), v.clone());
-        }
-        render(&name, &text, &all)?
-    };
-    vars.clear();
+    // Alertmanager: the user's config as written (receivers redirected), else the template.
+    let am_text = alertmanager_config(config)?;
     let am_cfg = write_config(run.join("alertmanager.yml"), &am_text)?;
     let am_data = dir_in(run, "alertmanager-data")?;
 

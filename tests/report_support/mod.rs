@@ -287,6 +287,10 @@ fn orders() -> ScenarioResult {
         }),
         skipped_reason: None,
         error: None,
+        config_notes: vec![
+            "alertmanager: alerts.yml runs as written, except for the changes below".into(),
+            "receiver pager: pagerduty → gauntlet webhook sink".into(),
+        ],
     }
 }
 
@@ -403,6 +407,7 @@ fn checkout() -> ScenarioResult {
         overhead: None,
         skipped_reason: None,
         error: None,
+        config_notes: vec![],
     }
 }
 
@@ -421,6 +426,7 @@ fn kube() -> ScenarioResult {
         overhead: None,
         skipped_reason: Some("no Kubernetes cluster configured (KUBECONFIG is unset)".into()),
         error: None,
+        config_notes: vec![],
     }
 }
 

@@ -33,15 +33,24 @@ pub fn timing_floor(
             // Met at once when the alert never fired, so nothing more can be claimed.
             AlertState::Inactive => Floor::of(vec![scrape, eval]),
         },
-        Check::Notification { alert, status, .. } => {
+        Check::Notification {
+            receiver,
+            alert,
+            status,
+            ..
+        } => {
+            // The routes that send to this receiver decide; the shortest is the floor.
+            let (group_wait, group_interval) = stack
+                .receiver_timings
+                .get(receiver)
+                .map_or((stack.group_wait, stack.group_interval), |t| {
+                    (t.group_wait, t.group_interval)
+                });
             let (transition, alertmanager) = match status {
-                NotificationStatus::Firing => {
-                    (Transition::Fires, part("group_wait", stack.group_wait))
+                NotificationStatus::Firing => (Transition::Fires, part("group_wait", group_wait)),
+                NotificationStatus::Resolved => {
+                    (Transition::Resolves, part("group_interval", group_interval))
                 }
-                NotificationStatus::Resolved => (
-                    Transition::Resolves,
-                    part("group_interval", stack.group_interval),
-                ),
             };
             let mut floor = match alert {
                 Some(alert) => alert_floor(alert, stack, refs, transition),

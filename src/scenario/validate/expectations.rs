@@ -199,6 +199,13 @@ impl Validator {
                         &known,
                     );
                 }
+                if ctx.refs.silent_receivers.contains(&receiver) {
+                    self.error(
+                        &join_key(path, "notification"),
+                        format!("receiver {receiver:?} has no integrations in the Alertmanager config: nothing is ever sent to it"),
+                        Some("give it a webhook (or any integration: gauntlet redirects them all to its sink)".into()),
+                    );
+                }
                 if let Some(alert) = &r.alert {
                     self.known_alert(&join_key(path, "alert"), alert, ctx);
                 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use yaml_serde::Value;
 
+mod alertmanager;
 mod expectations;
 mod faults;
 
@@ -27,9 +28,6 @@ use crate::scenario::values::{parse_duration, parse_percent, parse_rate, show, s
 
 const DEFAULT_SCRAPE: Duration = Duration::from_secs(15);
 const DEFAULT_EVALUATION: Duration = Duration::from_secs(15);
-const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
-const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(300);
-const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
 const DEFAULT_TELEMETRY_FLUSH: Duration = Duration::from_secs(1);
 const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -406,15 +404,14 @@ impl Validator {
         let evaluation = self
             .positive_duration("stack.evaluation-interval", r.evaluation_interval.as_ref())
             .unwrap_or(DEFAULT_EVALUATION);
-        let group_wait = self
-            .duration("stack.group-wait", r.group_wait.as_ref())
-            .unwrap_or(DEFAULT_GROUP_WAIT);
-        let group_interval = self
-            .positive_duration("stack.group-interval", r.group_interval.as_ref())
-            .unwrap_or(DEFAULT_GROUP_INTERVAL);
-        let repeat_interval = self
-            .positive_duration("stack.repeat-interval", r.repeat_interval.as_ref())
-            .unwrap_or(DEFAULT_REPEAT_INTERVAL);
+        // Explicit values only: they replace the route tree's own (see `alertmanager`).
+        let route_overrides = crate::stack::alertmanager::RouteTimings {
+            group_wait: self.duration("stack.group-wait", r.group_wait.as_ref()),
+            group_interval: self
+                .positive_duration("stack.group-interval", r.group_interval.as_ref()),
+            repeat_interval: self
+                .positive_duration("stack.repeat-interval", r.repeat_interval.as_ref()),
+        };
         let alert_for = self.duration("stack.alert-for", r.alert_for.as_ref());
         if alert_for.is_some() && matches!(provider, Provider::External | Provider::Kubernetes) {
             self.error_at_key(
@@ -450,23 +447,12 @@ impl Validator {
             &["json"],
         );
         let dashboards: Vec<PathBuf> = dashboard_files.iter().map(|(_, f)| f.clone()).collect();
-        let alertmanager_config = match &r.alertmanager_config {
-            Some(p) => {
-                let path = self.base_dir.join(p);
-                if !path.is_file() {
-                    self.error(
-                        "stack.alertmanager-config",
-                        format!("file not found: {}", path.display()),
-                        None,
-                    );
-                }
-                Some(path)
-            }
-            None => fixtures
-                .as_ref()
-                .map(|f| f.join("stack/alertmanager/alertmanager.yml.tmpl"))
-                .filter(|p| p.is_file()),
-        };
+        let am = self.alertmanager(
+            r.alertmanager_config.as_ref(),
+            provider,
+            fixtures.as_deref(),
+            route_overrides,
+        );
 
         let mut references = References::default();
         match references::rules(&rule_files) {
@@ -476,12 +462,8 @@ impl Validator {
             }
             Err(e) => self.error("stack.rules", e, None),
         }
-        if let Some(path) = &alertmanager_config {
-            match references::receivers(path) {
-                Ok(names) => references.receivers = names,
-                Err(e) => self.error("stack.alertmanager-config", e, None),
-            }
-        }
+        references.receivers = am.receivers.clone();
+        references.silent_receivers = am.silent_receivers.clone();
         for (field, file) in &dashboard_files {
             match references::dashboard(file) {
                 Ok((names, info)) => {
@@ -540,8 +522,30 @@ impl Validator {
         };
 
         let urls = r.urls.clone().unwrap_or_default();
+        if !urls.is_empty() && matches!(provider, Provider::Native | Provider::Compose) {
+            // gauntlet starts these components on ports it chooses; a URL here would be
+            // accepted and never read.
+            self.error_at_key(
+                "stack.urls",
+                format!(
+                    "`urls` only applies to stacks gauntlet does not run (external, kubernetes), not `{}`",
+                    provider_name(provider)
+                ),
+                Some("gauntlet starts every component itself; remove `urls`, or use provider `external`".into()),
+            );
+        }
         for (component, url) in &urls {
             let path = format!("stack.urls.{component}");
+            if component == "grafana" {
+                // Dashboards are read from files and their queries run against Prometheus;
+                // no probe asks Grafana, so accepting its URL would pretend it was checked.
+                self.error_at_key(
+                    &path,
+                    "gauntlet does not query Grafana: dashboard checks evaluate the panels of the `stack.dashboards` files against Prometheus",
+                    Some("export the dashboards as JSON, list them in `stack.dashboards`, and remove `urls.grafana`".into()),
+                );
+                continue;
+            }
             if !STACK_COMPONENTS.contains(&component.as_str())
                 && !URL_ONLY_COMPONENTS.contains(&component.as_str())
             {
@@ -634,13 +638,16 @@ impl Validator {
                 provider,
                 scrape_interval: scrape,
                 evaluation_interval: evaluation,
-                group_wait,
-                group_interval,
-                repeat_interval,
+                group_wait: am.timings.group_wait,
+                group_interval: am.timings.group_interval,
+                repeat_interval: am.timings.repeat_interval,
+                route_overrides,
+                receiver_timings: am.receiver_timings,
+                config_notes: am.notes,
                 alert_for,
                 telemetry_flush,
                 rule_files,
-                alertmanager_config,
+                alertmanager_config: am.path,
                 dashboards,
                 compose_file,
                 urls,
