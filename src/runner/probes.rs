@@ -275,8 +275,10 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
     }
 }
 
-/// Whether the alert was firing at any evaluation since `since`, from Prometheus' own
-/// `ALERTS` series (so a `resolved` check needs no memory of earlier probes). An error is the
+/// Whether the alert was firing at `since` or at any evaluation after it, from Prometheus'
+/// own `ALERTS` series (so a `resolved` check needs no memory of earlier probes). Firing *at*
+/// the reference counts: a recovery can end the alert at the first evaluation after it. An
+/// alert that stopped before the reference did not resolve in reaction to it. An error is the
 /// error it is, not "never fired".
 async fn alert_fired_since(
     obs: &Observers,
@@ -289,6 +291,14 @@ async fn alert_fired_since(
         "alertstate=\"firing\"".to_string(),
     ];
     matchers.extend(labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))));
+    let selector = format!("ALERTS{{{}}}", matchers.join(","));
+    // Rule groups write stale markers for alerts that stop, so an instant query at the
+    // reference sees only an alert still firing then.
+    match obs.prometheus.query(&selector, Some(since)).await {
+        Ok(r) if !r.result.is_empty() => return Ok(true),
+        Ok(_) => {}
+        Err(e) => return Err(error_chain(&e)),
+    }
     let now = SystemTime::now();
     // Milliseconds, rounded down: a sample from before `since` must not count.
     let window = now
@@ -296,10 +306,7 @@ async fn alert_fired_since(
         .unwrap_or_default()
         .as_millis()
         .max(1);
-    let expr = format!(
-        "max_over_time(ALERTS{{{}}}[{window}ms])",
-        matchers.join(",")
-    );
+    let expr = format!("max_over_time({selector}[{window}ms])");
     match obs.prometheus.query(&expr, Some(now)).await {
         Ok(r) => Ok(!r.result.is_empty()),
         Err(e) => Err(error_chain(&e)),

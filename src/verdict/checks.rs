@@ -60,8 +60,8 @@ fn show_time(t: Option<SystemTime>) -> String {
 
 /// `alert:` against Prometheus' `/api/v1/alerts`. Only a transition after `reference`
 /// counts: `firing`/`pending` need an alert that became active (`activeAt`) at or after it;
-/// `resolved` needs the alert to have fired since the reference (`fired_since_reference`,
-/// from Prometheus' `ALERTS` series) and to fire no more.
+/// `resolved` needs the alert to have been firing at or since the reference
+/// (`fired_since_reference`, from Prometheus' `ALERTS` series) and to fire no more.
 pub fn alert(
     alerts: &[prometheus::Alert],
     name: &str,
@@ -107,7 +107,7 @@ pub fn alert(
             }
         }
         AlertState::Resolved if !fired_since_reference => Probe::NotYet(format!(
-            "{seen}; it did not fire since the reference time, so it cannot resolve"
+            "{seen}; it was not firing at the reference time nor since, so it cannot resolve"
         )),
         AlertState::Resolved if firing.is_empty() => Probe::Met(Evidence::text(seen)),
         AlertState::Resolved => Probe::NotYet(seen),
