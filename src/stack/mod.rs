@@ -4,7 +4,7 @@
 //!   VictoriaLogs as child processes on OS-chosen loopback ports.
 //! - [`compose`]: the same components as containers (local images, host network) from a
 //!   compose file, through testcontainers.
-//! - [`external`]: URLs of a stack someone else runs.
+//! - [`running`]: what every provider exposes once up (URLs, components).
 //! - [`alertmanager`]: the user's Alertmanager config, run as written with its receivers
 //!   redirected to gauntlet's webhook sink.
 //! - [`process`]: the owner of every child process gauntlet starts (process groups, cleanup
@@ -16,7 +16,6 @@ pub mod binaries;
 pub mod cli;
 pub mod compose;
 pub mod config;
-pub mod external;
 pub mod native;
 pub mod ports;
 pub mod process;
@@ -25,7 +24,6 @@ pub mod template;
 
 pub use compose::ComposeStack;
 pub use config::StackConfig;
-pub use external::ExternalStack;
 pub use native::{ComponentFailure, NativeError, NativeStack};
 pub use process::{ManagedProcess, ProcessError, install_signal_cleanup};
-pub use running::{ComponentInfo, LogStoreKind, RunningStack, StackError, StackUrls};
+pub use running::{ComponentInfo, LogStoreKind, StackUrls};

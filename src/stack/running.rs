@@ -1,16 +1,13 @@
-//! A stack that is up, whoever started it: [`RunningStack`] is gauntlet's own
-//! [`NativeStack`] (processes it owns) or [`ComposeStack`] (containers it owns), or an
-//! [`ExternalStack`] (URLs of a stack someone else runs). Everything downstream (runner,
-//! observe clients) needs only [`StackUrls`].
+//! What every stack provider exposes once it is up: where each component answers
+//! ([`StackUrls`]) and what runs there ([`ComponentInfo`]). Everything downstream (runner,
+//! observe clients) needs only these; a stack someone else runs is attached by URL in
+//! `runner::attach`.
 
 use std::fmt;
 
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
-use super::compose::{ComposeError, ComposeStack};
-use super::external::ExternalStack;
-use super::native::{NativeError, NativeStack};
 
 /// Which kind of log store is behind [`StackUrls::log_store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,79 +72,6 @@ pub struct ComponentInfo {
     pub url: Url,
     /// Process id when gauntlet owns the process.
     pub pid: Option<u32>,
-}
-
-/// Any stack-level failure.
-#[derive(Debug, thiserror::Error)]
-pub enum StackError {
-    #[error(transparent)]
-    Native(#[from] NativeError),
-    #[error(transparent)]
-    Compose(#[from] ComposeError),
-    #[error("{operation} is not possible on an external stack (gauntlet does not own it)")]
-    Unsupported { operation: &'static str },
-}
-
-/// A stack that is up.
-#[derive(Debug)]
-pub enum RunningStack {
-    /// Started and owned by gauntlet; stopped on `stop()` or `Drop`.
-    Native(NativeStack),
-    /// The same components as containers (compose file, local images); removed on `stop()`
-    /// or `Drop`.
-    Compose(ComposeStack),
-    /// Someone else's; gauntlet only talks to it.
-    External(ExternalStack),
-}
-
-impl RunningStack {
-    /// Where each component answers.
-    pub fn urls(&self) -> &StackUrls {
-        match self {
-            RunningStack::Native(s) => s.urls(),
-            RunningStack::Compose(s) => s.urls(),
-            RunningStack::External(s) => s.urls(),
-        }
-    }
-
-    /// The components and whether each is the real thing.
-    pub fn components(&self) -> &[ComponentInfo] {
-        match self {
-            RunningStack::Native(s) => s.components(),
-            RunningStack::Compose(s) => s.components(),
-            RunningStack::External(s) => s.components(),
-        }
-    }
-
-    /// Human-readable summary: provider, each component, real or stand-in, version, URL.
-    pub fn describe(&self) -> String {
-        match self {
-            RunningStack::Native(s) => s.describe(),
-            RunningStack::Compose(s) => s.describe(),
-            RunningStack::External(s) => s.describe(),
-        }
-    }
-
-    /// Replaces the scrape targets of `job` (native only: the external stack's Prometheus
-    /// config is not ours).
-    pub fn set_targets(&self, job: &str, targets: &[String]) -> Result<(), StackError> {
-        match self {
-            RunningStack::Native(s) => Ok(s.set_targets(job, targets)?),
-            RunningStack::Compose(s) => Ok(s.set_targets(job, targets)?),
-            RunningStack::External(_) => Err(StackError::Unsupported {
-                operation: "changing scrape targets",
-            }),
-        }
-    }
-
-    /// Stops what gauntlet owns (nothing for an external stack).
-    pub async fn stop(self) {
-        match self {
-            RunningStack::Native(s) => s.stop().await,
-            RunningStack::Compose(s) => s.stop().await,
-            RunningStack::External(_) => {}
-        }
-    }
 }
 
 /// Renders component lines shared by both providers.
