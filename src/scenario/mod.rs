@@ -3,6 +3,7 @@
 //! `gauntlet check` runs this module alone: no network, no Docker.
 
 pub mod diagnostic;
+pub mod fault_kinds;
 pub mod files;
 pub mod floor;
 pub mod model;

@@ -8,7 +8,6 @@ use std::fmt;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
-
 /// Which kind of log store is behind [`StackUrls::log_store`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

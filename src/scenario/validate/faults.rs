@@ -2,6 +2,7 @@
 //! kind lacks or does not use reported, and conflicting overlapping windows caught.
 
 use super::*;
+use crate::scenario::fault_kinds;
 
 impl Validator {
     pub(super) fn faults(
@@ -49,21 +50,26 @@ impl Validator {
             self.error(
                 path,
                 "missing field `kind`",
-                Some(format!("known kinds: {}", FAULT_KINDS.join(", "))),
+                Some(format!("known kinds: {}", fault_kinds::names().join(", "))),
             );
             return None;
         };
-        let Some(spec) = fault_spec(kind) else {
-            self.unknown_name(&join_key(path, "kind"), "fault kind", kind, FAULT_KINDS);
+        let Some(spec) = fault_kinds::kind(kind) else {
+            self.unknown_name(
+                &join_key(path, "kind"),
+                "fault kind",
+                kind,
+                &fault_kinds::names(),
+            );
             return None;
         };
         // Fields the kind does not use are mistakes, not decoration.
         for field in set_fault_fields(r) {
-            if !spec.allowed.contains(&field) {
+            if !spec.fields.contains(&field) {
                 self.error_at_key(
                     &join_key(path, field),
                     format!("`{field}` does not apply to kind `{kind}`"),
-                    Some(format!("kind `{kind}` uses: {}", spec.allowed.join(", "))),
+                    Some(format!("kind `{kind}` uses: {}", spec.fields.join(", "))),
                 );
             }
         }
@@ -433,7 +439,7 @@ impl Validator {
                     }
                 }
             }
-            // fault_spec() accepted the kind, so an arm must exist; never drop a fault silently.
+            // fault_kinds::kind() accepted the kind, so an arm must exist; never drop a fault silently.
             _ => {
                 self.error(
                     &join_key(path, "kind"),
@@ -504,79 +510,6 @@ fn window_text(f: &Fault) -> String {
         Some(d) => format!("{}–{}", show(f.at), show(f.at + d)),
         None => format!("{}–end", show(f.at)),
     }
-}
-
-/// Every fault kind, for hints.
-pub const FAULT_KINDS: &[&str] = &[
-    "http-errors",
-    "latency",
-    "hang",
-    "crash",
-    "cpu-burn",
-    "memory-growth",
-    "dependency-failure",
-    "queue-stall",
-    "kill-process",
-    "pause-process",
-    "container-stop",
-    "container-pause",
-    "container-kill",
-    "network-delay",
-    "network-bandwidth",
-    "network-blackhole",
-    "network-reset",
-    "pod-kill",
-    "scale-to-zero",
-    "rollout-restart",
-    "network-partition",
-];
-
-struct FaultSpec {
-    allowed: &'static [&'static str],
-    needs_for: bool,
-    provider: Option<Provider>,
-}
-
-fn fault_spec(kind: &str) -> Option<FaultSpec> {
-    let (allowed, needs_for, provider): (&'static [&'static str], bool, Option<Provider>) =
-        match kind {
-            "http-errors" => (&["service", "rate", "status", "route"], true, None),
-            "latency" => (&["service", "delay", "jitter", "rate"], true, None),
-            "hang" => (&["service", "rate"], true, None),
-            "crash" => (&["service", "exit-code"], false, None),
-            "cpu-burn" => (&["service", "threads"], true, None),
-            "memory-growth" => (&["service", "mb-per-second", "max-mb"], true, None),
-            "dependency-failure" => (&["service", "dependency", "rate", "status"], true, None),
-            "queue-stall" => (&["service"], true, None),
-            "kill-process" => (&["target", "signal"], false, None),
-            "pause-process" => (&["target"], true, None),
-            "container-stop" | "container-pause" | "container-kill" => (
-                &["container"],
-                kind == "container-pause",
-                Some(Provider::Compose),
-            ),
-            "network-delay" => (&["from", "to", "delay", "jitter"], true, None),
-            "network-bandwidth" => (&["from", "to", "bytes-per-second"], true, None),
-            "network-blackhole" | "network-reset" => (&["from", "to"], true, None),
-            "pod-kill" => (
-                &["selector", "namespace"],
-                false,
-                Some(Provider::Kubernetes),
-            ),
-            "network-partition" => (&["selector", "namespace"], true, Some(Provider::Kubernetes)),
-            "scale-to-zero" => (&["workload", "namespace"], true, Some(Provider::Kubernetes)),
-            "rollout-restart" => (
-                &["workload", "namespace"],
-                false,
-                Some(Provider::Kubernetes),
-            ),
-            _ => return None,
-        };
-    Some(FaultSpec {
-        allowed,
-        needs_for,
-        provider,
-    })
 }
 
 fn set_fault_fields(r: &RawFault) -> Vec<&'static str> {

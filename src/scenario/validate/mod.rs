@@ -16,7 +16,6 @@ mod expectations;
 mod faults;
 
 pub use expectations::EXPECT_KINDS;
-pub use faults::FAULT_KINDS;
 
 use crate::scenario::diagnostic::{Diagnostic, Diagnostics};
 use crate::scenario::floor::timing_floor;
