@@ -70,6 +70,28 @@ const CASES: &[Case] = &[
             ),
         ],
     },
+    Case {
+        file: "page-routed-to-wrong-receiver.yaml",
+        expect: &[
+            // The alert fires and Alertmanager delivers it, to the root receiver...
+            ("expect[0]", ExpectationStatus::Met, &[]),
+            ("expect[1]", ExpectationStatus::Met, &[]),
+            // ...so the page never comes, and the miss says where the alert went.
+            (
+                "expect[2]",
+                ExpectationStatus::Missed,
+                &["routed to chat, not pager"],
+            ),
+        ],
+    },
+    Case {
+        file: "inhibition-swallows-page.yaml",
+        expect: &[
+            ("expect[0]", ExpectationStatus::Met, &[]),
+            ("expect[1]", ExpectationStatus::Met, &[]),
+            ("expect[2]", ExpectationStatus::Missed, &["inhibited by"]),
+        ],
+    },
 ];
 
 fn main() {
