@@ -16,7 +16,7 @@ use crate::verdict::explain::{self, Selector, SelectorFinding};
 const EXPLAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why `check` was missed, as far as the backends can tell (`None`: nothing to add).
-pub(super) async fn explain(check: &Check, obs: &Observers) -> Option<String> {
+pub async fn explain(check: &Check, obs: &Observers) -> Option<String> {
     tokio::time::timeout(EXPLAIN_TIMEOUT, ask(check, obs))
         .await
         .ok()
@@ -28,8 +28,11 @@ async fn ask(check: &Check, obs: &Observers) -> Option<String> {
         Check::Metric { query } => expression(obs, query).await,
         Check::Alert { alert, .. } => alert_rule(obs, alert).await,
         Check::Notification {
-            receiver, alert, ..
-        } => notification(obs, receiver, alert.as_deref()).await,
+            receiver,
+            alert,
+            labels,
+            ..
+        } => notification(obs, receiver, alert.as_deref(), labels).await,
         Check::DashboardHasData { dashboard } => panels(obs, dashboard, None).await,
         Check::DashboardPanel {
             dashboard, panel, ..
@@ -123,12 +126,22 @@ async fn selector(obs: &Observers, s: &Selector, names: &[String]) -> Option<Sel
 
 /// What Alertmanager did with the alert: never received, inhibited, silenced, or routed to
 /// other receivers.
-async fn notification(obs: &Observers, receiver: &str, alert: Option<&str>) -> Option<String> {
+async fn notification(
+    obs: &Observers,
+    receiver: &str,
+    alert: Option<&str>,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Option<String> {
     let am = obs.alertmanager.as_ref()?;
+    // The same alert for another service is not this check's concern.
+    let matchers = alert
+        .map(|a| ("alertname", a))
+        .into_iter()
+        .chain(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
     let filter = AlertFilter {
-        matchers: alert
-            .map(|a| vec![format!("alertname=\"{a}\"")])
-            .unwrap_or_default(),
+        matchers,
         ..AlertFilter::default()
     };
     let alerts = am.alerts(&filter).await.ok()?;

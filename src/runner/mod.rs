@@ -16,7 +16,7 @@
 pub mod attach;
 mod clock;
 mod expectations;
-mod explain;
+pub mod explain;
 pub mod fleet;
 mod load;
 mod overhead;
