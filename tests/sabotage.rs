@@ -89,7 +89,11 @@ const CASES: &[Case] = &[
         expect: &[
             ("expect[0]", ExpectationStatus::Met, &[]),
             ("expect[1]", ExpectationStatus::Met, &[]),
-            ("expect[2]", ExpectationStatus::Missed, &["inhibited by"]),
+            (
+                "expect[2]",
+                ExpectationStatus::Missed,
+                &[r#"inhibited by ServiceDown{service="worker"}"#],
+            ),
         ],
     },
 ];

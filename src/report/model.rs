@@ -608,10 +608,6 @@ impl LogLevel {
 /// are ms since that scenario started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a handful of events per second on an unbounded channel; boxing the result would only add an allocation"
-)]
 pub enum RunEvent {
     /// A scenario begins.
     ScenarioStarted {

@@ -152,14 +152,19 @@ async fn notification(
         ));
     }
     let mut why = Vec::new();
-    for a in &alerts {
+    // Alertmanager applied the filter; a proxy in front of it may not have.
+    let wanted = |a: &&crate::observe::alertmanager::Alert| {
+        alert.is_none_or(|name| a.name() == name)
+            && labels.iter().all(|(k, v)| a.labels.get(k) == Some(v))
+    };
+    for a in alerts.iter().filter(wanted) {
         let receivers: Vec<&str> = a.receivers.iter().map(|r| r.name.as_str()).collect();
         if a.status.state == AlertState::Suppressed {
             if !a.status.inhibited_by.is_empty() {
                 why.push(format!(
-                    "{} is inhibited by alert(s) {}",
+                    "{} is inhibited by {}",
                     a.name(),
-                    a.status.inhibited_by.join(", ")
+                    inhibitors(am, &a.status.inhibited_by).await
                 ));
             }
             if !a.status.silenced_by.is_empty() {
@@ -179,6 +184,31 @@ async fn notification(
     }
     why.dedup();
     (!why.is_empty()).then(|| why.join("; "))
+}
+
+/// The alerts behind inhibiting fingerprints, named with their labels (`ServiceDown{service="worker"}`);
+/// a fingerprint Alertmanager no longer holds stays a fingerprint.
+async fn inhibitors(am: &crate::observe::AlertmanagerClient, fingerprints: &[String]) -> String {
+    let all = am.alerts(&AlertFilter::default()).await.unwrap_or_default();
+    let named: Vec<String> = fingerprints
+        .iter()
+        .map(|f| match all.iter().find(|a| &a.fingerprint == f) {
+            Some(a) => {
+                let labels: Vec<String> = a
+                    .labels
+                    .iter()
+                    // gauntlet's own run label and the routing label say nothing here.
+                    .filter(|(k, _)| {
+                        !matches!(k.as_str(), "alertname" | "severity" | "gauntlet_run")
+                    })
+                    .map(|(k, v)| format!("{k}={v:?}"))
+                    .collect();
+                format!("{}{{{}}}", a.name(), labels.join(", "))
+            }
+            None => format!("alert {f}"),
+        })
+        .collect();
+    named.join(", ")
 }
 
 /// Empty panels of a dashboard, each with why its query selects nothing.
