@@ -146,3 +146,42 @@ expect:
         assert!(!stderr.contains(secret), "{stderr}");
     }
 }
+
+/// A `webhook-listen` without a usable `GAUNTLET_WEBHOOK_TOKEN` is the user's input to fix
+/// (exit 2, naming the variable), and a too-short token is not echoed.
+#[test]
+fn webhook_listen_without_a_usable_token_is_invalid_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = dir.path().join("hook.yaml");
+    std::fs::write(
+        &scenario,
+        r#"name: hook
+stack: { provider: external, urls: { prometheus: "http://127.0.0.1:1/" }, webhook-listen: "127.0.0.1:0" }
+services: { endpoints: { frontend: "http://127.0.0.1:1" } }
+expect:
+  - { metric: up, within: 30s }
+"#,
+    )
+    .expect("scenario");
+    for token in [None, Some("sh0rt-t0ken")] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"));
+        cmd.arg("run")
+            .arg(&scenario)
+            .arg("--report-dir")
+            .arg(dir.path().join("report"))
+            .env_remove(gauntlet::observe::webhook::WEBHOOK_TOKEN_ENV);
+        if let Some(t) = token {
+            cmd.env(gauntlet::observe::webhook::WEBHOOK_TOKEN_ENV, t);
+        }
+        let out = cmd.output().expect("runs gauntlet");
+        // The run's summary (and the error in it) is on stdout, tracing on stderr.
+        let stderr = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(2), "{token:?}: {stderr}");
+        assert!(stderr.contains("GAUNTLET_WEBHOOK_TOKEN"), "{stderr}");
+        assert!(!stderr.contains("sh0rt-t0ken"), "{stderr}");
+    }
+}

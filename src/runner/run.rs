@@ -65,12 +65,16 @@ impl RunError {
     /// The documented exit code this failure maps to.
     pub fn exit_code(&self) -> i32 {
         match self {
+            // What the user must fix in their input, not a stack that failed.
+            RunError::Attach(
+                AttachError::WebhookToken(_) | AttachError::Url { .. } | AttachError::Name { .. },
+            )
+            | RunError::Config(_) => crate::exit_code::INVALID_SCENARIO,
             RunError::Stack(_)
             | RunError::Compose(_)
             | RunError::Services(_)
             | RunError::Attach(_)
             | RunError::WarmUp(_) => crate::exit_code::STACK_FAILED,
-            RunError::Config(_) => crate::exit_code::INVALID_SCENARIO,
             RunError::Interrupted => crate::exit_code::INTERRUPTED,
             RunError::Internal(_) => crate::exit_code::INTERNAL_ERROR,
         }
