@@ -96,6 +96,14 @@ const CASES: &[Case] = &[
             ),
         ],
     },
+    Case {
+        file: "overhead-budget-too-tight.yaml",
+        expect: &[(
+            "overhead",
+            ExpectationStatus::Missed,
+            &["CPU over the 1% budget"],
+        )],
+    },
 ];
 
 fn main() {

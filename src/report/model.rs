@@ -565,16 +565,48 @@ pub struct OverheadResult {
     pub baseline_rps: Option<f64>,
     /// Throughput with instrumentation, when measured.
     pub instrumented_rps: Option<f64>,
+    /// CPU per request with its interval and noise floor (format 2 reports before this field
+    /// have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuOverhead>,
 }
 
-/// Overhead limits, percent.
+/// Overhead limits, percent; a budget not given is not checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OverheadLimits {
+    /// `max-cpu-increase`.
+    #[serde(default)]
+    pub max_cpu_increase_pct: Option<f64>,
     /// `max-latency-p99-increase`.
-    pub max_p99_increase_pct: f64,
+    pub max_p99_increase_pct: Option<f64>,
     /// `max-throughput-drop`.
-    pub max_throughput_drop_pct: f64,
+    pub max_throughput_drop_pct: Option<f64>,
+}
+
+/// CPU per request, instrumentation off vs full, with its bootstrap interval over rounds and
+/// the A/A noise floor measured in the same run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuOverhead {
+    /// Mean per-round increase, percent.
+    pub increase_pct: f64,
+    /// 90 % bootstrap interval of the increase, percent.
+    pub interval_pct: [f64; 2],
+    /// 90 % bootstrap interval of off vs off (the noise floor), percent.
+    pub noise_pct: [f64; 2],
+    /// Rounds that gave figures.
+    pub rounds: u32,
+    /// CPU time (user + system) of the service processes per request, milliseconds.
+    pub baseline_cpu_ms_per_request: f64,
+    pub instrumented_cpu_ms_per_request: f64,
+    /// Resident memory of all service processes together, MiB (mean over runs).
+    pub baseline_rss_mb: f64,
+    pub instrumented_rss_mb: f64,
+    /// `within`, `over`, `inconclusive`, or `unchecked` (no CPU budget).
+    pub verdict: String,
+    /// Why, in words.
+    pub reason: String,
 }
 
 /// Severity of a [`RunEvent::Log`] line.
@@ -608,6 +640,10 @@ impl LogLevel {
 /// are ms since that scenario started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a handful of events per second on an unbounded channel; boxing the result would only add an allocation"
+)]
 pub enum RunEvent {
     /// A scenario begins.
     ScenarioStarted {

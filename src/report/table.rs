@@ -284,7 +284,8 @@ const OVERHEAD: &[Column] = &[
     num("Limit"),
 ];
 
-/// The overhead check: p99 latency increase and throughput drop against their limits.
+/// The overhead check: CPU per request (with its interval and the A/A noise floor), p99
+/// latency increase and throughput drop, each against its limit ("-": not checked).
 pub(crate) fn overhead(ov: &OverheadResult) -> Table {
     let with_unit = |v: Option<f64>, prec: usize, unit: &str| {
         Cell::Text(v.map_or_else(
@@ -292,24 +293,60 @@ pub(crate) fn overhead(ov: &OverheadResult) -> Table {
             |v| format!("{} {unit}", fmt_num(v, prec)),
         ))
     };
+    let limit = |v: Option<f64>| Cell::Text(v.map_or_else(|| "-".to_owned(), fmt_pct));
+    let mut rows = Vec::new();
+    if let Some(cpu) = &ov.cpu {
+        rows.push(vec![
+            Cell::text("CPU per request"),
+            with_unit(Some(cpu.baseline_cpu_ms_per_request), 3, "ms"),
+            with_unit(Some(cpu.instrumented_cpu_ms_per_request), 3, "ms"),
+            Cell::Text(format!(
+                "{} [{}, {}] {}",
+                fmt_pct(cpu.increase_pct),
+                fmt_pct(cpu.interval_pct[0]),
+                fmt_pct(cpu.interval_pct[1]),
+                cpu.verdict
+            )),
+            limit(ov.limits.max_cpu_increase_pct),
+        ]);
+        rows.push(vec![
+            Cell::text("A/A noise (off vs off)"),
+            Cell::text("-"),
+            Cell::text("-"),
+            Cell::Text(format!(
+                "[{}, {}]",
+                fmt_pct(cpu.noise_pct[0]),
+                fmt_pct(cpu.noise_pct[1])
+            )),
+            Cell::text("-"),
+        ]);
+        rows.push(vec![
+            Cell::text("RSS, all services"),
+            with_unit(Some(cpu.baseline_rss_mb), 0, "MiB"),
+            with_unit(Some(cpu.instrumented_rss_mb), 0, "MiB"),
+            Cell::Text(fmt_pct(
+                (cpu.instrumented_rss_mb / cpu.baseline_rss_mb - 1.0) * 100.0,
+            )),
+            Cell::text("-"),
+        ]);
+    }
+    rows.push(vec![
+        Cell::text("p99 latency increase"),
+        with_unit(ov.baseline_p99_ms, 2, "ms"),
+        with_unit(ov.instrumented_p99_ms, 2, "ms"),
+        Cell::Text(fmt_pct(ov.p99_increase_pct)),
+        limit(ov.limits.max_p99_increase_pct),
+    ]);
+    rows.push(vec![
+        Cell::text("throughput drop"),
+        with_unit(ov.baseline_rps, 1, "req/s"),
+        with_unit(ov.instrumented_rps, 1, "req/s"),
+        Cell::Text(fmt_pct(ov.throughput_drop_pct)),
+        limit(ov.limits.max_throughput_drop_pct),
+    ]);
     Table {
         columns: OVERHEAD,
-        rows: vec![
-            vec![
-                Cell::text("p99 latency increase"),
-                with_unit(ov.baseline_p99_ms, 2, "ms"),
-                with_unit(ov.instrumented_p99_ms, 2, "ms"),
-                Cell::Text(fmt_pct(ov.p99_increase_pct)),
-                Cell::Text(fmt_pct(ov.limits.max_p99_increase_pct)),
-            ],
-            vec![
-                Cell::text("throughput drop"),
-                with_unit(ov.baseline_rps, 1, "req/s"),
-                with_unit(ov.instrumented_rps, 1, "req/s"),
-                Cell::Text(fmt_pct(ov.throughput_drop_pct)),
-                Cell::Text(fmt_pct(ov.limits.max_throughput_drop_pct)),
-            ],
-        ],
+        rows,
     }
 }
 
@@ -398,20 +435,24 @@ mod tests {
             p99_increase_pct: 3.0,
             throughput_drop_pct: -1.0,
             limits: super::super::model::OverheadLimits {
-                max_p99_increase_pct: 10.0,
-                max_throughput_drop_pct: 5.0,
+                max_cpu_increase_pct: None,
+                max_p99_increase_pct: Some(10.0),
+                max_throughput_drop_pct: None,
             },
             status: ExpectationStatus::Met,
             baseline_p99_ms: Some(12.5),
             instrumented_p99_ms: None,
             baseline_rps: Some(200.0),
             instrumented_rps: Some(198.04),
+            cpu: None,
         };
         let t = overhead(&ov);
         assert!(t.rows.iter().all(|r| r.len() == t.columns.len()));
         assert_eq!(t.rows[0][1], Cell::text("12.5 ms"));
         assert_eq!(t.rows[0][2], Cell::text("-"));
         assert_eq!(t.rows[1][2], Cell::text("198 req/s"));
+        // A budget not given is not checked.
+        assert_eq!(t.rows[1][4], Cell::text("-"));
         assert!(faults(&[]).is_none());
     }
 }

@@ -14,8 +14,8 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use super::model::{
-    ExpectationResult, ExpectationStatus, LogLevel, RunEvent, RunResults, ScenarioResult,
-    ScenarioStatus, SeriesPoint,
+    ExpectationKind, ExpectationResult, ExpectationStatus, LogLevel, RunEvent, RunResults,
+    ScenarioResult, ScenarioStatus, SeriesPoint,
 };
 use super::text::{fmt_ms, fmt_num, fmt_opt_ms, fmt_pct, fmt_ratio_pct};
 
@@ -364,8 +364,16 @@ fn expectation_detail(e: &ExpectationResult) -> String {
                 fmt_ms(t),
                 fmt_ms(e.deadline_ms)
             ),
+            // The overhead check has no deadline: what it measured is the detail.
+            None if e.kind == ExpectationKind::Overhead => {
+                format!(": {}", e.last_observed.as_deref().unwrap_or("measured"))
+            }
             None => format!(" (held for {})", fmt_ms(e.deadline_ms)),
         },
+        ExpectationStatus::Missed if e.kind == ExpectationKind::Overhead => format!(
+            ": {}",
+            e.last_observed.as_deref().unwrap_or("nothing measured")
+        ),
         ExpectationStatus::Missed => format!(
             " (deadline {}; last observed: {})",
             fmt_ms(e.deadline_ms),
@@ -487,14 +495,27 @@ pub fn write_summary(
             scenario_reason(s)
         )?;
         if let Some(o) = &s.overhead {
+            let limit = |v: Option<f64>| v.map_or_else(|| "unchecked".to_owned(), fmt_pct);
+            let cpu = o.cpu.as_ref().map_or_else(String::new, |c| {
+                format!(
+                    "CPU per request {} [{}, {}] {} (limit {}, A/A noise [{}, {}]), ",
+                    signed_pct(c.increase_pct),
+                    signed_pct(c.interval_pct[0]),
+                    signed_pct(c.interval_pct[1]),
+                    c.verdict,
+                    limit(o.limits.max_cpu_increase_pct),
+                    signed_pct(c.noise_pct[0]),
+                    signed_pct(c.noise_pct[1]),
+                )
+            });
             writeln!(
                 out,
-                "           overhead {}: p99 {} (limit {}), throughput drop {} (limit {})",
+                "           overhead {}: {cpu}p99 {} (limit {}), throughput drop {} (limit {})",
                 o.status.as_str(),
                 signed_pct(o.p99_increase_pct),
-                fmt_pct(o.limits.max_p99_increase_pct),
+                limit(o.limits.max_p99_increase_pct),
                 signed_pct(o.throughput_drop_pct),
-                fmt_pct(o.limits.max_throughput_drop_pct)
+                limit(o.limits.max_throughput_drop_pct)
             )?;
         }
     }
@@ -536,7 +557,7 @@ fn signed_pct(p: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::{ExpectationKind, ExpectationPhase};
+    use crate::report::model::ExpectationPhase;
     use std::sync::{Arc, Mutex};
 
     /// An in-memory terminal for indicatif that records every drawn line.

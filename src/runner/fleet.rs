@@ -299,6 +299,11 @@ impl Fleet {
         self.processes.get(name).map(|p| p.process.pid())
     }
 
+    /// Every per-process service's process id.
+    pub fn pids(&self) -> Vec<u32> {
+        self.processes.values().map(|p| p.process.pid()).collect()
+    }
+
     /// The proxy on a link, if a network fault names it.
     pub fn proxy(&self, from: &str, to: &str) -> Option<&FaultProxy> {
         self.proxies.get(&(from.to_string(), to.to_string()))

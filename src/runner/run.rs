@@ -644,9 +644,18 @@ impl Run<'_> {
                     name: "overhead".into(),
                     at_ms: clock.now_ms(),
                 });
+                let log_dir = self
+                    .ctx
+                    .report_dir
+                    .join("logs")
+                    .join(sanitize(&self.scenario.name));
+                let env = super::overhead::OverheadEnv {
+                    exe: &self.ctx.exe,
+                    log_dir: &log_dir,
+                    otlp_http: backends.otlp_http.as_ref(),
+                };
                 let (expectation, result) =
-                    super::overhead::measure_overhead(scenario, spec, backends.otlp_http.as_ref())
-                        .await?;
+                    super::overhead::measure_overhead(scenario, spec, &env).await?;
                 clock.emit(RunEvent::ExpectationFinished(expectation.clone()));
                 results.push(expectation);
                 result

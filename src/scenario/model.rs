@@ -484,9 +484,12 @@ impl Check {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OverheadSpec {
-    /// Percent, e.g. 1.0 for "1%".
-    pub max_latency_p99_increase_pct: f64,
-    pub max_throughput_drop_pct: f64,
+    /// Percents, e.g. 1.0 for "1%"; a budget not given is not checked.
+    pub max_cpu_increase_pct: Option<f64>,
+    pub max_latency_p99_increase_pct: Option<f64>,
+    pub max_throughput_drop_pct: Option<f64>,
+    /// A/B/A' rounds (at least 3, for an interval).
+    pub rounds: u32,
     pub rate: Option<f64>,
     #[serde(with = "humantime_serde_compat::option")]
     pub duration: Option<Duration>,

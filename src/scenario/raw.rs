@@ -172,10 +172,12 @@ pub struct RawCorrelation {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawOverhead {
+    pub max_cpu_increase: Option<String>,
     pub max_latency_p99_increase: Option<String>,
     pub max_throughput_drop: Option<String>,
     pub rate: Option<String>,
     pub duration: Option<String>,
+    pub rounds: Option<u32>,
 }
 
 /// `no-alerts: any` or `no-alerts: [HighErrorRate, ServiceDown]`.

@@ -151,13 +151,16 @@ fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { f64::NAN }
 }
 
+/// One measured run of [`drive`].
 #[derive(Debug, Default)]
-struct Raw {
-    latencies: Vec<Duration>,
-    sent: u64,
-    failed: u64,
-    elapsed: Duration,
-    cpu_seconds: f64,
+pub(crate) struct Raw {
+    /// Latencies of the successful requests, from their planned send times.
+    pub(crate) latencies: Vec<Duration>,
+    pub(crate) sent: u64,
+    pub(crate) failed: u64,
+    pub(crate) elapsed: Duration,
+    /// CPU of this whole process during the run.
+    pub(crate) cpu_seconds: f64,
 }
 
 /// Runs the benchmark.
@@ -284,7 +287,7 @@ fn stats(instrumentation: Instrumentation, mut raw: Raw) -> ModeStats {
 }
 
 /// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -301,7 +304,12 @@ fn traceparent() -> String {
 
 /// Sends `rate × duration` requests at planned times; successful latencies are measured
 /// from each request's planned send time.
-async fn drive(client: &reqwest::Client, base: &str, rate: u32, duration: Duration) -> Raw {
+pub(crate) async fn drive(
+    client: &reqwest::Client,
+    base: &str,
+    rate: u32,
+    duration: Duration,
+) -> Raw {
     let n = (f64::from(rate) * duration.as_secs_f64()).round() as u64;
     let interval = 1.0 / f64::from(rate);
     let cpu0 = ProcStat::read().map(|s| s.cpu_seconds()).unwrap_or(0.0);

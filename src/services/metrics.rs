@@ -268,6 +268,12 @@ impl ProcStat {
         Self::parse(&text)
     }
 
+    /// Reads `/proc/<pid>/stat` (all of that process's threads); `None` when it is gone.
+    pub fn read_pid(pid: u32) -> Option<Self> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        Self::parse(&text)
+    }
+
     /// Parses one `/proc/<pid>/stat` line (the command may contain spaces and parentheses,
     /// so fields are counted after the last `)`).
     pub fn parse(text: &str) -> Option<Self> {

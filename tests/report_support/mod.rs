@@ -5,9 +5,10 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 use gauntlet::report::{
-    Component, ComponentKind, Environment, ExpectationKind, ExpectationPhase, ExpectationResult,
-    ExpectationStatus, FaultRecord, HostFacts, LoadSummary, LogLevel, OverheadLimits,
-    OverheadResult, PhaseTiming, RunEvent, RunResults, ScenarioResult, ScenarioStatus, SeriesPoint,
+    Component, ComponentKind, CpuOverhead, Environment, ExpectationKind, ExpectationPhase,
+    ExpectationResult, ExpectationStatus, FaultRecord, HostFacts, LoadSummary, LogLevel,
+    OverheadLimits, OverheadResult, PhaseTiming, RunEvent, RunResults, ScenarioResult,
+    ScenarioStatus, SeriesPoint,
 };
 
 #[expect(
@@ -276,14 +277,27 @@ fn orders() -> ScenarioResult {
             p99_increase_pct: 0.4,
             throughput_drop_pct: 0.2,
             limits: OverheadLimits {
-                max_p99_increase_pct: 1.0,
-                max_throughput_drop_pct: 1.0,
+                max_cpu_increase_pct: Some(30.0),
+                max_p99_increase_pct: Some(1.0),
+                max_throughput_drop_pct: None,
             },
             status: Met,
             baseline_p99_ms: Some(18.2),
             instrumented_p99_ms: Some(18.27),
             baseline_rps: Some(201.3),
             instrumented_rps: Some(200.9),
+            cpu: Some(CpuOverhead {
+                increase_pct: 18.4,
+                interval_pct: [12.1, 24.9],
+                noise_pct: [-3.2, 4.1],
+                rounds: 5,
+                baseline_cpu_ms_per_request: 0.412,
+                instrumented_cpu_ms_per_request: 0.488,
+                baseline_rss_mb: 96.0,
+                instrumented_rss_mb: 121.0,
+                verdict: "within".into(),
+                reason: "the whole interval is under 30%".into(),
+            }),
         }),
         skipped_reason: None,
         error: None,

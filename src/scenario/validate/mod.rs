@@ -28,6 +28,8 @@ use crate::scenario::values::{parse_duration, parse_percent, parse_rate, show, s
 const DEFAULT_SCRAPE: Duration = Duration::from_secs(15);
 const DEFAULT_EVALUATION: Duration = Duration::from_secs(15);
 const DEFAULT_TELEMETRY_FLUSH: Duration = Duration::from_secs(1);
+/// A/B/A' rounds of the overhead measurement when the scenario gives none.
+const DEFAULT_OVERHEAD_ROUNDS: u32 = 5;
 const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Added to the planned timeline for stack start-up and teardown.
@@ -968,13 +970,25 @@ impl Validator {
             r.max_latency_p99_increase.as_ref(),
         );
         let tput = pct(self, "max-throughput-drop", r.max_throughput_drop.as_ref());
-        if r.max_latency_p99_increase.is_none() && r.max_throughput_drop.is_none() {
+        let cpu = pct(self, "max-cpu-increase", r.max_cpu_increase.as_ref());
+        if r.max_latency_p99_increase.is_none()
+            && r.max_throughput_drop.is_none()
+            && r.max_cpu_increase.is_none()
+        {
             self.error(
                 "overhead",
-                "needs `max-latency-p99-increase` and/or `max-throughput-drop`",
-                None,
+                "needs a budget: `max-cpu-increase`, `max-latency-p99-increase` and/or `max-throughput-drop`",
+                Some("e.g. `max-cpu-increase: 30%`: CPU per request, instrumentation off vs full".into()),
             );
             return None;
+        }
+        let rounds = r.rounds.unwrap_or(DEFAULT_OVERHEAD_ROUNDS);
+        if rounds < 3 {
+            self.error(
+                "overhead.rounds",
+                format!("{rounds} round(s) cannot give an interval"),
+                Some("use at least 3 (the default is 5)".into()),
+            );
         }
         let rate = match &r.rate {
             Some(t) => match parse_rate(t) {
@@ -988,8 +1002,10 @@ impl Validator {
         };
         let duration = self.positive_duration("overhead.duration", r.duration.as_ref());
         Some(OverheadSpec {
-            max_latency_p99_increase_pct: p99.unwrap_or(100.0),
-            max_throughput_drop_pct: tput.unwrap_or(100.0),
+            max_cpu_increase_pct: cpu,
+            max_latency_p99_increase_pct: p99,
+            max_throughput_drop_pct: tput,
+            rounds,
             rate,
             duration,
         })
