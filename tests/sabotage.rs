@@ -97,11 +97,11 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
-        file: "overhead-budget-too-tight.yaml",
+        file: "overhead-expensive-instrumentation.yaml",
         expect: &[(
             "overhead",
             ExpectationStatus::Missed,
-            &["CPU over the 1% budget"],
+            &["CPU over the 50% budget"],
         )],
     },
 ];
