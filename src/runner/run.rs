@@ -259,6 +259,16 @@ struct Run<'a> {
     started_wall: SystemTime,
 }
 
+/// What `with_stack` started for the phases: torn down by it whatever they return.
+struct Started<'s> {
+    fleet: &'s mut Fleet,
+    registry: &'s FaultRegistry,
+    observers: Arc<Observers>,
+    backends: &'s Backends,
+    /// Scrape targets that must answer before the warm-up ends.
+    expected_up: usize,
+}
+
 impl Run<'_> {
     /// Starts the services, runs the phases, and stops the services and rolls back every
     /// fault whatever the phases return.
@@ -328,11 +338,13 @@ impl Run<'_> {
         let observers = self.observers(&backends, &http, sink)?;
         let result = self
             .phases(
-                &mut fleet,
-                &registry,
-                observers,
-                &backends,
-                scrape_targets.len(),
+                Started {
+                    fleet: &mut fleet,
+                    registry: &registry,
+                    observers,
+                    backends: &backends,
+                    expected_up: scrape_targets.len(),
+                },
                 phases,
                 placeholders,
             )
@@ -450,20 +462,19 @@ impl Run<'_> {
         Ok(None)
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the phases' own state: the fleet, faults and observers this run started"
-    )]
     async fn phases(
         &self,
-        fleet: &mut Fleet,
-        registry: &FaultRegistry,
-        observers: Arc<Observers>,
-        backends: &Backends,
-        expected_up: usize,
+        started: Started<'_>,
         phases: &mut Vec<PhaseTiming>,
         mut placeholders: BTreeMap<String, ExpectationResult>,
     ) -> Result<ScenarioResult, RunError> {
+        let Started {
+            fleet,
+            registry,
+            observers,
+            backends,
+            expected_up,
+        } = started;
         let (scenario, clock) = (self.scenario, self.clock);
         let phase_start = clock.now_ms();
         clock.emit(RunEvent::PhaseStarted {
