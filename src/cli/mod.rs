@@ -74,6 +74,9 @@ pub enum BenchCommand {
     Overhead(crate::services::OverheadArgs),
     /// Time from start to all-ready for the native stack.
     Startup(crate::stack::cli::BenchStartupArgs),
+    /// The sample fleet's knee: the highest open-model rate that keeps p95 and errors under
+    /// their limits, instrumentation off and full.
+    Capacity(crate::services::capacity::CapacityArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.
@@ -131,6 +134,13 @@ pub async fn run(cli: Cli) -> i32 {
             install_cleanup();
             report(
                 crate::services::run_overhead_cli(args).await,
+                exit_code::INTERNAL_ERROR,
+            )
+        }
+        Command::Bench(BenchCommand::Capacity(args)) => {
+            install_cleanup();
+            report(
+                crate::services::capacity::run_capacity_cli(args).await,
                 exit_code::INTERNAL_ERROR,
             )
         }

@@ -7,6 +7,7 @@
 //! overhead`).
 
 pub mod bench;
+pub mod capacity;
 pub mod cli;
 mod client;
 pub mod config;
