@@ -30,6 +30,7 @@ fn observers(alertmanager: Option<AlertmanagerClient>, sink: WebhookSink) -> Obs
         scrape_interval: Duration::from_secs(1),
         failed_trace_ids: Arc::new(Mutex::new(Vec::new())),
         started_wall: SystemTime::now(),
+        ledger: Arc::default(),
     }
 }
 

@@ -60,6 +60,15 @@ const CASES: &[Case] = &[
         )],
     },
     Case {
+        file: "collector-outage-loses-spans.yaml",
+        // Missed with the loss measured, naming the outage that caused it.
+        expect: &[(
+            "recover.expect[0]",
+            ExpectationStatus::Missed,
+            &["of spans (fault window)"],
+        )],
+    },
+    Case {
         file: "dashboard-misspelled-metric.yaml",
         expect: &[
             ("expect[0]", ExpectationStatus::Missed, &["Error ratio (A)"]),

@@ -25,6 +25,12 @@ const INVALID: &[(&str, &str)] = &[
         "3:7: invalid YAML: while parsing a flow mapping, did not find expected ',' or '}'",
     ),
     (
+        "completeness-misplaced.yaml",
+        "7:7: expect[0].completeness: `completeness` counts the whole run's telemetry after the faults, so it belongs in `recover.expect`\n  hint: move it to `recover.expect`; its deadline counts from the last rollback\n\
+         @11:33: recover.expect[0].completeness.traces: 0% would be met with nothing stored\n  hint: give the share that must arrive, e.g. 99%\n\
+         @11:46: recover.expect[0].completeness.metrics: percentage must be between 0% and 100%, got \"101%\"",
+    ),
+    (
         "container-fault-native.yaml",
         "4:31: faults[0].kind: kind `container-pause` needs provider `compose`, this scenario uses `native`",
     ),

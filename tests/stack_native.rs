@@ -404,7 +404,15 @@ async fn native_stack_serves_metrics_alerts_traces_and_logs_then_stops_cleanly()
 
     // Stop: every process we started is gone (kill(pid, 0) fails).
     let run_dir = stack.run_dir().to_path_buf();
+    let stopping = std::time::Instant::now();
     stack.stop().await;
+    // Every component exits on SIGTERM: a stop that lasts the whole grace means one of them
+    // ignored it and was SIGKILLed (jaeger-query did, flushing its own traces to nowhere).
+    let stopped_in = stopping.elapsed();
+    assert!(
+        stopped_in < gauntlet::stack::process::DEFAULT_STOP_GRACE,
+        "stop took {stopped_in:?}: a component ignored SIGTERM (see the warnings above)"
+    );
     for pid in pids {
         assert!(!pid_exists(pid), "pid {pid} survived stop()");
     }

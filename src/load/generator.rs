@@ -57,6 +57,10 @@ pub struct LoadOptions {
     /// Receives each failed request as it completes, so failures can be followed into
     /// traces and logs while the run goes on (bounded: a full channel drops the record).
     pub failures: Option<mpsc::Sender<RequestRecord>>,
+    /// Receives every request the target answered (any HTTP status), so what the services
+    /// were due to report can be counted against what the stores hold. Unbounded: a dropped
+    /// record would count as telemetry never sent (the plan's request cap bounds it).
+    pub answered: Option<mpsc::UnboundedSender<RequestRecord>>,
 }
 
 /// Why a load run could not happen (a run that happened, however badly, is a report).
@@ -115,6 +119,7 @@ where
         stopped: AtomicBool::new(false),
         picker: Picker::new(plan),
         failures: options.failures.clone(),
+        answered: options.answered.clone(),
     });
 
     let mut tasks = JoinSet::new();
@@ -280,6 +285,11 @@ async fn run_journey(shared: &Shared, journey: Journey, first_intended: Instant)
             // Never block the generator on a slow consumer.
             let _ = tx.try_send(record.clone());
         }
+        if matches!(record.outcome, Outcome::Status(_))
+            && let Some(tx) = &shared.answered
+        {
+            let _ = tx.send(record.clone());
+        }
         shared
             .collector
             .lock()
@@ -343,6 +353,7 @@ struct Shared {
     stopped: AtomicBool,
     picker: Picker,
     failures: Option<mpsc::Sender<RequestRecord>>,
+    answered: Option<mpsc::UnboundedSender<RequestRecord>>,
 }
 
 /// Weighted random choice of a journey.

@@ -402,13 +402,15 @@ pub enum ExpectationKind {
     NoAlerts,
     /// Signals correlate (trace id in logs, exemplars, …).
     Correlation,
+    /// The stores hold enough of what was sent over the run (telemetry loss).
+    Completeness,
     /// Instrumentation overhead stays within limits.
     Overhead,
 }
 
 impl ExpectationKind {
     /// All kinds, in report order.
-    pub const ALL: [ExpectationKind; 9] = [
+    pub const ALL: [ExpectationKind; 10] = [
         ExpectationKind::Metric,
         ExpectationKind::Alert,
         ExpectationKind::Notification,
@@ -417,6 +419,7 @@ impl ExpectationKind {
         ExpectationKind::Dashboard,
         ExpectationKind::NoAlerts,
         ExpectationKind::Correlation,
+        ExpectationKind::Completeness,
         ExpectationKind::Overhead,
     ];
 
@@ -431,6 +434,7 @@ impl ExpectationKind {
             ExpectationKind::Dashboard => "dashboard",
             ExpectationKind::NoAlerts => "no-alerts",
             ExpectationKind::Correlation => "correlation",
+            ExpectationKind::Completeness => "completeness",
             ExpectationKind::Overhead => "overhead",
         }
     }
@@ -446,6 +450,7 @@ impl ExpectationKind {
             ExpectationKind::Dashboard => "Dashboards",
             ExpectationKind::NoAlerts => "No alerts (steady state)",
             ExpectationKind::Correlation => "Correlation",
+            ExpectationKind::Completeness => "Completeness (telemetry loss)",
             ExpectationKind::Overhead => "Overhead",
         }
     }

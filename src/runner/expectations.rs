@@ -201,6 +201,7 @@ fn kind_of(check: &Check) -> ExpectationKind {
         Check::DashboardHasData { .. } | Check::DashboardPanel { .. } => ExpectationKind::Dashboard,
         Check::NoAlerts { .. } => ExpectationKind::NoAlerts,
         Check::Correlation { .. } => ExpectationKind::Correlation,
+        Check::Completeness { .. } => ExpectationKind::Completeness,
     }
 }
 
@@ -301,5 +302,16 @@ fn describe(e: &Expectation) -> String {
             "failed requests' trace ids found in {}",
             find_in.join(" and ")
         ),
+        Check::Completeness {
+            traces,
+            logs,
+            metrics,
+        } => {
+            let parts: Vec<String> = [("traces", traces), ("logs", logs), ("metrics", metrics)]
+                .into_iter()
+                .filter_map(|(n, p)| p.map(|p| format!("{n} ≥ {p}%")))
+                .collect();
+            format!("telemetry stored of what was sent: {}", parts.join(", "))
+        }
     }
 }

@@ -40,7 +40,8 @@ async fn ask(check: &Check, obs: &Observers) -> Option<String> {
         Check::Trace { .. }
         | Check::Log { .. }
         | Check::NoAlerts { .. }
-        | Check::Correlation { .. } => None,
+        | Check::Correlation { .. }
+        | Check::Completeness { .. } => None,
     }
 }
 

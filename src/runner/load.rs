@@ -49,6 +49,7 @@ impl LoadRun {
         registry: &FaultRegistry,
         clock: &Clock,
         failed: FailedRequests,
+        ledger: super::completeness::SharedLedger,
     ) -> Result<LoadRun, RunError> {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let (sample_tx, mut sample_rx) = mpsc::channel(64);
@@ -93,9 +94,24 @@ impl LoadRun {
                             ids.push((r.trace_id.to_string(), start_wall + r.start_offset));
                         }
                     });
+                    let (answered_tx, mut answered_rx) =
+                        mpsc::unbounded_channel::<load::RequestRecord>();
+                    ledger
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .load_start = Some(start_wall);
+                    tokio::spawn(async move {
+                        while let Some(r) = answered_rx.recv().await {
+                            ledger
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .record(r.trace_id.0, start_wall + r.start_offset);
+                        }
+                    });
                     let options = LoadOptions {
                         progress: sample_tx.take(),
                         failures: Some(failure_tx),
+                        answered: Some(answered_tx),
                         ..LoadOptions::default()
                     };
                     Some(tokio::spawn(async move {

@@ -11,10 +11,12 @@
 //!   `verdict::decide` says met or missed
 //! - `explain`: at a miss, asks the backends why (rules, selectors, Alertmanager's view)
 //! - `overhead`: the instrumentation overhead expectation
+//! - `completeness`: telemetry loss, what the run sent against what each store holds
 //! - `attach`: stacks gauntlet does not start; `rules`: rule files with `for` overridden
 
 pub mod attach;
 mod clock;
+pub mod completeness;
 mod expectations;
 pub mod explain;
 pub mod fleet;

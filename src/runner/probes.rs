@@ -84,6 +84,8 @@ pub struct Observers {
     pub failed_trace_ids: Arc<Mutex<Vec<(String, SystemTime)>>>,
     /// When the scenario started (wall clock), for query windows.
     pub started_wall: SystemTime,
+    /// What the run sent, for `completeness` (fed live by the load task and the timeline).
+    pub ledger: super::completeness::SharedLedger,
 }
 
 /// Why an expectation cannot be evaluated in this stack (reported as skipped).
@@ -103,6 +105,25 @@ pub fn unavailable(check: &Check, obs: &Observers) -> Option<String> {
             obs.jaeger.as_ref().err().cloned()
         }
         (Check::Trace { .. }, _) => obs.jaeger.as_ref().err().cloned(),
+        (Check::Completeness { .. }, _) if obs.correlation_unavailable.is_some() => {
+            obs.correlation_unavailable.clone()
+        }
+        (Check::Completeness { traces, logs, .. }, _) => {
+            if traces.is_some()
+                && let Err(why) = &obs.jaeger
+            {
+                return Some(why.clone());
+            }
+            match &obs.logs {
+                LogSource::VictoriaLogs(_) => None,
+                _ if logs.is_none() => None,
+                LogSource::Unavailable(why) => Some(why.clone()),
+                other => Some(format!(
+                    "log completeness is counted in VictoriaLogs only; the log store here is {}",
+                    other.backend()
+                )),
+            }
+        }
         (Check::Notification { .. }, _) => obs.sink.as_ref().err().cloned(),
         (Check::DashboardHasData { dashboard } | Check::DashboardPanel { dashboard, .. }, _)
             if !obs.dashboards.contains_key(dashboard) =>
@@ -137,6 +158,23 @@ pub fn backend(check: &Check, obs: &Observers) -> (String, bool) {
                 _ => (logs, true),
             }
         }
+        Check::Completeness {
+            traces,
+            logs: l,
+            metrics,
+        } => {
+            let mut names = Vec::new();
+            if traces.is_some() {
+                names.push("jaeger");
+            }
+            if l.is_some() {
+                names.push(logs);
+            }
+            if metrics.is_some() {
+                names.push("prometheus");
+            }
+            return (names.join(" and "), true);
+        }
     };
     (name.to_string(), real)
 }
@@ -146,7 +184,10 @@ pub fn backend(check: &Check, obs: &Observers) -> (String, bool) {
 /// proves the data was there when it answers.
 pub fn probe_time(check: &Check) -> ProbeTime {
     match check {
-        Check::Trace { .. } | Check::Log { .. } | Check::Correlation { .. } => ProbeTime::Answered,
+        Check::Trace { .. }
+        | Check::Log { .. }
+        | Check::Correlation { .. }
+        | Check::Completeness { .. } => ProbeTime::Answered,
         _ => ProbeTime::Sent,
     }
 }
@@ -260,6 +301,21 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
             find_in,
             min_requests,
         } => text(correlation(obs, find_in, *min_requests, reference).await),
+        Check::Completeness {
+            traces,
+            logs,
+            metrics,
+        } => text(
+            super::completeness::probe(
+                obs,
+                super::completeness::Wanted {
+                    traces: *traces,
+                    logs: *logs,
+                    metrics: *metrics,
+                },
+            )
+            .await,
+        ),
         Check::DashboardHasData { dashboard } => text(dashboard_has_data(obs, dashboard).await),
         Check::DashboardPanel {
             dashboard,
@@ -734,6 +790,7 @@ mod tests {
             scrape_interval: Duration::from_secs(1),
             failed_trace_ids: Arc::default(),
             started_wall: SystemTime::now(),
+            ledger: Arc::default(),
         };
         let log = Check::Log {
             service: "orders".into(),

@@ -402,6 +402,17 @@ impl Run<'_> {
             scrape_interval: scenario.stack.scrape_interval,
             failed_trace_ids: Arc::new(Mutex::new(Vec::new())),
             started_wall: self.started_wall,
+            ledger: Arc::new(Mutex::new(super::completeness::Ledger {
+                target: scenario.load.as_ref().map(|l| l.target.clone()),
+                services: scenario.services.names.clone(),
+                // Telemetry of a request waits for the service's export and the collector's
+                // flush; the margin covers the request itself and the store's ingestion.
+                lag: scenario.services.export_interval
+                    + scenario.stack.telemetry_flush
+                    + Duration::from_secs(2),
+                scrape_interval: scenario.stack.scrape_interval,
+                ..Default::default()
+            })),
         }))
     }
 
@@ -505,6 +516,7 @@ impl Run<'_> {
             registry,
             clock,
             observers.failed_trace_ids.clone(),
+            observers.ledger.clone(),
         )
         .await?;
         let load_start = load.start;
@@ -576,6 +588,13 @@ impl Run<'_> {
 
         // Recovery: measured from the moment the last fault was rolled back.
         let recover_start = expectations::now();
+        record_fault_windows(
+            &observers,
+            scenario,
+            &timeline.records,
+            clock,
+            &recover_start,
+        );
         if stopped.is_none()
             && let Some(rec) = &scenario.recover
         {
@@ -758,4 +777,34 @@ fn sanitize(name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The faults' windows on the wall clock, for `completeness` to attribute losses to them.
+fn record_fault_windows(
+    observers: &Observers,
+    scenario: &Scenario,
+    records: &[crate::report::FaultRecord],
+    clock: &Clock,
+    now: &crate::verdict::Reference,
+) {
+    let now_ms = clock.ms(now.instant);
+    let wall = |ms: u64| now.wall - Duration::from_millis(now_ms.saturating_sub(ms));
+    let spans = records
+        .iter()
+        .filter_map(|r| {
+            let from = r.injected_at_ms?;
+            let fault = scenario.faults.iter().find(|f| f.name == r.name)?;
+            Some(super::completeness::FaultSpan {
+                name: r.name.clone(),
+                what: format!("{} {}", fault.action.kind(), fault.target()),
+                from: wall(from),
+                to: wall(r.rolled_back_at_ms.unwrap_or(now_ms)),
+            })
+        })
+        .collect();
+    observers
+        .ledger
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .faults = spans;
 }

@@ -465,6 +465,14 @@ pub enum Check {
         find_in: Vec<String>,
         min_requests: u32,
     },
+    /// What the stores hold of what was sent over the run, in percent: spans and log lines of
+    /// the load target per answered request, stored scrapes per scrape due. `None`: not
+    /// checked.
+    Completeness {
+        traces: Option<f64>,
+        logs: Option<f64>,
+        metrics: Option<f64>,
+    },
 }
 
 impl Check {
@@ -478,6 +486,7 @@ impl Check {
             Check::DashboardHasData { .. } | Check::DashboardPanel { .. } => "dashboard",
             Check::NoAlerts { .. } => "no-alerts",
             Check::Correlation { .. } => "correlation",
+            Check::Completeness { .. } => "completeness",
         }
     }
 }

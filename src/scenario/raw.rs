@@ -140,6 +140,7 @@ pub struct RawExpectation {
     pub below: Option<f64>,
     pub no_alerts: Option<AlertNames>,
     pub correlation: Option<RawCorrelation>,
+    pub completeness: Option<RawCompleteness>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -167,6 +168,16 @@ pub struct RawCorrelation {
     /// Where a failed request's trace id must be found: `traces`, `logs`.
     pub find_in: Option<Vec<String>>,
     pub min_requests: Option<u32>,
+}
+
+/// `completeness: { traces: 99%, logs: 99%, metrics: 99.9% }`: the share of what was sent
+/// that each store must hold (recover only).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawCompleteness {
+    pub traces: Option<String>,
+    pub logs: Option<String>,
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

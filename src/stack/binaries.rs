@@ -90,39 +90,54 @@ impl Binary {
 
     /// Finds the executable, or says where it looked.
     pub fn find(self) -> Result<PathBuf, String> {
-        if let Some(path) = std::env::var_os(self.env_var()).filter(|v| !v.is_empty()) {
-            let path = PathBuf::from(path);
-            return if is_executable(&path) {
-                Ok(path)
-            } else {
-                Err(format!(
-                    "{}={} is not an executable file",
-                    self.env_var(),
-                    path.display()
-                ))
-            };
-        }
-        let home_bin = gauntlet_home().join("bin");
-        let mut dirs = vec![home_bin.clone()];
-        if let Some(path) = std::env::var_os("PATH") {
-            dirs.extend(std::env::split_paths(&path));
-        }
-        for dir in &dirs {
-            for name in self.file_names() {
-                let candidate = dir.join(name);
-                if is_executable(&candidate) {
-                    return Ok(candidate);
-                }
+        find_exe(self.env_var(), self.file_names(), self.install_hint())
+    }
+}
+
+/// Finds an executable: `$env` when set, else the first of `files` in `$GAUNTLET_HOME/bin`,
+/// then `PATH`; or says where it looked (with `hint` on how to get it).
+pub fn find_exe(env: &str, files: &[&str], hint: &str) -> Result<PathBuf, String> {
+    let home_bin = gauntlet_home().join("bin");
+    let mut dirs = vec![home_bin];
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    find_in(std::env::var_os(env), &dirs, env, files, hint)
+}
+
+pub(crate) fn find_in(
+    override_path: Option<std::ffi::OsString>,
+    dirs: &[PathBuf],
+    env: &str,
+    files: &[&str],
+    hint: &str,
+) -> Result<PathBuf, String> {
+    if let Some(path) = override_path.filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(path);
+        return if is_executable(&path) {
+            Ok(path)
+        } else {
+            Err(format!(
+                "{env}={} is not an executable file",
+                path.display()
+            ))
+        };
+    }
+    for dir in dirs {
+        for name in files {
+            let candidate = dir.join(name);
+            if is_executable(&candidate) {
+                return Ok(candidate);
             }
         }
-        Err(format!(
-            "{} not found in ${} , {} or PATH; {}",
-            self.file_names().join(" or "),
-            self.env_var(),
-            home_bin.display(),
-            self.install_hint()
-        ))
     }
+    Err(format!(
+        "{} not found in ${env} , {} or PATH; {hint}",
+        files.join(" or "),
+        dirs.first()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+    ))
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -153,6 +168,17 @@ pub async fn version_of(binary: Binary, path: &Path) -> String {
 }
 
 async fn query_version(binary: Binary, path: &Path) -> String {
+    let arg = match binary {
+        Binary::Jaeger => "version",
+        Binary::VictoriaLogs => "-version",
+        Binary::Prometheus | Binary::Alertmanager => "--version",
+    };
+    version_with(path, arg).await
+}
+
+/// The version of the executable at `path`: the provisioning stamp `<path>.version` when
+/// present, else the first non-empty line of `<path> <arg>` (stdout or stderr).
+pub async fn version_with(path: &Path, arg: &str) -> String {
     let mut stamp = path.as_os_str().to_owned();
     stamp.push(".version");
     if let Ok(text) = tokio::fs::read_to_string(PathBuf::from(stamp)).await
@@ -160,11 +186,6 @@ async fn query_version(binary: Binary, path: &Path) -> String {
     {
         return line.to_string();
     }
-    let arg = match binary {
-        Binary::Jaeger => "version",
-        Binary::VictoriaLogs => "-version",
-        Binary::Prometheus | Binary::Alertmanager => "--version",
-    };
     let output = tokio::time::timeout(
         Duration::from_secs(5),
         tokio::process::Command::new(path)
@@ -187,7 +208,7 @@ async fn query_version(binary: Binary, path: &Path) -> String {
                 .unwrap_or_else(|| "unknown".to_string())
         }
         Ok(Err(e)) => format!("unknown ({e})"),
-        Err(_) => "unknown (--version timed out)".to_string(),
+        Err(_) => format!("unknown ({arg} timed out)"),
     }
 }
 

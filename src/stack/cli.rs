@@ -10,7 +10,6 @@ use std::time::Duration;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
-use super::binaries::{Binary, version_of};
 use super::config::{StackConfig, gauntlet_home};
 use super::native::{NativeError, NativeStack};
 use super::process::{
@@ -335,14 +334,18 @@ pub async fn stack_down(args: &StackDownArgs, out: &mut dyn Write) -> Result<(),
 pub struct DoctorRow {
     /// What was checked.
     pub component: String,
-    /// Whether it is usable.
+    /// Whether it is usable (a fixtures-only backend is: that is all it is meant to be).
     #[tabled(display = "yes_no")]
     pub ok: bool,
+    /// How it exists here: run by gauntlet, built in, missing, or fixtures only (never run).
+    pub here: String,
     /// Reported version, or empty.
     pub version: String,
-    /// The component's licence (SPDX id) for stack binaries, empty for tools; every stack
+    /// The component's licence (SPDX id) for stack components, empty for tools; every stack
     /// component gauntlet runs must be permissively licensed (no AGPL).
     pub licence: String,
+    /// What it does for gauntlet.
+    pub role: String,
     /// Where it was found, or why not.
     pub detail: String,
 }
@@ -360,9 +363,10 @@ pub struct DoctorReport {
 impl DoctorReport {
     /// Whether everything the native stack needs is there.
     pub fn native_stack_ready(&self) -> bool {
-        Binary::ALL
+        super::doctor::COMPONENTS
             .iter()
-            .all(|b| self.rows.iter().any(|r| r.component == b.name() && r.ok))
+            .filter(|c| c.required)
+            .all(|c| self.rows.iter().any(|r| r.component == c.name && r.ok))
     }
 }
 
@@ -395,33 +399,40 @@ async fn command_output(program: &str, args: &[&str], timeout: Duration) -> Resu
     }
 }
 
-/// `gauntlet doctor`: the stack binaries (found? version, path), the tools provisioning uses,
-/// and whether a Docker daemon answers (`docker version`, 3 s timeout).
+/// `gauntlet doctor`: every component of [`super::doctor::COMPONENTS`] (real here or only
+/// tested against fixtures, version, licence, path), the tools provisioning uses, and whether a
+/// Docker daemon answers (`docker version`, 3 s timeout).
 pub async fn doctor() -> DoctorReport {
+    use super::doctor::{COMPONENTS, Presence};
     let mut rows = Vec::new();
-    for b in Binary::ALL {
-        rows.push(match b.find() {
-            Ok(path) => DoctorRow {
-                component: b.name().to_string(),
-                ok: true,
-                version: version_of(b, &path).await,
-                licence: b.licence().to_string(),
-                detail: path.display().to_string(),
-            },
-            Err(reason) => DoctorRow {
-                component: b.name().to_string(),
-                ok: false,
-                version: String::new(),
-                licence: b.licence().to_string(),
-                detail: reason,
-            },
+    for c in COMPONENTS {
+        let presence = c.presence().await;
+        let (version, detail) = match &presence {
+            Presence::Real { path, version } => (version.clone(), path.clone()),
+            Presence::Builtin { version } => (version.clone(), "this executable".to_string()),
+            Presence::Missing(why) => (String::new(), why.clone()),
+            Presence::FixturesOnly(dir) => (
+                String::new(),
+                format!("a user's instance is observed by URL; its client is tested against {dir}"),
+            ),
+        };
+        rows.push(DoctorRow {
+            component: c.name.to_string(),
+            ok: presence.ok(),
+            here: presence.here().to_string(),
+            version,
+            licence: c.licence.to_string(),
+            role: c.role.to_string(),
+            detail,
         });
     }
     let short = Duration::from_secs(3);
     let go = command_output("go", &["env", "GOVERSION"], short).await;
     rows.push(DoctorRow {
-        component: "go (builds jaeger, victoria-logs)".into(),
+        component: "go".into(),
         ok: go.is_ok(),
+        here: tool_here(go.is_ok()),
+        role: "builds jaeger, victoria-logs".into(),
         version: go.clone().unwrap_or_default(),
         licence: String::new(),
         detail: go
@@ -439,6 +450,8 @@ pub async fn doctor() -> DoctorReport {
     rows.push(DoctorRow {
         component: "docker cli".into(),
         ok: client.is_ok() || server.is_ok(),
+        here: tool_here(client.is_ok() || server.is_ok()),
+        role: "compose provider".into(),
         version: client.clone().unwrap_or_default(),
         licence: String::new(),
         detail: client.err().unwrap_or_default(),
@@ -446,6 +459,8 @@ pub async fn doctor() -> DoctorReport {
     rows.push(DoctorRow {
         component: "docker daemon".into(),
         ok: server.is_ok(),
+        here: tool_here(server.is_ok()),
+        role: "compose provider".into(),
         version: server.clone().unwrap_or_default(),
         licence: String::new(),
         detail: server
@@ -456,10 +471,18 @@ pub async fn doctor() -> DoctorReport {
     DoctorReport { rows }
 }
 
+fn tool_here(ok: bool) -> String {
+    if ok { "real (tool)" } else { "missing" }.to_string()
+}
+
 /// Startup times of the native stack over several runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StartupBench {
     pub samples: Vec<Duration>,
+    /// Per run: how long `stop` took (SIGTERM until every process group is gone).
+    pub teardowns: Vec<Duration>,
+    /// Per run: each component's resident memory (KiB) once ready, from `/proc/PID/status`.
+    pub rss_kib: Vec<Vec<(String, u64)>>,
 }
 
 impl StartupBench {
@@ -494,8 +517,22 @@ impl std::fmt::Display for StartupBench {
             self.min(),
             self.median(),
             self.max()
-        )
+        )?;
+        if let Some(max) = self.teardowns.iter().max() {
+            write!(f, "; teardown max {max:.2?}")?;
+        }
+        Ok(())
     }
+}
+
+/// Resident memory of a process in KiB (`VmRSS` in `/proc/PID/status`), if it is alive.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// `gauntlet bench startup`: starts and stops the native stack `runs` times, timing start →
@@ -509,16 +546,40 @@ pub async fn bench_startup(
     }
     let config = args.stack.to_config();
     let mut samples = Vec::with_capacity(args.runs);
+    let mut teardowns = Vec::with_capacity(args.runs);
+    let mut rss = Vec::with_capacity(args.runs);
     for run in 1..=args.runs {
         let stack = NativeStack::start(&config)
             .await
             .map_err(StackCliError::Start)?;
         let t = stack.startup_time();
+        let memory: Vec<(String, u64)> = stack
+            .processes()
+            .iter()
+            .filter_map(|p| Some((p.name().to_string(), rss_kib(p.pid())?)))
+            .collect();
+        let stopping = std::time::Instant::now();
         stack.stop().await;
-        writeln!(out, "run {run}: ready in {t:.2?}").map_err(StackCliError::Output)?;
+        let down = stopping.elapsed();
+        let shown: Vec<String> = memory
+            .iter()
+            .map(|(n, kib)| format!("{n} {:.1} MiB", *kib as f64 / 1024.0))
+            .collect();
+        writeln!(
+            out,
+            "run {run}: ready in {t:.2?}, stopped in {down:.2?}; RSS when ready: {}",
+            shown.join(", ")
+        )
+        .map_err(StackCliError::Output)?;
         samples.push(t);
+        teardowns.push(down);
+        rss.push(memory);
     }
-    let bench = StartupBench { samples };
+    let bench = StartupBench {
+        samples,
+        teardowns,
+        rss_kib: rss,
+    };
     writeln!(out, "{bench}").map_err(StackCliError::Output)?;
     Ok(bench)
 }
@@ -526,18 +587,23 @@ pub async fn bench_startup(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stack::binaries::Binary;
 
     #[test]
     fn bench_statistics() {
         let ms = Duration::from_millis;
         let b = StartupBench {
             samples: vec![ms(300), ms(100), ms(200), ms(400)],
+            teardowns: vec![ms(50), ms(60), ms(40), ms(55)],
+            rss_kib: Vec::new(),
         };
         assert_eq!((b.min(), b.median(), b.max()), (ms(100), ms(250), ms(400)));
         assert_eq!(
             b.to_string(),
-            "native stack startup over 4 runs: min 100.00ms, median 250.00ms, max 400.00ms (target < 5s)"
+            "native stack startup over 4 runs: min 100.00ms, median 250.00ms, max 400.00ms (target < 5s); teardown max 60.00ms"
         );
+        assert!(rss_kib(std::process::id()).is_some_and(|k| k > 0));
+        assert_eq!(rss_kib(u32::MAX), None);
     }
 
     #[test]
@@ -595,6 +661,14 @@ mod tests {
                 .unwrap_or_else(|| panic!("no row for {}", b.name()));
             // Found binaries carry their path and a version; missing ones say where we looked.
             assert_eq!(row.ok, b.find().is_ok(), "{row:?}");
+            assert_eq!(
+                row.here,
+                if row.ok {
+                    "real (run by gauntlet)"
+                } else {
+                    "missing"
+                }
+            );
             assert_eq!(row.licence, "Apache-2.0", "{row:?}");
             if row.ok {
                 assert!(
@@ -604,6 +678,16 @@ mod tests {
             } else {
                 assert!(row.detail.contains("not found"), "{row:?}");
             }
+        }
+        for agpl in ["loki", "grafana"] {
+            let row = report
+                .rows
+                .iter()
+                .find(|r| r.component == agpl)
+                .unwrap_or_else(|| panic!("no row for {agpl}"));
+            assert!(row.ok && row.licence.starts_with("AGPL"), "{row:?}");
+            assert_eq!(row.here, "fixtures only (AGPL: never built or run)");
+            assert!(row.detail.contains("fixtures/backends/"), "{row:?}");
         }
         let daemon = report
             .rows

@@ -16,6 +16,7 @@ pub mod binaries;
 pub mod cli;
 pub mod compose;
 pub mod config;
+pub mod doctor;
 pub mod native;
 pub mod ports;
 pub mod process;

@@ -67,7 +67,10 @@ pub fn timing_floor(
             floor.parts.push(alertmanager);
             floor
         }
-        Check::Trace { .. } | Check::Log { .. } | Check::Correlation { .. } => Floor::of(vec![
+        Check::Trace { .. }
+        | Check::Log { .. }
+        | Check::Correlation { .. }
+        | Check::Completeness { .. } => Floor::of(vec![
             part("export", export_interval),
             part("collector flush", stack.telemetry_flush),
         ]),

@@ -23,6 +23,16 @@ impl Validator {
             let Some(raw) = self.piece::<RawExpectation>(&path, item) else {
                 continue;
             };
+            if raw.completeness.is_some() && base != "recover.expect" {
+                // The count covers the whole run and needs the faults to be over: only
+                // recovery starts after the last rollback.
+                self.error_at_key(
+                    &join_key(&path, "completeness"),
+                    "`completeness` counts the whole run's telemetry after the faults, so it belongs in `recover.expect`",
+                    Some("move it to `recover.expect`; its deadline counts from the last rollback".into()),
+                );
+                continue;
+            }
             if let Some(e) = self.expectation(&path, &raw, ctx, windowed) {
                 out.push(e);
             }
@@ -47,6 +57,7 @@ impl Validator {
             ("dashboard", r.dashboard.is_some()),
             ("no-alerts", r.no_alerts.is_some()),
             ("correlation", r.correlation.is_some()),
+            ("completeness", r.completeness.is_some()),
         ] {
             if present {
                 kinds.push(k);
@@ -416,6 +427,49 @@ impl Validator {
                     min_requests: c.min_requests.unwrap_or(1).max(1),
                 }
             }
+            "completeness" => {
+                let c = r.completeness.clone()?;
+                let cpath = join_key(path, "completeness");
+                let mut pct = |field: &str, v: Option<&String>| -> Option<f64> {
+                    let text = v?;
+                    match parse_percent(text) {
+                        Ok(p) if p > 0.0 => Some(p),
+                        Ok(_) => {
+                            self.error(
+                                &join_key(&cpath, field),
+                                "0% would be met with nothing stored",
+                                Some("give the share that must arrive, e.g. 99%".into()),
+                            );
+                            None
+                        }
+                        Err(e) => {
+                            self.error(&join_key(&cpath, field), e, None);
+                            None
+                        }
+                    }
+                };
+                let traces = pct("traces", c.traces.as_ref());
+                let logs = pct("logs", c.logs.as_ref());
+                let metrics = pct("metrics", c.metrics.as_ref());
+                if c.traces.is_none() && c.logs.is_none() && c.metrics.is_none() {
+                    self.error(
+                        &cpath,
+                        "`completeness` names no signal, so it would be met with nothing counted",
+                        Some(
+                            "give at least one of traces, logs, metrics, e.g. `traces: 99%`".into(),
+                        ),
+                    );
+                    return None;
+                }
+                if traces.is_none() && logs.is_none() && metrics.is_none() {
+                    return None;
+                }
+                Check::Completeness {
+                    traces,
+                    logs,
+                    metrics,
+                }
+            }
             _ => return None,
         })
     }
@@ -469,6 +523,7 @@ pub const EXPECT_KINDS: &[&str] = &[
     "dashboard",
     "no-alerts",
     "correlation",
+    "completeness",
 ];
 
 fn expect_fields(kind: &str) -> &'static [&'static str] {
@@ -498,6 +553,7 @@ fn expect_fields(kind: &str) -> &'static [&'static str] {
         ],
         "no-alerts" => &["name", "no-alerts"],
         "correlation" => &["name", "within", "after", "correlation"],
+        "completeness" => &["name", "within", "completeness"],
         _ => &[],
     }
 }
@@ -522,6 +578,7 @@ fn set_expect_fields(r: &RawExpectation) -> Vec<&'static str> {
         ("below", r.below.is_some()),
         ("no-alerts", r.no_alerts.is_some()),
         ("correlation", r.correlation.is_some()),
+        ("completeness", r.completeness.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
