@@ -147,10 +147,8 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Bench(BenchCommand::Startup(args)) => {
             install_cleanup();
             match crate::stack::cli::bench_startup(&args, &mut std::io::stdout()).await {
-                Ok(bench) => {
-                    println!("{bench}");
-                    exit_code::OK
-                }
+                // bench_startup has printed each run and the summary.
+                Ok(_) => exit_code::OK,
                 Err(e) => report_err(&e, exit_code::STACK_FAILED),
             }
         }
