@@ -21,7 +21,9 @@ async fn upstream() -> (SocketAddr, Arc<AtomicU64>) {
         async move {
             counted.fetch_add(1, Ordering::SeqCst);
             let (parts, body) = req.into_parts();
-            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+            let body = axum::body::to_bytes(body, 1 << 20)
+                .await
+                .unwrap_or_default();
             let echo = format!(
                 "{} {} {}",
                 parts.method,
@@ -119,7 +121,11 @@ async fn a_share_of_requests_on_one_route_gets_the_status() {
     let c = client();
     let mut errors = 0;
     for i in 0..200 {
-        let path = if i % 2 == 0 { "/api/orders" } else { "/healthz" };
+        let path = if i % 2 == 0 {
+            "/api/orders"
+        } else {
+            "/healthz"
+        };
         let r = c
             .get(format!("http://{}{path}", proxy.local_addr()))
             .send()

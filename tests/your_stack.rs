@@ -69,7 +69,14 @@ async fn shop_request(State(shop): State<Shop>) -> (axum::http::StatusCode, &'st
     n.duration_sum += started.elapsed().as_secs_f64();
     n.duration_count += 1;
     let status = axum::http::StatusCode::from_u16(code).expect("valid status");
-    (status, if failure.is_some() { "payment failed\n" } else { "ok\n" })
+    (
+        status,
+        if failure.is_some() {
+            "payment failed\n"
+        } else {
+            "ok\n"
+        },
+    )
 }
 
 async fn shop_metrics(State(shop): State<Shop>) -> String {
@@ -151,7 +158,10 @@ async fn your_own_service_fails_through_the_fault_proxy_and_its_own_alert_fires_
         .replace("127.0.0.1:8091", &format!("127.0.0.1:{proxy_port}"))
         .replace("127.0.0.1:8090", &payments.to_string())
         .replace("your-service/rules.yml", &rules.display().to_string());
-    assert_ne!(text, example, "the example names the ports this test replaces");
+    assert_ne!(
+        text, example,
+        "the example names the ports this test replaces"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("your-service.yaml");
     std::fs::write(&file, text).expect("scenario");
@@ -177,7 +187,10 @@ async fn your_own_service_fails_through_the_fault_proxy_and_its_own_alert_fires_
 
     // What the proxy saw while each fault was on.
     let slow = fault(result, "slow-payments").proxy.expect("proxy numbers");
-    assert!(slow.requests > 0 && slow.delayed == slow.requests, "{slow:?}");
+    assert!(
+        slow.requests > 0 && slow.delayed == slow.requests,
+        "{slow:?}"
+    );
     assert!(slow.added_delay_ms >= 400 * slow.delayed, "{slow:?}");
     let aborted = fault(result, "dropped-responses")
         .proxy
@@ -191,10 +204,7 @@ async fn your_own_service_fails_through_the_fault_proxy_and_its_own_alert_fires_
         "rate 0.6 of the requests: {errors:?}"
     );
     for f in &result.faults {
-        assert!(
-            f.error.is_none() && f.rolled_back_at_ms.is_some(),
-            "{f:?}"
-        );
+        assert!(f.error.is_none() && f.rolled_back_at_ms.is_some(), "{f:?}");
     }
 
     // What the service saw: its dependency failed in both ways, and it answered 502.

@@ -306,7 +306,8 @@ impl HttpFaultProxy {
             proxy: self.addr,
             upstream: self.upstream(),
         };
-        self.state.modify(|e| *e.slot(&effect) = Some(effect.clone()));
+        self.state
+            .modify(|e| *e.slot(&effect) = Some(effect.clone()));
         let state = Arc::clone(&self.state);
         let closing = window.clone();
         let description = format!(

@@ -116,9 +116,7 @@ pub async fn inject(
         })
     };
     match &fault.action {
-        FaultAction::HttpAbort { service, .. } => {
-            Err(InjectError::NoHttpProxy(service.clone()))
-        }
+        FaultAction::HttpAbort { service, .. } => Err(InjectError::NoHttpProxy(service.clone())),
         FaultAction::HttpErrors {
             service,
             rate,

@@ -490,9 +490,8 @@ impl Validator {
         };
         let proxies = svc.map(|s| &s.fault_proxies);
         let proxied = proxies.is_some_and(|p| p.contains_key(service));
-        let has_endpoint = svc.is_some_and(|s| {
-            s.mode != ServicesMode::External || s.endpoints.contains_key(service)
-        });
+        let has_endpoint = svc
+            .is_some_and(|s| s.mode != ServicesMode::External || s.endpoints.contains_key(service));
         let field = join_key(path, "service");
         if kind == "http-abort" && !proxied {
             self.error(

@@ -75,7 +75,9 @@ impl Validator {
             {
                 self.error(
                     &join_key(&path, "listen"),
-                    format!("{listen} is already the listen address of the fault proxy for {other:?}"),
+                    format!(
+                        "{listen} is already the listen address of the fault proxy for {other:?}"
+                    ),
                     None,
                 );
                 continue;
@@ -87,13 +89,14 @@ impl Validator {
 
     /// A loopback `IP:port` (`localhost` is 127.0.0.1); port 0 only where `any_port`.
     fn loopback_addr(&mut self, field: &str, text: &str, any_port: bool) -> Option<SocketAddr> {
-        let parsed = text
-            .strip_prefix("localhost:")
-            .map_or_else(|| text.parse::<SocketAddr>().ok(), |port| {
+        let parsed = text.strip_prefix("localhost:").map_or_else(
+            || text.parse::<SocketAddr>().ok(),
+            |port| {
                 port.parse::<u16>()
                     .ok()
                     .map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
-            });
+            },
+        );
         let Some(addr) = parsed else {
             self.error(
                 field,
@@ -139,8 +142,6 @@ fn endpoint_addr(url: &str) -> Result<SocketAddr, String> {
     if !is_loopback(ip) {
         return Err(format!("{ip} is not a loopback address"));
     }
-    let port = parsed
-        .port_or_known_default()
-        .ok_or("it has no port")?;
+    let port = parsed.port_or_known_default().ok_or("it has no port")?;
     Ok(SocketAddr::new(ip, port))
 }
