@@ -207,6 +207,23 @@ async fn your_own_service_fails_through_the_fault_proxy_and_its_own_alert_fires_
         assert!(f.error.is_none() && f.rolled_back_at_ms.is_some(), "{f:?}");
     }
 
+    // The records with their proxy numbers are what the report schema describes.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/report.schema.json")).expect("schema"),
+    )
+    .expect("schema is JSON");
+    let fault_schema = serde_json::json!({
+        "$schema": schema["$schema"],
+        "$defs": schema["$defs"],
+        "$ref": "#/$defs/fault",
+    });
+    let validator = jsonschema::draft202012::new(&fault_schema).expect("schema compiles");
+    for f in &result.faults {
+        let doc = serde_json::to_value(f).expect("serializable");
+        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{doc}: {errors:?}");
+    }
+
     // What the service saw: its dependency failed in both ways, and it answered 502.
     {
         let n = numbers.lock().expect("numbers");
