@@ -106,6 +106,43 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `payments`: answers every request, counting them.
+async fn start_payments() -> (SocketAddr, Arc<Mutex<u64>>) {
+    let payments_hits = Arc::new(Mutex::new(0u64));
+    let hits = Arc::clone(&payments_hits);
+    let addr = serve(Router::new().fallback(any(move || {
+        let hits = Arc::clone(&hits);
+        async move {
+            *hits.lock().expect("hits") += 1;
+            "charged\n"
+        }
+    })))
+    .await;
+    (addr, payments_hits)
+}
+
+/// `shop`: the user's service, calling payments at `payments_url`.
+async fn start_shop(payments_url: String) -> (SocketAddr, Arc<Mutex<Numbers>>) {
+    let shop = Shop {
+        payments: payments_url,
+        client: reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("client"),
+        numbers: Arc::default(),
+    };
+    let numbers = Arc::clone(&shop.numbers);
+    let addr = serve(
+        Router::new()
+            .route("/metrics", get(shop_metrics))
+            .fallback(shop_request)
+            .with_state(shop),
+    )
+    .await;
+    (addr, numbers)
+}
+
 fn fault<'a>(result: &'a ScenarioResult, name: &str) -> &'a gauntlet::report::FaultRecord {
     result
         .faults
@@ -119,35 +156,10 @@ async fn your_own_service_fails_through_the_fault_proxy_and_its_own_alert_fires_
     if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
         return;
     }
-    let payments_hits = Arc::new(Mutex::new(0u64));
-    let hits = Arc::clone(&payments_hits);
-    let payments = serve(Router::new().fallback(any(move || {
-        let hits = Arc::clone(&hits);
-        async move {
-            *hits.lock().expect("hits") += 1;
-            "charged\n"
-        }
-    })))
-    .await;
+    let (payments, payments_hits) = start_payments().await;
     // The proxy's listen port, known before the run as a user's would be.
     let proxy_port = free_port();
-    let shop = Shop {
-        payments: format!("http://127.0.0.1:{proxy_port}"),
-        client: reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .expect("client"),
-        numbers: Arc::default(),
-    };
-    let numbers = Arc::clone(&shop.numbers);
-    let shop_addr = serve(
-        Router::new()
-            .route("/metrics", get(shop_metrics))
-            .fallback(shop_request)
-            .with_state(shop),
-    )
-    .await;
+    let (shop_addr, numbers) = start_shop(format!("http://127.0.0.1:{proxy_port}")).await;
 
     // The shipped worked example, with its ports replaced by this test's.
     let example = std::fs::read_to_string(root().join("scenarios/your-service.yaml"))
@@ -242,4 +254,67 @@ async fn your_own_service_fails_through_the_fault_proxy_and_its_own_alert_fires_
             .is_err(),
         "the fault proxy still listens after the run"
     );
+}
+
+/// The proxy in front of the user's service itself: the load goes through it, the scrape
+/// does not, and the injected 500s are answered by the proxy, so the service sees its
+/// traffic stop while its callers see the errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_proxy_in_front_of_your_service_takes_the_load_and_answers_the_errors() {
+    if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+        return;
+    }
+    let (payments, _) = start_payments().await;
+    let (shop_addr, numbers) = start_shop(format!("http://{payments}")).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("front-proxy.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"name: your-service-front-proxy
+stack: {{ provider: native, scrape-interval: 1s, evaluation-interval: 1s, rules: ["{rules}"] }}
+services:
+  mode: external
+  endpoints: {{ shop: "http://{shop_addr}" }}
+  fault-proxy: {{ shop: {{ listen: "127.0.0.1:0" }} }}
+load: {{ rate: 20/s, duration: 14s, journeys: [health], target: shop }}
+faults:
+  - {{ name: front-errors, at: 3s, for: 6s, kind: http-errors, service: shop, rate: 1.0, status: 500 }}
+expect:
+  # The service's own numbers: its traffic stops (the scrape still reaches it).
+  - {{ metric: 'sum(rate(http_requests_total{{service="shop"}}[2s])) == 0 and on() up{{service="shop"}} == 1', within: 6s }}
+"#,
+            rules = root().join("scenarios/your-service/rules.yml").display(),
+        ),
+    )
+    .expect("scenario");
+    let run = gauntlet::testing::run_file(
+        &file,
+        &PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")),
+        &dir.path().join("report"),
+    )
+    .await
+    .expect("runs");
+    let result = &run.result;
+    for e in &result.expectations {
+        eprintln!(
+            "{:<7} {} ttd={:?}ms last={}",
+            e.status.as_str(),
+            e.id,
+            e.time_to_detect_ms,
+            e.last_observed.as_deref().unwrap_or("-")
+        );
+    }
+    gauntlet::testing::assert_all_met(result);
+    let front = fault(result, "front-errors").proxy.expect("proxy numbers");
+    assert!(
+        front.requests > 0 && front.injected_errors == front.requests && front.forwarded == 0,
+        "{front:?}"
+    );
+    // The load went through the proxy: its failures are the proxy's answers, and the service
+    // answered only the rest.
+    let load = result.load.as_ref().expect("load summary");
+    assert!(load.failures >= front.injected_errors, "{load:?} {front:?}");
+    let served: u64 = numbers.lock().expect("numbers").by_code.values().sum();
+    assert!(served > 0 && served + front.injected_errors <= load.requests, "{served} {load:?}");
 }
