@@ -316,5 +316,8 @@ expect:
     let load = result.load.as_ref().expect("load summary");
     assert!(load.failures >= front.injected_errors, "{load:?} {front:?}");
     let served: u64 = numbers.lock().expect("numbers").by_code.values().sum();
-    assert!(served > 0 && served + front.injected_errors <= load.requests, "{served} {load:?}");
+    assert!(
+        served > 0 && served + front.injected_errors <= load.requests,
+        "{served} {load:?}"
+    );
 }
