@@ -836,9 +836,11 @@ impl Validator {
             .positive_duration("services.export-interval", r.export_interval.as_ref())
             .unwrap_or(DEFAULT_EXPORT_INTERVAL);
         let fault_proxies = self.fault_proxies(r.fault_proxy.as_ref(), mode, &endpoints);
-        // A proxy without an endpoint is a service too: faults and load can name it.
+        // A proxy without an endpoint is a service too: faults and load can name it (also
+        // when its own fields are wrong, which is reported once, above).
         let mut names = names;
-        for name in fault_proxies.keys() {
+        let proxied = r.fault_proxy.iter().flat_map(BTreeMap::keys);
+        for name in proxied.filter(|_| mode == ServicesMode::External) {
             if !names.contains(name) {
                 names.push(name.clone());
             }
