@@ -196,6 +196,9 @@ async fn your_own_service_fails_through_the_fault_proxy_and_its_own_alert_fires_
         );
     }
     gauntlet::testing::assert_all_met(result);
+    for f in &result.faults {
+        eprintln!("fault {}: proxy {:?}", f.name, f.proxy);
+    }
 
     // What the proxy saw while each fault was on.
     let slow = fault(result, "slow-payments").proxy.expect("proxy numbers");
