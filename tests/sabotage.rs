@@ -106,6 +106,22 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        file: BYPASS_FILE,
+        expect: &[
+            (
+                "expect[0]",
+                ExpectationStatus::Missed,
+                &["no request passed through the fault proxy"],
+            ),
+            // Observed, and still not credited to a fault that acted on nothing.
+            (
+                "expect[1]",
+                ExpectationStatus::Missed,
+                &["no request passed through the fault proxy"],
+            ),
+        ],
+    },
+    Case {
         file: "overhead-expensive-instrumentation.yaml",
         expect: &[(
             "overhead",
@@ -185,11 +201,29 @@ fn run(file: &Path) -> Result<Option<ScenarioResult>, Failed> {
     Ok(Some(run.result))
 }
 
+/// The user's service in the bypass case, at the port its file names.
+const BYPASS_FILE: &str = "callers-bypass-the-fault-proxy.yaml";
+const BYPASS_SHOP: &str = "127.0.0.1:39471";
+
 fn run_case(case: &Case) -> Result<(), Failed> {
+    if case.file == BYPASS_FILE {
+        if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+            return Ok(());
+        }
+        foreign_service_at(BYPASS_SHOP)?;
+    }
     let Some(result) = run(&sabotage_dir().join(case.file))? else {
         return Ok(());
     };
-    check(&result, case.expect)
+    check(&result, case.expect)?;
+    if case.file == BYPASS_FILE {
+        // The proxy was in place and counted nothing.
+        let proxy = result.faults[0].proxy.ok_or("no proxy numbers")?;
+        if proxy.requests != 0 {
+            return Err(format!("the proxy saw traffic: {proxy:?}").into());
+        }
+    }
+    Ok(())
 }
 
 fn check(
@@ -223,7 +257,12 @@ fn check(
 /// A stand-in for a user's service gauntlet does not own: answers 200 to everything but
 /// its (missing) fault admin API. Serves until the test process ends.
 fn foreign_service() -> Result<u16, Failed> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    foreign_service_at("127.0.0.1:0")
+}
+
+/// [`foreign_service`] on a given address.
+fn foreign_service_at(addr: &str) -> Result<u16, Failed> {
+    let listener = TcpListener::bind(addr).map_err(|e| format!("cannot bind {addr}: {e}"))?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {

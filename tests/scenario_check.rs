@@ -60,6 +60,21 @@ const INVALID: &[(&str, &str)] = &[
         "5:11: faults[0].at: fault at 10s starts inside the steady-state window (0s–20s)\n  hint: faults start after steady state; move `at` or shorten `steady-state.for`",
     ),
     (
+        "fault-proxy-not-external.yaml",
+        "5:3: services.fault-proxy: `fault-proxy` only applies to `mode: external`\n  hint: gauntlet's own services take HTTP faults through their admin API; the proxy is for services gauntlet does not run\n\
+         @8:53: faults[0].service: kind `http-abort` needs an HTTP fault proxy in front of \"orders\"\n  hint: add `services.fault-proxy.orders` (external services) and send the load through it",
+    ),
+    (
+        "fault-proxy-problems.yaml",
+        "5:56: services.endpoints.search: cannot put the fault proxy in front of this endpoint: the fault proxy speaks plain HTTP, not https\n  hint: set `services.fault-proxy.search.upstream` to the service's loopback host:port\n\
+         @7:21: services.fault-proxy.shop.listen: 10.0.0.5:18081 is not a loopback address\n  hint: gauntlet only listens and forwards on 127.0.0.0/8 (or ::1)\n\
+         @10:13: services.fault-proxy.ledger: missing field `upstream`\n  hint: \"ledger\" has no endpoint to default to: give the service's loopback host:port, e.g. `upstream: 127.0.0.1:8080`\n\
+         @12:24: services.fault-proxy.refunds.listen: 127.0.0.1:18088 is already the listen address of the fault proxy for \"orders\"\n\
+         @13:21: services.fault-proxy.echo.listen: the proxy would listen on its own upstream 127.0.0.1:18087\n  hint: pick a free port for `listen`; callers go there, the service stays where it is\n\
+         @16:53: faults[0].service: kind `http-abort` needs an HTTP fault proxy in front of \"catalog\"\n  hint: add `services.fault-proxy.catalog` (external services) and send the load through it\n\
+         @17:47: faults[1].service: \"payments\" is reached only through its HTTP fault proxy, which cannot inject kind `hang`\n  hint: the proxy injects http-errors, latency, http-abort; `hang` needs gauntlet's fault admin API at the service's endpoint",
+    ),
+    (
         "field-not-for-kind.yaml",
         "9:5: faults[0].status: `status` does not apply to kind `latency`\n  hint: kind `latency` uses: service, delay, jitter, rate",
     ),
@@ -130,7 +145,7 @@ const INVALID: &[(&str, &str)] = &[
     ),
     (
         "unknown-fault-kind.yaml",
-        "4:31: faults[0].kind: unknown fault kind \"http-error\"\n  hint: did you mean \"http-errors\"? known: http-errors, latency, hang, crash, cpu-burn, memory-growth, dependency-failure, queue-stall, kill-process, pause-process, container-stop, container-pause, container-kill, network-delay, network-bandwidth, network-blackhole, network-reset, pod-kill, scale-to-zero, rollout-restart, network-partition",
+        "4:31: faults[0].kind: unknown fault kind \"http-error\"\n  hint: did you mean \"http-errors\"? known: http-errors, latency, http-abort, hang, crash, cpu-burn, memory-growth, dependency-failure, queue-stall, kill-process, pause-process, container-stop, container-pause, container-kill, network-delay, network-bandwidth, network-blackhole, network-reset, pod-kill, scale-to-zero, rollout-restart, network-partition",
     ),
     (
         "unknown-journey.yaml",

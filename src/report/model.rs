@@ -380,6 +380,9 @@ pub struct FaultRecord {
     pub rolled_back_at_ms: Option<u64>,
     /// Why injecting or rolling it back failed (the scenario is then missed).
     pub error: Option<String>,
+    /// For a fault on an HTTP fault proxy: what passed through it while the fault was on.
+    #[serde(default)]
+    pub proxy: Option<crate::fault::HttpProxyCounters>,
 }
 
 /// Kind of signal an expectation checks.
@@ -738,6 +741,7 @@ mod tests {
             injected_at_ms: None,
             rolled_back_at_ms: None,
             error: error.map(str::to_owned),
+            proxy: None,
         };
         use ExpectationStatus as E;
         use ScenarioStatus as S;

@@ -508,7 +508,7 @@ impl Run<'_> {
         let target_url = scenario
             .load
             .as_ref()
-            .and_then(|l| fleet.urls().get(&l.target).cloned());
+            .and_then(|l| fleet.load_url(&l.target));
         let load = LoadRun::start(
             scenario,
             target_url.as_deref(),

@@ -66,6 +66,18 @@ pub struct RawServices {
     pub endpoints: Option<BTreeMap<String, String>>,
     /// How often services export batched spans and logs.
     pub export_interval: Option<String>,
+    /// external mode: service name → the HTTP fault proxy gauntlet runs in front of it.
+    pub fault_proxy: Option<BTreeMap<String, RawFaultProxy>>,
+}
+
+/// `services.fault-proxy.NAME`: where callers reach the proxy, and the service behind it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawFaultProxy {
+    /// `host:port` on loopback; port 0 lets the OS choose (only gauntlet's load can use it).
+    pub listen: Option<String>,
+    /// `host:port` of the service on loopback (default: the service's endpoint).
+    pub upstream: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

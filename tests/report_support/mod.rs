@@ -261,6 +261,7 @@ fn orders() -> ScenarioResult {
             injected_at_ms: Some(inj),
             rolled_back_at_ms: Some(rb),
             error: None,
+            proxy: None,
         }],
         expectations,
         load: Some(LoadSummary {
@@ -349,6 +350,7 @@ fn checkout() -> ScenarioResult {
             injected_at_ms: Some(inj),
             rolled_back_at_ms: Some(rb),
             error: None,
+            proxy: None,
         }],
         expectations: vec![
             exp(

@@ -14,6 +14,7 @@ use yaml_serde::Value;
 mod alertmanager;
 mod expectations;
 mod faults;
+mod proxies;
 
 pub use expectations::EXPECT_KINDS;
 
@@ -834,12 +835,23 @@ impl Validator {
         let export_interval = self
             .positive_duration("services.export-interval", r.export_interval.as_ref())
             .unwrap_or(DEFAULT_EXPORT_INTERVAL);
+        let fault_proxies = self.fault_proxies(r.fault_proxy.as_ref(), mode, &endpoints);
+        // A proxy without an endpoint is a service too: faults and load can name it (also
+        // when its own fields are wrong, which is reported once, above).
+        let mut names = names;
+        let proxied = r.fault_proxy.iter().flat_map(BTreeMap::keys);
+        for name in proxied.filter(|_| mode == ServicesMode::External) {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
         ServicesSpec {
             mode,
             instrumentation,
             names,
             endpoints,
             export_interval,
+            fault_proxies,
         }
     }
 
