@@ -11,6 +11,7 @@
 //!   `verdict::decide` says met or missed
 //! - `explain`: at a miss, asks the backends why (rules, selectors, Alertmanager's view)
 //! - `overhead`: the instrumentation overhead expectation
+//! - `runbooks`: at the end, the alerts that fired with their annotations
 //! - `attach`: stacks gauntlet does not start; `rules`: rule files with `for` overridden
 
 pub mod attach;
@@ -23,6 +24,7 @@ mod overhead;
 pub mod probes;
 pub mod rules;
 mod run;
+mod runbooks;
 mod stack;
 mod timeline;
 
