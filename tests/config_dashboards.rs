@@ -554,3 +554,90 @@ fn a_datasource_file_that_is_not_one_is_refused() {
         "{refused}"
     );
 }
+
+/// `fixtures/public/opentelemetry-demo/`: four dashboards and the datasource provisioning
+/// folder of the Grafana they were made for, vendored unchanged.
+fn otel_demo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/public/opentelemetry-demo")
+}
+
+/// Diagnostics of a scenario using the demo's `dashboards` (and its datasources folder).
+fn check_public(dashboards: &[&str], with_datasources: bool) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = otel_demo();
+    let list: Vec<String> = dashboards
+        .iter()
+        .map(|d| format!("{}/dashboards/{d}.json", demo.display()))
+        .collect();
+    let mut stack = format!("dashboards: [{}]", list.join(", "));
+    if with_datasources {
+        stack.push_str(&format!(
+            ", grafana-datasources: {}/datasources",
+            demo.display()
+        ));
+    }
+    let file = dir.path().join("s.yaml");
+    std::fs::write(
+        &file,
+        format!("name: demo\nstack: {{ {stack} }}\nload: {{ rate: 10/s, duration: 30s }}\n"),
+    )
+    .expect("write");
+    match gauntlet::scenario::load(&file) {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Real dashboards with their own Grafana's datasources: uids, datasource variables of three
+/// plugin types (`${prometheus_datasource}`, `${jaeger_datasource}`,
+/// `${opensearch_datasource}`), `${DS_PROMETHEUS}` as a datasource variable, `{uid:
+/// "$datasource"}` without a type, and targets under a non-mixed panel that name a uid the
+/// demo's Grafana does not have (Grafana runs them against the panel's datasource). Nothing
+/// may be refused.
+#[test]
+fn public_dashboards_pass_with_their_own_grafanas_datasources() {
+    let all = [
+        "spanmetrics-dashboard",
+        "apm-dashboard",
+        "postgresql-dashboard",
+        "linux-dashboard",
+    ];
+    assert_eq!(check_public(&all, true), "");
+}
+
+/// The same dashboards against gauntlet's own datasources: the issue's case. The spanmetrics
+/// dashboard points at uid `webstore-metrics`, which no Grafana of gauntlet's stack has:
+/// refused, naming it in each panel and variable (it used to pass and show "No data" in
+/// Grafana); its 23 references are one problem per panel, not per target.
+#[test]
+fn a_public_dashboard_against_gauntlets_datasources_names_the_missing_uid() {
+    let refused = check_public(&["spanmetrics-dashboard"], false);
+    let lines: Vec<&str> = refused
+        .lines()
+        .filter(|l| !l.starts_with("  hint"))
+        .collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert!(
+            (line.contains("spanmetrics-dashboard.json: panel \"")
+                || line.contains("spanmetrics-dashboard.json: variable \""))
+                && line.contains(
+                    "datasource uid \"webstore-metrics\" is not provisioned (known: Prometheus (uid prometheus, prometheus)"
+                ),
+            "{line}"
+        );
+    }
+    // Datasource variables stand for any datasource of their type: gauntlet has Prometheus
+    // and Jaeger, not OpenSearch.
+    let refused = check_public(&["apm-dashboard"], false);
+    assert!(
+        refused.contains(
+            "variable \"opensearch_datasource\": lists datasources of type \"grafana-opensearch-datasource\", and none is provisioned"
+        ),
+        "{refused}"
+    );
+    assert!(
+        !refused.contains("variable \"prometheus_datasource\""),
+        "{refused}"
+    );
+}

@@ -13,7 +13,9 @@
 //! datasource variables
 //! <https://grafana.com/docs/grafana/latest/dashboards/variables/add-template-variables/#add-a-data-source-variable>.
 //!
-//! Resolution follows Grafana's: a reference is a uid or a name (Grafana looks both up); no
+//! Resolution follows Grafana's: a panel's queries run against the panel's datasource (the
+//! targets' own references count only in a Mixed panel or one without a datasource); a
+//! reference is a uid or a name (Grafana looks both up); no
 //! reference, `null`, `""` or `default` is the default datasource; the built-in
 //! `-- Grafana --`, `-- Mixed --`, `-- Dashboard --` and expressions always exist; a
 //! reference through a datasource variable or an export input stands for any datasource of
@@ -69,15 +71,43 @@ impl Datasources {
 }
 
 /// Reads a Grafana datasource provisioning file (`apiVersion: 1`, `datasources: [{name,
-/// type, uid, url}]`).
-pub fn read_provisioning(file: &Path, shown: &str) -> Result<Datasources, String> {
+/// type, uid, url}]`), or a provisioning folder of them (every `*.yaml`/`*.yml`, as Grafana
+/// reads `provisioning/datasources/`).
+pub fn read_provisioning(path: &Path, shown: &str) -> Result<Datasources, String> {
+    if !path.is_dir() {
+        return read_file(path, shown, true);
+    }
+    let mut all = Datasources {
+        list: Vec::new(),
+        source: shown.to_string(),
+    };
+    for file in super::references::files_with_ext(path, &["yaml", "yml"])? {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let one = read_file(&file, shown, false).map_err(|e| format!("{name}: {e}"))?;
+        all.list.extend(one.list);
+    }
+    if all.list.is_empty() {
+        return Err("no provisioning file in it lists `datasources:`".to_string());
+    }
+    Ok(all)
+}
+
+fn read_file(file: &Path, shown: &str, required: bool) -> Result<Datasources, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read: {e}"))?;
     let doc: yaml_serde::Value = yaml_serde::from_str(&text)
         .map_err(|e| format!("not a Grafana datasource provisioning file: {e}"))?;
-    let Some(items) = doc.get("datasources").and_then(|d| d.as_sequence()) else {
-        return Err(
-            "not a Grafana datasource provisioning file: no `datasources:` list".to_string(),
-        );
+    let items = match doc.get("datasources").and_then(|d| d.as_sequence()) {
+        Some(items) => items.as_slice(),
+        // A folder's file may only delete datasources.
+        None if !required => &[],
+        None => {
+            return Err(
+                "not a Grafana datasource provisioning file: no `datasources:` list".to_string(),
+            );
+        }
     };
     let mut list = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -132,12 +162,15 @@ pub fn check_dashboard(json: &Value, known: &Datasources) -> Vec<Unresolved> {
                 why,
             });
         }
-        for t in array(p, "targets") {
+        // Grafana runs a panel's queries against the panel's datasource; the targets' own
+        // references count only in a Mixed panel, or one that names no datasource.
+        let mixed = match p.get("datasource") {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s == "-- Mixed --",
+            Some(o) => o.get("uid").and_then(Value::as_str) == Some("-- Mixed --"),
+        };
+        for t in array(p, "targets").iter().filter(|_| mixed) {
             let ref_id = t.get("refId").and_then(Value::as_str).unwrap_or("?");
-            // Exports repeat the panel's reference on each target: one problem, said once.
-            if t.get("datasource").is_some() && t.get("datasource") == p.get("datasource") {
-                continue;
-            }
             if let Some(why) = ctx.resolve(t.get("datasource"), known) {
                 out.push(Unresolved {
                     place: format!("{place} (target {ref_id})"),

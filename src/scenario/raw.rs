@@ -43,7 +43,8 @@ pub struct RawStack {
     pub alertmanager_config: Option<String>,
     /// Grafana dashboard JSON files or directories.
     pub dashboards: Option<Vec<String>>,
-    /// The user's Grafana datasource provisioning file: the datasources dashboards may use.
+    /// The user's Grafana datasource provisioning file (or folder): the datasources
+    /// dashboards may use.
     pub grafana_datasources: Option<String>,
     pub compose_file: Option<String>,
     /// external / kubernetes: component name → URL.

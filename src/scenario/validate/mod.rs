@@ -698,7 +698,7 @@ impl Validator {
                         self.error(
                             field,
                             format!("{}: {e}", self.shown(&file)),
-                            Some("give Grafana's provisioning file: apiVersion: 1, datasources: [{ name, type, uid, url }]".into()),
+                            Some("give Grafana's provisioning file (apiVersion: 1, datasources: [{ name, type, uid, url }]) or its provisioning/datasources folder".into()),
                         );
                         return;
                     }
