@@ -15,10 +15,14 @@ use gauntlet::stack::native::NativeBinaries;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 /// What a case must end with: per expectation id, its status and words its last observed
-/// value must contain (any one of them).
+/// value must contain (any one of them); per missed expectation, every phrase its
+/// explanation (after "why:") must contain, so the cause is named and not only the symptom;
+/// alerts the report must list as fired, with a flag each.
 struct Case {
     file: &'static str,
     expect: &'static [(&'static str, ExpectationStatus, &'static [&'static str])],
+    why: &'static [(&'static str, &'static [&'static str])],
+    fired: &'static [(&'static str, &'static str)],
 }
 
 const CASES: &[Case] = &[
@@ -34,6 +38,15 @@ const CASES: &[Case] = &[
                 &["no matching alert"],
             ),
         ],
+        why: &[(
+            "expect[1]",
+            &[
+                "rule HighErrorRate",
+                "no series named http_request_total",
+                "did you mean http_requests_total?",
+            ],
+        )],
+        fired: &[],
     },
     Case {
         file: "deadline-too-short.yaml",
@@ -42,6 +55,8 @@ const CASES: &[Case] = &[
             ExpectationStatus::Missed,
             &["no matching alert", "pending", "after the"],
         )],
+        why: &[],
+        fired: &[],
     },
     Case {
         file: "prometheus-down-in-steady-state.yaml",
@@ -50,6 +65,8 @@ const CASES: &[Case] = &[
             ExpectationStatus::Missed,
             &["not watched throughout"],
         )],
+        why: &[],
+        fired: &[],
     },
     Case {
         file: "collector-drops-spans.yaml",
@@ -58,6 +75,8 @@ const CASES: &[Case] = &[
             ExpectationStatus::Missed,
             &["no traces for service orders", "error state differs"],
         )],
+        why: &[],
+        fired: &[],
     },
     Case {
         file: "collector-outage-loses-spans.yaml",
@@ -78,6 +97,24 @@ const CASES: &[Case] = &[
                 &["Error ratio: no data"],
             ),
         ],
+        why: &[
+            (
+                "expect[0]",
+                &[
+                    "panel Error ratio (A)",
+                    "no series named http_request_total",
+                    "did you mean http_requests_total?",
+                ],
+            ),
+            (
+                "expect[1]",
+                &[
+                    "panel Error ratio (A)",
+                    "no series named http_request_total",
+                ],
+            ),
+        ],
+        fired: &[],
     },
     Case {
         file: "page-routed-to-wrong-receiver.yaml",
@@ -92,6 +129,8 @@ const CASES: &[Case] = &[
                 &["routed to chat, not pager"],
             ),
         ],
+        why: &[("expect[2]", &["HighErrorRate is routed to chat, not pager"])],
+        fired: &[],
     },
     Case {
         file: "inhibition-swallows-page.yaml",
@@ -104,6 +143,11 @@ const CASES: &[Case] = &[
                 &[r#"inhibited by ServiceDown{service="worker"}"#],
             ),
         ],
+        why: &[(
+            "expect[2]",
+            &[r#"HighErrorRate is inhibited by ServiceDown{service="worker"}"#],
+        )],
+        fired: &[],
     },
     Case {
         file: BYPASS_FILE,
@@ -128,6 +172,29 @@ const CASES: &[Case] = &[
             ExpectationStatus::Missed,
             &["CPU over the 50% budget"],
         )],
+        why: &[],
+        fired: &[],
+    },
+    Case {
+        file: "alert-without-runbook.yaml",
+        expect: &[
+            // The alert fires...
+            ("expect[0]", ExpectationStatus::Met, &[]),
+            // ...but not with what the scenario requires of a page.
+            (
+                "expect[1]",
+                ExpectationStatus::Missed,
+                &["firing without annotation runbook_url"],
+            ),
+        ],
+        why: &[(
+            "expect[1]",
+            &["rule HighErrorRate has no annotation runbook_url"],
+        )],
+        fired: &[(
+            r#"HighErrorRate{service="orders", severity="critical"}"#,
+            "no runbook_url",
+        )],
     },
 ];
 
@@ -146,6 +213,10 @@ fn main() {
     trials.push(Trial::test(
         "fault-cannot-be-injected",
         fault_cannot_be_injected,
+    ));
+    trials.push(Trial::test(
+        "dashboard-wrong-datasource",
+        dashboard_wrong_datasource,
     ));
     trials.push(Trial::test("every-file-has-a-case", every_file_has_a_case));
     libtest_mimic::run(&args, trials).exit();
@@ -221,6 +292,69 @@ fn run_case(case: &Case) -> Result<(), Failed> {
         let proxy = result.faults[0].proxy.ok_or("no proxy numbers")?;
         if proxy.requests != 0 {
             return Err(format!("the proxy saw traffic: {proxy:?}").into());
+        }
+    }
+    for (id, phrases) in case.why {
+        let seen = result
+            .expectations
+            .iter()
+            .find(|e| e.id == *id)
+            .and_then(|e| e.last_observed.as_deref())
+            .unwrap_or_default();
+        let why = seen
+            .split_once("; why: ")
+            .map(|(_, why)| why)
+            .ok_or_else(|| format!("{id}: no explanation in {seen:?}"))?;
+        for phrase in *phrases {
+            if !why.contains(phrase) {
+                return Err(
+                    format!("{id}: the explanation {why:?} does not say {phrase:?}").into(),
+                );
+            }
+        }
+    }
+    for (title, flag) in case.fired {
+        let listed: Vec<String> = result
+            .alerts_fired
+            .iter()
+            .map(|a| format!("{} [{}]", a.title(), a.flags.join(", ")))
+            .collect();
+        if !result
+            .alerts_fired
+            .iter()
+            .any(|a| a.title() == *title && a.flags.iter().any(|f| f == flag))
+        {
+            return Err(format!("no fired alert {title} flagged {flag:?} in {listed:?}").into());
+        }
+    }
+    Ok(())
+}
+
+/// A dashboard whose panel names a datasource the stack does not provision would show "No
+/// data" in Grafana while its query returns data in Prometheus. gauntlet refuses it before
+/// anything starts (exit 2), naming the file, the panel and the datasource; it never runs
+/// it to a pass. No stack needed: the refusal comes first.
+fn dashboard_wrong_datasource() -> Result<(), Failed> {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/invalid/dashboard-wrong-datasource.yaml");
+    let reports = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .arg("run")
+        .arg(&file)
+        .current_dir(reports.path())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(2) {
+        return Err(format!("exit {:?}, not 2: {stderr}", out.status.code()).into());
+    }
+    for phrase in [
+        "dashboards/wrong-datasource.json",
+        "panel \"Error ratio\"",
+        "datasource uid \"prometheus-prod\" is not provisioned",
+    ] {
+        if !stderr.contains(phrase) {
+            return Err(format!("{stderr:?} does not say {phrase:?}").into());
         }
     }
     Ok(())

@@ -48,6 +48,10 @@ const INVALID: &[(&str, &str)] = &[
          @6:32: expect[1].panel: panel \"Notes\" has no queries, so it can never cross `above` or `below`\n  hint: no panel of \"notes\" has a query",
     ),
     (
+        "dashboard-wrong-datasource.yaml",
+        "2:69: stack.dashboards[0]: dashboard dashboards/wrong-datasource.json: panel \"Error ratio\": datasource uid \"prometheus-prod\" is not provisioned (known: Prometheus (uid prometheus, prometheus), Jaeger (uid jaeger, jaeger), Loki (uid loki, loki)); did you mean \"prometheus\"?\n  hint: these are the datasources gauntlet provisions for its own stack; list your Grafana's datasource provisioning file in `stack.grafana-datasources`, or fix the reference",
+    ),
+    (
         "deadline-below-floor.yaml",
         "8:13: expect[0].within: deadline 20s is below the timing floor 1m (scrape 15s + evaluation 15s + for 30s)\n  hint: raise `within` to at least 1m, or shorten the intervals in `stack`",
     ),
@@ -122,6 +126,10 @@ const INVALID: &[(&str, &str)] = &[
     (
         "rate-too-low.yaml",
         "2:15: load.rate: rate \"1e-20/s\" sends fewer than one request per 30s of load\n  hint: raise `rate` (at least `rate: 2/m` for this duration) or lengthen `load.duration`",
+    ),
+    (
+        "require-annotations-resolved.yaml",
+        "8:69: recover.expect[0].require-annotations: `require-annotations` applies to state `firing` or `pending`\n  hint: require them on the expectation that the alert fires",
     ),
     (
         "resolved-below-window.yaml",
@@ -258,6 +266,86 @@ fn cli_check_exit_codes() {
             INVALID.len()
         )),
         "{stderr}"
+    );
+}
+
+/// A folder where scenarios sit beside the configs they test: `check` and `list` skip the
+/// rule file, the Alertmanager config and the Grafana datasource file, one line each with
+/// why, and still fail on a file that is a scenario but a broken one.
+#[test]
+fn a_folder_skips_configs_beside_scenarios_but_not_broken_scenarios() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let put = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+    put(
+        "smoke.yaml",
+        &std::fs::read_to_string(root().join("scenarios/smoke.yaml")).expect("smoke"),
+    );
+    put("rules.yml", "groups:\n  - name: g\n    rules: []\n");
+    put(
+        "alertmanager.yml",
+        "route: { receiver: chat }\nreceivers: [{ name: chat }]\n",
+    );
+    put(
+        "datasources.yaml",
+        "apiVersion: 1\ndatasources: [{ name: Prometheus, type: prometheus, uid: prometheus }]\n",
+    );
+    let gauntlet = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+            .args(args)
+            .arg(dir.path())
+            .output()
+            .expect("runs gauntlet")
+    };
+    let skipped = |name: &str, what: &str| {
+        format!(
+            "skipped {}: {what}, not a scenario",
+            dir.path().join(name).display()
+        )
+    };
+    let check = gauntlet(&["check"]);
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    for line in [
+        skipped(
+            "alertmanager.yml",
+            "Alertmanager config (top-level `route`)",
+        ),
+        skipped(
+            "datasources.yaml",
+            "Grafana datasource provisioning (top-level `datasources`)",
+        ),
+        skipped("rules.yml", "Prometheus rule file (top-level `groups`)"),
+        "1 scenario file(s) valid".to_string(),
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} not in:\n{stdout}"
+        );
+    }
+    let list = gauntlet(&["list"]);
+    assert_eq!(list.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&list.stdout).contains("smoke"));
+    assert!(String::from_utf8_lossy(&list.stderr).contains(&skipped(
+        "rules.yml",
+        "Prometheus rule file (top-level `groups`)"
+    )));
+
+    // A scenario with a mistake is still a scenario, and fails as one.
+    put(
+        "broken.yaml",
+        "name: broken\nexpect: [ { metric: 'sum(', within: 5s } ]\n",
+    );
+    let check = gauntlet(&["check"]);
+    assert_eq!(check.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&check.stderr).contains("PromQL does not parse"),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
     );
 }
 

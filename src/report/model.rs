@@ -295,6 +295,10 @@ pub struct ScenarioResult {
     /// its webhook sink, timings replaced, …); no secret is ever written here.
     #[serde(default)]
     pub config_notes: Vec<String>,
+    /// Every alert that fired during the run, with its labels and annotations, flagged when
+    /// it has no runbook link or summary.
+    #[serde(default)]
+    pub alerts_fired: Vec<super::fired::FiredAlert>,
 }
 
 /// The `backend` of an expectation no backend could serve (skipped, with the reason).

@@ -246,11 +246,19 @@ fn describe(e: &Expectation) -> String {
             alert,
             labels: l,
             state,
-        } => format!(
-            "{alert}{} {}",
-            labels(l),
-            format!("{state:?}").to_lowercase()
-        ),
+            require_annotations,
+        } => {
+            let required = if require_annotations.is_empty() {
+                String::new()
+            } else {
+                format!(" with {}", require_annotations.join(", "))
+            };
+            format!(
+                "{alert}{} {}{required}",
+                labels(l),
+                format!("{state:?}").to_lowercase()
+            )
+        }
         Check::Notification {
             receiver,
             alert,

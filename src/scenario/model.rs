@@ -452,6 +452,9 @@ pub enum Check {
         alert: String,
         labels: BTreeMap<String, String>,
         state: AlertState,
+        /// Annotations the firing alert must carry with a value (`runbook_url`, `summary`).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        require_annotations: Vec<String>,
     },
     Notification {
         receiver: String,

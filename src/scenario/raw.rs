@@ -43,6 +43,9 @@ pub struct RawStack {
     pub alertmanager_config: Option<String>,
     /// Grafana dashboard JSON files or directories.
     pub dashboards: Option<Vec<String>>,
+    /// The user's Grafana datasource provisioning file (or folder): the datasources
+    /// dashboards may use.
+    pub grafana_datasources: Option<String>,
     pub compose_file: Option<String>,
     /// external / kubernetes: component name → URL.
     pub urls: Option<BTreeMap<String, String>>,
@@ -141,6 +144,8 @@ pub struct RawExpectation {
     pub alert: Option<String>,
     pub labels: Option<BTreeMap<String, String>>,
     pub state: Option<String>,
+    /// Annotations a firing alert must carry with a value (`[runbook_url, summary]`).
+    pub require_annotations: Option<Vec<String>>,
     pub notification: Option<String>,
     pub status: Option<String>,
     pub trace: Option<RawTrace>,

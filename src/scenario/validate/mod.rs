@@ -18,6 +18,7 @@ mod proxies;
 
 pub use expectations::EXPECT_KINDS;
 
+use crate::scenario::datasources;
 use crate::scenario::diagnostic::{Diagnostic, Diagnostics};
 use crate::scenario::floor::timing_floor;
 use crate::scenario::model::*;
@@ -482,6 +483,8 @@ impl Validator {
             }
         }
 
+        self.dashboard_datasources(r, provider, fixtures.as_deref(), &dashboard_files);
+
         let compose_file = match provider {
             Provider::Compose => {
                 let path = match &r.compose_file {
@@ -672,6 +675,70 @@ impl Validator {
                 receivers: references.receivers.clone(),
             },
             references,
+        }
+    }
+
+    /// Every dashboard's datasource references against the datasources provisioned for the
+    /// run: the user's `grafana-datasources` file, else (for stacks gauntlet starts) the one it
+    /// provisions for its own stack. A stack someone else runs has datasources gauntlet cannot
+    /// know without the file, so its dashboards are not checked then.
+    fn dashboard_datasources(
+        &mut self,
+        r: &RawStack,
+        provider: Provider,
+        fixtures: Option<&Path>,
+        dashboard_files: &[(String, PathBuf)],
+    ) {
+        let field = "stack.grafana-datasources";
+        let known = match &r.grafana_datasources {
+            Some(p) => {
+                let file = self.base_dir.join(p);
+                match datasources::read_provisioning(&file, &self.shown(&file)) {
+                    Ok(known) => known,
+                    Err(e) => {
+                        self.error(
+                            field,
+                            format!("{}: {e}", self.shown(&file)),
+                            Some("give Grafana's provisioning file (apiVersion: 1, datasources: [{ name, type, uid, url }]) or its provisioning/datasources folder".into()),
+                        );
+                        return;
+                    }
+                }
+            }
+            None if matches!(provider, Provider::Native | Provider::Compose) => {
+                let Some(file) = fixtures.map(|f| f.join("stack/grafana/datasources.yml")) else {
+                    return;
+                };
+                match datasources::read_provisioning(&file, "gauntlet's own datasources") {
+                    Ok(known) => known,
+                    Err(_) => return,
+                }
+            }
+            None => return,
+        };
+        for (dashboard_field, file) in dashboard_files {
+            // Unreadable files are reported by the dashboard check itself.
+            let Some(json) = std::fs::read_to_string(file)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            else {
+                continue;
+            };
+            for u in datasources::check_dashboard(&json, &known) {
+                let hint = if r.grafana_datasources.is_some() {
+                    format!(
+                        "the datasources come from {}; fix the reference or the file",
+                        known.source
+                    )
+                } else {
+                    "these are the datasources gauntlet provisions for its own stack; list your Grafana's datasource provisioning file in `stack.grafana-datasources`, or fix the reference".to_string()
+                };
+                self.error(
+                    dashboard_field,
+                    format!("dashboard {}: {}: {}", self.shown(file), u.place, u.why),
+                    Some(hint),
+                );
+            }
         }
     }
 
