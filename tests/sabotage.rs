@@ -86,6 +86,8 @@ const CASES: &[Case] = &[
             ExpectationStatus::Missed,
             &["of spans (fault window)"],
         )],
+        why: &[],
+        fired: &[],
     },
     Case {
         file: "dashboard-misspelled-metric.yaml",
@@ -164,6 +166,8 @@ const CASES: &[Case] = &[
                 &["no request passed through the fault proxy"],
             ),
         ],
+        why: &[],
+        fired: &[],
     },
     Case {
         file: "overhead-expensive-instrumentation.yaml",
