@@ -47,6 +47,16 @@ pub struct RunArgs {
     /// (skipped, e.g. no trace store in an external stack). Without it such a run exits 5.
     #[arg(long)]
     pub accept_incomplete: bool,
+    /// Run Prometheus VERSION (and its Alertmanager) instead of the scenarios'
+    /// `stack.prometheus-version`: 2.42 (Debian's, with Alertmanager 0.25) or 3.16 (built by
+    /// scripts/provision.sh, with Alertmanager 0.31).
+    #[arg(long, value_name = "VERSION", conflicts_with = "matrix")]
+    pub prometheus_version: Option<String>,
+    /// Run every scenario against every provisioned Prometheus version and print their
+    /// verdicts and times to detect side by side ("will my alerts still fire after the
+    /// upgrade?"); also in report.md and report.html.
+    #[arg(long)]
+    pub matrix: bool,
 }
 
 /// Exit 0 when every expectation was met, 1 when any was missed (or a fault failed), 2 for
@@ -57,6 +67,22 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
         Ok(s) => s,
         Err(problems) => {
             eprintln!("{problems}");
+            return exit_code::INVALID_SCENARIO;
+        }
+    };
+    let scenarios = match crate::runner::versions::plan(
+        &scenarios,
+        args.prometheus_version.as_deref(),
+        args.matrix,
+    ) {
+        Ok((runs, warning)) => {
+            if let Some(w) = warning {
+                eprintln!("warning: {w}");
+            }
+            runs
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             return exit_code::INVALID_SCENARIO;
         }
     };
@@ -268,6 +294,7 @@ fn error_result(s: &scenario::Scenario, error: String) -> ScenarioResult {
         skipped_reason: None,
         error: Some(error),
         config_notes: s.stack.config_notes.clone(),
+        stack_versions: crate::runner::stack_versions_selected(s),
     }
 }
 

@@ -11,7 +11,9 @@
 //!   `verdict::decide` says met or missed
 //! - `explain`: at a miss, asks the backends why (rules, selectors, Alertmanager's view)
 //! - `overhead`: the instrumentation overhead expectation
-//! - `attach`: stacks gauntlet does not start; `rules`: rule files with `for` overridden
+//! - `attach`: stacks gauntlet does not start; `rules`: rule files with `for` overridden;
+//!   `promtool`: the rule files checked by the promtool of the Prometheus version that runs
+//! - `versions`: which Prometheus/Alertmanager each run uses (`--prometheus-version`, `--matrix`)
 
 pub mod attach;
 mod clock;
@@ -21,9 +23,13 @@ pub mod fleet;
 mod load;
 mod overhead;
 pub mod probes;
+mod promtool;
 pub mod rules;
 mod run;
 mod stack;
 mod timeline;
+pub mod versions;
 
-pub use run::{RunContext, RunError, ScenarioRun, WorkerSettings, run_scenario};
+pub use run::{
+    RunContext, RunError, ScenarioRun, WorkerSettings, run_scenario, stack_versions_selected,
+};

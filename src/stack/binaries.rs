@@ -90,39 +90,50 @@ impl Binary {
 
     /// Finds the executable, or says where it looked.
     pub fn find(self) -> Result<PathBuf, String> {
-        if let Some(path) = std::env::var_os(self.env_var()).filter(|v| !v.is_empty()) {
-            let path = PathBuf::from(path);
-            return if is_executable(&path) {
-                Ok(path)
-            } else {
-                Err(format!(
-                    "{}={} is not an executable file",
-                    self.env_var(),
-                    path.display()
-                ))
-            };
-        }
-        let home_bin = gauntlet_home().join("bin");
-        let mut dirs = vec![home_bin.clone()];
-        if let Some(path) = std::env::var_os("PATH") {
-            dirs.extend(std::env::split_paths(&path));
-        }
-        for dir in &dirs {
-            for name in self.file_names() {
-                let candidate = dir.join(name);
-                if is_executable(&candidate) {
-                    return Ok(candidate);
-                }
+        find_executable(self.file_names(), Some(self.env_var()), self.install_hint())
+    }
+}
+
+/// Finds an executable: the environment variable `env_var` when set (it must name an
+/// executable), else the first of `names` in `$GAUNTLET_HOME/bin`, then in `PATH`; the error
+/// says where it looked and ends with `hint`.
+pub fn find_executable(
+    names: &[&str],
+    env_var: Option<&str>,
+    hint: &str,
+) -> Result<PathBuf, String> {
+    if let Some(var) = env_var
+        && let Some(path) = std::env::var_os(var).filter(|v| !v.is_empty())
+    {
+        let path = PathBuf::from(path);
+        return if is_executable(&path) {
+            Ok(path)
+        } else {
+            Err(format!(
+                "{var}={} is not an executable file",
+                path.display()
+            ))
+        };
+    }
+    let home_bin = gauntlet_home().join("bin");
+    let mut dirs = vec![home_bin.clone()];
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    for dir in &dirs {
+        for name in names {
+            let candidate = dir.join(name);
+            if is_executable(&candidate) {
+                return Ok(candidate);
             }
         }
-        Err(format!(
-            "{} not found in ${} , {} or PATH; {}",
-            self.file_names().join(" or "),
-            self.env_var(),
-            home_bin.display(),
-            self.install_hint()
-        ))
     }
+    let env = env_var.map(|v| format!("${v} , ")).unwrap_or_default();
+    Err(format!(
+        "{} not found in {env}{} or PATH; {hint}",
+        names.join(" or "),
+        home_bin.display(),
+    ))
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -153,6 +164,17 @@ pub async fn version_of(binary: Binary, path: &Path) -> String {
 }
 
 async fn query_version(binary: Binary, path: &Path) -> String {
+    // Prometheus and Alertmanager print their release (`3.16.0`) even when built by
+    // provisioning (it sets prometheus/common's version variables), which reports compare
+    // across versions; the stamp is the fallback.
+    let mut from_flag = None;
+    if matches!(binary, Binary::Prometheus | Binary::Alertmanager) {
+        let version = version_flag(binary, path).await;
+        if !version.starts_with("unknown") {
+            return version;
+        }
+        from_flag = Some(version);
+    }
     let mut stamp = path.as_os_str().to_owned();
     stamp.push(".version");
     if let Ok(text) = tokio::fs::read_to_string(PathBuf::from(stamp)).await
@@ -160,6 +182,13 @@ async fn query_version(binary: Binary, path: &Path) -> String {
     {
         return line.to_string();
     }
+    match from_flag {
+        Some(unknown) => unknown,
+        None => version_flag(binary, path).await,
+    }
+}
+
+async fn version_flag(binary: Binary, path: &Path) -> String {
     let arg = match binary {
         Binary::Jaeger => "version",
         Binary::VictoriaLogs => "-version",

@@ -8,7 +8,7 @@ use gauntlet::report::{
     Component, ComponentKind, CpuOverhead, Environment, ExpectationKind, ExpectationPhase,
     ExpectationResult, ExpectationStatus, FaultRecord, HostFacts, LoadSummary, LogLevel,
     OverheadLimits, OverheadResult, PhaseTiming, RunEvent, RunResults, ScenarioResult,
-    ScenarioStatus, SeriesPoint,
+    ScenarioStatus, SeriesPoint, StackVersions,
 };
 
 #[expect(
@@ -305,6 +305,11 @@ fn orders() -> ScenarioResult {
             "alertmanager: alerts.yml runs as written, except for the changes below".into(),
             "receiver pager: pagerduty → gauntlet webhook sink".into(),
         ],
+        stack_versions: Some(StackVersions {
+            selected: Some("2.42".into()),
+            prometheus: Some("2.42.0+ds".into()),
+            alertmanager: Some("0.25.0".into()),
+        }),
     }
 }
 
@@ -422,6 +427,7 @@ fn checkout() -> ScenarioResult {
         skipped_reason: None,
         error: None,
         config_notes: vec![],
+        stack_versions: None,
     }
 }
 
@@ -441,6 +447,7 @@ fn kube() -> ScenarioResult {
         skipped_reason: Some("no Kubernetes cluster configured (KUBECONFIG is unset)".into()),
         error: None,
         config_notes: vec![],
+        stack_versions: None,
     }
 }
 
