@@ -149,12 +149,21 @@ async fn serve_untyped_metrics() -> String {
     addr.to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_3_16_stack_starts_names_its_versions_and_scrapes_every_target() {
+#[test]
+fn the_3_16_stack_starts_names_its_versions_and_scrapes_every_target() {
     let Some(binaries) = three() else { return };
     let _one = STACK
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(stack_on_3_16(binaries));
+}
+
+async fn stack_on_3_16(binaries: NativeBinaries) {
     let untyped = serve_untyped_metrics().await;
     let mut config = StackConfig::for_tests();
     config.prometheus_version = PrometheusVersion::V3_16;
