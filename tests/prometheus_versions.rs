@@ -405,3 +405,66 @@ fn range_windows_lose_their_left_edge_sample_in_3_16() {
         );
     }
 }
+
+/// A rule 2.42 accepts and 3.16 refuses (`holt_winters` was renamed in 3.0): `gauntlet run`
+/// on 3.16 stops before starting the stack, with promtool's words, and exits 2.
+#[test]
+fn a_rule_3_16_refuses_stops_the_run_with_promtools_message() {
+    let Some(promtool_3) = tool(Tool::Promtool) else {
+        return;
+    };
+    let Some(promtool_2) = require(
+        "promtool of Prometheus 2.42",
+        PrometheusVersion::V2_42.find(Tool::Promtool),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("rules")).expect("mkdir");
+    let rule = dir.path().join("rules/smoothing.yml");
+    std::fs::write(
+        &rule,
+        "groups:\n  - name: smoothing\n    rules:\n      - record: job:requests:smoothed\n        expr: holt_winters(sum by (job) (rate(http_requests_total[1m]))[10m:1m], 0.5, 0.5)\n",
+    )
+    .expect("write");
+    let check = |promtool: &PathBuf| {
+        run(
+            promtool,
+            &[OsStr::new("check"), OsStr::new("rules"), rule.as_os_str()],
+        )
+    };
+    let two = check(&promtool_2);
+    assert!(two.status.success(), "2.42 accepts it: {}", describe(&two));
+    assert!(!check(&promtool_3).status.success(), "3.16 refuses it");
+
+    std::fs::write(
+        dir.path().join("smoothing.yaml"),
+        "name: smoothing\nstack: { rules: [rules/] }\nload: { rate: 5/s, duration: 10s }\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args([
+            "run",
+            "smoothing.yaml",
+            "--prometheus-version",
+            "3.16",
+            "--no-progress",
+            "--report-dir",
+            "out",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("runs gauntlet");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("Prometheus 3.16's promtool")
+            && text.contains("unknown function with name \"holt_winters\""),
+        "{text}"
+    );
+    assert!(!text.contains("phase services"), "nothing ran: {text}");
+}

@@ -166,6 +166,8 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
                 Ok(mut run) => {
                     if results.environment.components.is_empty() {
                         results.environment.components = run.components;
+                    } else {
+                        add_other_versions(&mut results.environment.components, run.components);
                     }
                     run.result.repetition = numbered;
                     results.scenarios.push(run.result);
@@ -265,6 +267,24 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
         exit_code::INCOMPLETE
     } else {
         exit_code::OK
+    }
+}
+
+/// A run against several Prometheus versions (`--matrix`, or scenarios that pin one) lists
+/// every Prometheus and Alertmanager it used under "What was tested", not only the first.
+fn add_other_versions(
+    components: &mut Vec<crate::report::Component>,
+    more: Vec<crate::report::Component>,
+) {
+    for c in more {
+        let versioned = c.name == "prometheus" || c.name == "alertmanager";
+        if versioned
+            && !components
+                .iter()
+                .any(|k| k.name == c.name && k.version == c.version)
+        {
+            components.push(c);
+        }
     }
 }
 
