@@ -131,6 +131,20 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
             .map(|l| l.duration.as_millis() as u64),
         expectations: placeholders.len() + usize::from(scenario.overhead.is_some()),
     });
+    if matches!(
+        scenario.stack.provider,
+        Provider::Native | Provider::Compose
+    ) {
+        // A matrix runs the same scenario once per version: say which one this is.
+        let v = scenario.stack.prometheus_version;
+        clock.emit(RunEvent::Log {
+            level: LogLevel::Info,
+            message: format!(
+                "stack: Prometheus {v} with Alertmanager {}",
+                v.alertmanager()
+            ),
+        });
+    }
     let mut phases = Vec::new();
     let log_dir = ctx.report_dir.join("logs").join(sanitize(&scenario.name));
     let _ = std::fs::create_dir_all(&log_dir);
