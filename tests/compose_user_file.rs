@@ -28,6 +28,11 @@ fn configs() -> Vec<(&'static str, &'static str, BTreeMap<&'static str, String>)
                 ("alertmanager_address", "127.0.0.1:9093"),
                 ("rule_files", "[\"/etc/gauntlet/rules/*.yml\"]"),
                 ("targets_dir", "/etc/gauntlet/targets"),
+                // The compose file's image is Prometheus 2.x, which has no such setting.
+                (
+                    "scrape_protocol_fallback",
+                    "# fallback_scrape_protocol: Prometheus 3 only",
+                ),
             ]),
         ),
         (

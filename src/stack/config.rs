@@ -65,6 +65,8 @@ pub struct StackConfig {
     /// Route the collector's log export through a fault proxy (native provider), so a
     /// scenario can take the log store away from the pipeline.
     pub interpose_log_store: bool,
+    /// Which Prometheus (and Alertmanager) to run: Debian's 2.42 or the provisioned 3.16.
+    pub prometheus_version: super::versions::PrometheusVersion,
 }
 
 impl StackConfig {
@@ -90,6 +92,7 @@ impl StackConfig {
             telemetry_flush: Duration::from_millis(200),
             max_traces: 100_000,
             interpose_log_store: false,
+            prometheus_version: super::versions::PrometheusVersion::DEFAULT,
         }
     }
 }
