@@ -129,7 +129,10 @@ build_opensearch_launcher() {
   # Built in a scratch copy so the checkout stays clean (no target/ in the repo).
   work="$(mktemp -d)"
   cp -r "$dir/pom.xml" "$dir/src" "$work/"
-  (cd "$work" && mvn -B -q -Dstyle.color=never package dependency:copy-dependencies)
+  # Debian's Maven 3.8 prints stray colour resets even in batch mode; drop them.
+  (cd "$work" && mvn -B -q -Dstyle.color=never package dependency:copy-dependencies) 2>&1 \
+    | sed $'s/\e\\[0m//g'
+
   rm -rf "$dest.tmp"
   mkdir -p "$dest.tmp"
   cp "$work/target/opensearch-launcher.jar" "$dest.tmp/"

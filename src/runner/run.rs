@@ -240,6 +240,7 @@ fn stack_config(
             .iter()
             .any(|f| f.target() == "collector->log-store"),
         log_dir: Some(log_dir.to_path_buf()),
+        trace_store: scenario.stack.trace_store,
         ..StackConfig::default()
     };
     for r in &receivers {
@@ -389,6 +390,7 @@ impl Run<'_> {
             prometheus,
             alertmanager,
             jaeger,
+            trace_backend: scenario.stack.trace_store.backend(),
             logs,
             sink,
             correlation_unavailable: self.distributed().map(|(w, _)| {

@@ -57,6 +57,8 @@ pub struct RawStack {
     pub context: Option<String>,
     /// How long the collector batches telemetry before exporting.
     pub telemetry_flush: Option<String>,
+    /// Where Jaeger keeps spans: `memory` (default) or `opensearch` (native provider).
+    pub trace_store: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

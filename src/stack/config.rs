@@ -65,6 +65,8 @@ pub struct StackConfig {
     /// Route the collector's log export through a fault proxy (native provider), so a
     /// scenario can take the log store away from the pipeline.
     pub interpose_log_store: bool,
+    /// Where Jaeger keeps spans (`stack.trace-store`; OpenSearch in the native stack only).
+    pub trace_store: super::opensearch::TraceStore,
 }
 
 impl StackConfig {
@@ -90,6 +92,7 @@ impl StackConfig {
             telemetry_flush: Duration::from_millis(200),
             max_traces: 100_000,
             interpose_log_store: false,
+            trace_store: super::opensearch::TraceStore::Memory,
         }
     }
 }

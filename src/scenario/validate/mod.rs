@@ -15,6 +15,7 @@ mod alertmanager;
 mod expectations;
 mod faults;
 mod proxies;
+mod trace_store;
 
 pub use expectations::EXPECT_KINDS;
 
@@ -429,6 +430,7 @@ impl Validator {
         let telemetry_flush = self
             .duration("stack.telemetry-flush", r.telemetry_flush.as_ref())
             .unwrap_or(DEFAULT_TELEMETRY_FLUSH);
+        let trace_store = self.trace_store(r.trace_store.as_ref(), provider);
 
         let fixtures = references::fixtures_dir(&self.base_dir);
         let rule_files: Vec<PathBuf> = self
@@ -651,6 +653,7 @@ impl Validator {
                 config_notes: am.notes,
                 alert_for,
                 telemetry_flush,
+                trace_store,
                 rule_files,
                 alertmanager_config: am.path,
                 dashboards,
