@@ -30,6 +30,8 @@ pub const STACK_COMPONENTS: &[&str] = &[
     "collector",
     "jaeger",
     "log-store",
+    // OpenSearch, when `stack.trace-store: opensearch` runs it.
+    "trace-store",
 ];
 
 /// Further `stack.urls` keys: backends gauntlet only observes. `loki` and `victorialogs` name

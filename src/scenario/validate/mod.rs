@@ -272,6 +272,9 @@ impl Validator {
             .map(|s| s.references.clone())
             .unwrap_or_default();
         let stack_spec = stack.map(|s| s.spec);
+        if let Some(spec) = &stack_spec {
+            self.trace_store_faults(&faults, spec.trace_store);
+        }
         let fault_names: Vec<String> = faults.iter().map(|f| f.name.clone()).collect();
         let ctx = ExpectContext {
             services: &known_services,
@@ -543,6 +546,15 @@ impl Validator {
         }
         for (component, url) in &urls {
             let path = format!("stack.urls.{component}");
+            if component == "trace-store" {
+                // Spans are read through Jaeger's API, never from its storage directly.
+                self.error_at_key(
+                    &path,
+                    "gauntlet reads spans through Jaeger's query API, not from its storage",
+                    Some("give Jaeger's query URL as `urls.jaeger`".into()),
+                );
+                continue;
+            }
             if component == "grafana" {
                 // Dashboards are read from files and their queries run against Prometheus;
                 // no probe asks Grafana, so accepting its URL would pretend it was checked.

@@ -3,7 +3,8 @@
 //! that would not be applied.
 
 use super::{Validator, provider_name};
-use crate::scenario::model::Provider;
+use crate::scenario::model::{Fault, FaultAction, Provider};
+use crate::scenario::source::{join_index, join_key};
 use crate::stack::TraceStore;
 
 impl Validator {
@@ -40,5 +41,25 @@ impl Validator {
             return TraceStore::default();
         }
         store
+    }
+
+    /// A process fault on `trace-store` needs the OpenSearch the native stack then runs;
+    /// with the memory store there is no such process and the fault could not be injected.
+    pub(super) fn trace_store_faults(&mut self, faults: &[Fault], store: TraceStore) {
+        if store == TraceStore::Opensearch {
+            return;
+        }
+        for (i, f) in faults.iter().enumerate() {
+            if let FaultAction::KillProcess { target, .. } | FaultAction::PauseProcess { target } =
+                &f.action
+                && target == "trace-store"
+            {
+                self.error(
+                    &join_key(&join_index("faults", i), "target"),
+                    "`trace-store` is a process only with `stack.trace-store: opensearch`",
+                    Some("Jaeger's memory store lives in the `jaeger` process; target `jaeger`, or set `trace-store: opensearch`".into()),
+                );
+            }
+        }
     }
 }
