@@ -177,6 +177,8 @@ const CASES: &[Case] = &[
             // Jaeger's client first reports the refused connection, then the node as dead.
             &["connection refused", "no Elasticsearch node available"],
         )],
+        why: &[],
+        fired: &[],
     },
     Case {
         file: "overhead-expensive-instrumentation.yaml",
