@@ -308,6 +308,7 @@ fn stack_config(
             .any(|f| f.target() == "collector->log-store"),
         log_dir: Some(log_dir.to_path_buf()),
         prometheus_version: scenario.stack.prometheus_version,
+        trace_store: scenario.stack.trace_store,
         ..StackConfig::default()
     };
     for r in &receivers {
@@ -457,6 +458,7 @@ impl Run<'_> {
             prometheus,
             alertmanager,
             jaeger,
+            trace_backend: scenario.stack.trace_store.backend(),
             logs,
             sink,
             correlation_unavailable: self.distributed().map(|(w, _)| {

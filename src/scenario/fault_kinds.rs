@@ -101,7 +101,7 @@ pub const FAULT_KINDS: &[FaultKind] = &[
     FaultKind {
         name: "kill-process",
         fields: &["target", "signal"],
-        fields_doc: "`target` (a service, or a stack component: `prometheus`, `alertmanager`, `collector`, `jaeger`, `log-store`), `signal` (kill, term)",
+        fields_doc: "`target` (a service, or a stack component: `prometheus`, `alertmanager`, `collector`, `jaeger`, `log-store`, `trace-store` with `stack.trace-store: opensearch`), `signal` (kill, term)",
         needs_for: false,
         provider: None,
         rolled_back_by: "a restart when `for` is set (stack components: the same command, ports and data dir; compose: `docker start`)",

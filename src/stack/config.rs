@@ -67,6 +67,8 @@ pub struct StackConfig {
     pub interpose_log_store: bool,
     /// Which Prometheus (and Alertmanager) to run: Debian's 2.42 or the provisioned 3.16.
     pub prometheus_version: super::versions::PrometheusVersion,
+    /// Where Jaeger keeps spans (`stack.trace-store`; OpenSearch in the native stack only).
+    pub trace_store: super::opensearch::TraceStore,
 }
 
 impl StackConfig {
@@ -93,6 +95,7 @@ impl StackConfig {
             max_traces: 100_000,
             interpose_log_store: false,
             prometheus_version: super::versions::PrometheusVersion::DEFAULT,
+            trace_store: super::opensearch::TraceStore::Memory,
         }
     }
 }
