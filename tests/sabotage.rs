@@ -106,6 +106,20 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        file: "slo-rules-without-dialect.yaml",
+        expect: &[
+            // The burst is real: orders answers 5xx under job `myservice`...
+            ("expect[0]", ExpectationStatus::Met, &[]),
+            // ...but in the default dialect the histogram has no `code`: the SLI selects
+            // nothing, and the miss names the selector in the recording rule.
+            (
+                "expect[1]",
+                ExpectationStatus::Missed,
+                &["http_request_duration_seconds_count has no label code"],
+            ),
+        ],
+    },
+    Case {
         file: "overhead-expensive-instrumentation.yaml",
         expect: &[(
             "overhead",

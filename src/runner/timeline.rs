@@ -43,8 +43,8 @@ pub(super) struct Timeline {
 /// A fault waiting to be rolled back.
 struct Active {
     index: usize,
-    guard: Option<FaultGuard>,
-    restart: Option<Restart>,
+    guards: Vec<FaultGuard>,
+    restarts: Vec<Restart>,
 }
 
 /// Injects and rolls back every fault on the timeline.
@@ -108,8 +108,8 @@ pub(super) async fn run_faults(
             let call_start = (Instant::now(), SystemTime::now());
             match crate::fault::inject(fault, &targets, registry).await {
                 Ok(Injected {
-                    guard,
-                    restart,
+                    guards,
+                    restarts,
                     effective_at_call_start,
                 }) => {
                     // The fault has taken effect once its mechanism returned (a signal sent,
@@ -136,11 +136,11 @@ pub(super) async fn run_faults(
                             now + d,
                             Active {
                                 index,
-                                guard,
-                                restart,
+                                guards,
+                                restarts,
                             },
                         )),
-                        None => held.extend(guard),
+                        None => held.extend(guards),
                     }
                 }
                 Err(e) => {
@@ -197,24 +197,25 @@ async fn roll_back(
 ) {
     let fault = &scenario.faults[active.index];
     let mut problems = Vec::new();
-    if let Some(g) = active.guard
-        && let Err(e) = g.rollback().await
-    {
-        problems.push(format!("rollback failed: {}", error_chain(&e)));
+    for g in active.guards {
+        if let Err(e) = g.rollback().await {
+            problems.push(format!("rollback failed: {}", error_chain(&e)));
+        }
     }
-    let restarted = match &active.restart {
-        Some(Restart::Service(service)) => fleet
-            .restart(service)
-            .await
-            .map_err(|e| format!("restarting {service} failed: {}", error_chain(&e))),
-        Some(Restart::StackComponent(component)) => stack
-            .restart_component(component)
-            .await
-            .map_err(|e| format!("restarting {component} failed: {e}")),
-        None => Ok(()),
-    };
-    if let Err(e) = restarted {
-        problems.push(e);
+    for restart in &active.restarts {
+        let restarted = match restart {
+            Restart::Service(service) => fleet
+                .restart(service)
+                .await
+                .map_err(|e| format!("restarting {service} failed: {}", error_chain(&e))),
+            Restart::StackComponent(component) => stack
+                .restart_component(component)
+                .await
+                .map_err(|e| format!("restarting {component} failed: {e}")),
+        };
+        if let Err(e) = restarted {
+            problems.push(e);
+        }
     }
     let now = Instant::now();
     for p in &problems {

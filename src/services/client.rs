@@ -4,6 +4,8 @@
 
 use crate::error_chain;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -20,7 +22,24 @@ use super::telemetry::Telemetry;
 #[derive(Debug, Clone)]
 pub(crate) struct Upstreams {
     client: reqwest::Client,
-    base: BTreeMap<ServiceName, String>,
+    base: Arc<BTreeMap<ServiceName, Replicas>>,
+}
+
+/// The replicas of one upstream, called in turn.
+#[derive(Debug)]
+struct Replicas {
+    urls: Vec<String>,
+    next: AtomicUsize,
+}
+
+impl Replicas {
+    fn pick(&self) -> Option<&str> {
+        if self.urls.is_empty() {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.urls.len();
+        self.urls.get(i).map(String::as_str)
+    }
 }
 
 /// A call that reached the upstream and got an answer.
@@ -45,9 +64,20 @@ pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest:
 
 impl Upstreams {
     pub fn new(client: reqwest::Client, base: ValidatedUpstreams) -> Self {
+        let base = base
+            .0
+            .into_iter()
+            .map(|(name, urls)| {
+                let replicas = Replicas {
+                    urls,
+                    next: AtomicUsize::new(0),
+                };
+                (name, replicas)
+            })
+            .collect();
         Self {
             client,
-            base: base.0,
+            base: Arc::new(base),
         }
     }
 
@@ -69,7 +99,7 @@ impl Upstreams {
         path: &str,
         json: Option<&serde_json::Value>,
     ) -> Result<Reply, AppError> {
-        let base = self.base.get(&target).ok_or_else(|| {
+        let base = self.base.get(&target).and_then(Replicas::pick).ok_or_else(|| {
             AppError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("no upstream {target} configured"),

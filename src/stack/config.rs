@@ -65,6 +65,11 @@ pub struct StackConfig {
     /// Route the collector's log export through a fault proxy (native provider), so a
     /// scenario can take the log store away from the pipeline.
     pub interpose_log_store: bool,
+    /// `relabel_configs` of the services' scrape config, rendered as written (each a
+    /// Prometheus `relabel_config` object).
+    pub service_relabel_configs: Vec<serde_json::Value>,
+    /// `metric_relabel_configs` of the services' scrape config, rendered as written.
+    pub service_metric_relabel_configs: Vec<serde_json::Value>,
 }
 
 impl StackConfig {
@@ -90,6 +95,8 @@ impl StackConfig {
             telemetry_flush: Duration::from_millis(200),
             max_traces: 100_000,
             interpose_log_store: false,
+            service_relabel_configs: Vec::new(),
+            service_metric_relabel_configs: Vec::new(),
         }
     }
 }

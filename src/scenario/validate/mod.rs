@@ -14,6 +14,7 @@ use yaml_serde::Value;
 mod alertmanager;
 mod expectations;
 mod faults;
+mod shape;
 
 pub use expectations::EXPECT_KINDS;
 
@@ -255,6 +256,9 @@ impl Validator {
             .remove("load")
             .and_then(|v| self.piece::<RawLoad>("load", v))
             .and_then(|r| self.load(&r, &known_services));
+        if let (Some(s), Some(l)) = (services.as_ref(), load.as_ref()) {
+            self.replicated_load_target(s, &l.target);
+        }
 
         let steady_raw = self.window_raw(&mut sections, "steady-state");
         let recover_raw = self.window_raw(&mut sections, "recover");
@@ -834,12 +838,18 @@ impl Validator {
         let export_interval = self
             .positive_duration("services.export-interval", r.export_interval.as_ref())
             .unwrap_or(DEFAULT_EXPORT_INTERVAL);
+        let shape = self.shape(r, mode, provider, &names);
         ServicesSpec {
             mode,
             instrumentation,
             names,
             endpoints,
             export_interval,
+            dialect: shape.dialect,
+            jobs: shape.jobs,
+            replicas: shape.replicas,
+            relabel_configs: shape.relabel_configs,
+            metric_relabel_configs: shape.metric_relabel_configs,
         }
     }
 
