@@ -95,7 +95,14 @@ pub async fn inject(
         })
     };
     let hook = |service: &str, hook: FaultHook| {
-        inject_hook(targets, registry, service.to_string(), replica, hook, duration)
+        inject_hook(
+            targets,
+            registry,
+            service.to_string(),
+            replica,
+            hook,
+            duration,
+        )
     };
     let link = |from: &str, to: &str| {
         targets.link(from, to).ok_or_else(|| InjectError::NoLink {

@@ -68,7 +68,11 @@ impl RelabelConfig {
         if let Some(re) = &self.regex
             && let Err(e) = regex::Regex::new(&format!("^(?:{re})$"))
         {
-            out.push(("regex", format!("invalid regex {re:?}: {e}")));
+            // The parser's message ends with the reason; its first lines draw the pattern.
+            let text = e.to_string();
+            let why = text.lines().last().unwrap_or_default().trim();
+            let why = why.strip_prefix("error: ").unwrap_or(why);
+            out.push(("regex", format!("invalid regex {re:?}: {why}")));
         }
         for l in self.source_labels.iter().flatten() {
             if !is_label_name(l) {
@@ -114,7 +118,9 @@ impl RelabelConfig {
         {
             out.push((
                 "action",
-                format!("action {action} takes only `source_labels`, `separator` and `target_label`"),
+                format!(
+                    "action {action} takes only `source_labels`, `separator` and `target_label`"
+                ),
             ));
         }
         out
@@ -136,13 +142,18 @@ mod tests {
             ("{action: labeldrop, regex: exported_.*}", vec![]),
             (
                 "{action: rename}",
-                vec!["unknown relabel action \"rename\" (known: replace, keep, drop, keepequal, dropequal, hashmod, labelmap, labeldrop, labelkeep, lowercase, uppercase)"],
+                vec![
+                    "unknown relabel action \"rename\" (known: replace, keep, drop, keepequal, dropequal, hashmod, labelmap, labeldrop, labelkeep, lowercase, uppercase)",
+                ],
             ),
             (
                 "{action: keep, regex: '(5..'}",
                 vec!["invalid regex \"(5..\""],
             ),
-            ("{source_labels: [x]}", vec!["action replace needs `target_label`"]),
+            (
+                "{source_labels: [x]}",
+                vec!["action replace needs `target_label`"],
+            ),
             (
                 "{action: hashmod, target_label: shard, source_labels: [instance]}",
                 vec!["action hashmod needs a `modulus` above 0"],
@@ -165,6 +176,9 @@ mod tests {
         }
         let err = yaml_serde::from_str::<RelabelConfig>("{sourcelabels: [x]}")
             .expect_err("unknown field");
-        assert!(err.to_string().contains("unknown field `sourcelabels`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown field `sourcelabels`"),
+            "{err}"
+        );
     }
 }

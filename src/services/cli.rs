@@ -10,10 +10,10 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::dialect::Dialect;
 use super::config::{
     FleetConfig, Instrumentation, LogOutput, ServiceConfig, ServiceName, TraceSampling,
 };
+use super::dialect::Dialect;
 use super::fleet::start_fleet;
 use super::service::{ServiceError, start};
 

@@ -99,12 +99,16 @@ impl Upstreams {
         path: &str,
         json: Option<&serde_json::Value>,
     ) -> Result<Reply, AppError> {
-        let base = self.base.get(&target).and_then(Replicas::pick).ok_or_else(|| {
-            AppError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("no upstream {target} configured"),
-            )
-        })?;
+        let base = self
+            .base
+            .get(&target)
+            .and_then(Replicas::pick)
+            .ok_or_else(|| {
+                AppError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("no upstream {target} configured"),
+                )
+            })?;
         let url = format!("{base}{path}");
         let mut rb = self.client.request(method.clone(), &url);
         if let Some(body) = json {

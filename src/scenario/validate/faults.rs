@@ -470,8 +470,10 @@ impl Validator {
         for (j, b) in faults.iter().enumerate() {
             for (i, a) in faults.iter().enumerate().take(j) {
                 // One replica and all of them overlap; two different replicas do not.
-                let other_replica = a.replica.is_some() && b.replica.is_some() && a.replica != b.replica;
-                if a.action.target() != b.action.target() || other_replica || !windows_overlap(a, b) {
+                let other_replica =
+                    a.replica.is_some() && b.replica.is_some() && a.replica != b.replica;
+                if a.action.target() != b.action.target() || other_replica || !windows_overlap(a, b)
+                {
                     continue;
                 }
                 let same_kind = a.action.kind() == b.action.kind();

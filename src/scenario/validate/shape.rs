@@ -85,9 +85,8 @@ impl Validator {
                 None,
             );
         }
-        let relabel_configs = self.relabel("services.relabel-configs", &r.relabel_configs);
-        let metric_relabel_configs =
-            self.relabel("services.metric-relabel-configs", &r.metric_relabel_configs);
+        let relabel_configs = self.relabel("relabel", &r.relabel_configs);
+        let metric_relabel_configs = self.relabel("metric-relabel", &r.metric_relabel_configs);
         if (r.relabel_configs.is_some() || r.metric_relabel_configs.is_some()) && !owned_stack {
             self.error(
                 "services",
@@ -104,12 +103,28 @@ impl Validator {
         }
     }
 
-    fn relabel(&mut self, field: &str, rules: &Option<Vec<RelabelConfig>>) -> Vec<RelabelConfig> {
+    /// Checks `services.<prefix>-configs` (or its Prometheus spelling, `<prefix>_configs`),
+    /// locating each problem on the key as the user wrote it.
+    fn relabel(&mut self, prefix: &str, rules: &Option<Vec<RelabelConfig>>) -> Vec<RelabelConfig> {
         let rules = rules.clone().unwrap_or_default();
+        let kebab = format!("services.{prefix}-configs");
+        let snake = format!("services.{}_configs", prefix.replace('-', "_"));
+        let field = if self.map.contains(&snake) {
+            snake
+        } else {
+            kebab
+        };
         for (i, rule) in rules.iter().enumerate() {
+            let item = join_index(&field, i);
             for (key, message) in rule.problems() {
+                let at = join_key(&item, key);
+                let at = if self.map.contains(&at) {
+                    at
+                } else {
+                    item.clone()
+                };
                 self.error(
-                    &join_key(&join_index(field, i), key),
+                    &at,
                     message,
                     Some("Prometheus refuses this relabel_config at start-up".into()),
                 );
@@ -150,7 +165,9 @@ impl Validator {
         } else if n == 0 || n > count {
             self.error(
                 &join_key(path, "replica"),
-                format!("{service} runs {count} replica(s): `replica` must be in 1..={count}, got {n}"),
+                format!(
+                    "{service} runs {count} replica(s): `replica` must be in 1..={count}, got {n}"
+                ),
                 Some(format!("set `services.replicas: {{ {service}: N }}`")),
             );
         }
