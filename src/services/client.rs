@@ -201,6 +201,26 @@ mod tests {
         (addr, task)
     }
 
+    #[test]
+    fn replicas_are_called_in_turn() {
+        let replicas = Replicas {
+            urls: vec!["http://a".into(), "http://b".into(), "http://c".into()],
+            next: AtomicUsize::new(0),
+        };
+        let picked: Vec<&str> = (0..7).filter_map(|_| replicas.pick()).collect();
+        assert_eq!(
+            picked,
+            [
+                "http://a", "http://b", "http://c", "http://a", "http://b", "http://c", "http://a"
+            ]
+        );
+        let none = Replicas {
+            urls: Vec::new(),
+            next: AtomicUsize::new(0),
+        };
+        assert_eq!(none.pick(), None);
+    }
+
     #[tokio::test]
     async fn upstream_redirects_are_answers_not_followed() {
         let hits = Arc::new(AtomicUsize::new(0));

@@ -408,6 +408,32 @@ mod tests {
     }
 
     #[test]
+    fn an_upstream_may_list_its_replicas() {
+        let mut cfg = ServiceConfig::new(ServiceName::Orders, "127.0.0.1:0".parse().expect("addr"));
+        cfg.upstreams.insert(
+            ServiceName::Worker,
+            "http://127.0.0.1:1/,http://127.0.0.1:2".into(),
+        );
+        let ok = cfg.validate().expect("valid");
+        assert_eq!(
+            ok.0.get(&ServiceName::Worker).map(Vec::as_slice),
+            Some(
+                &[
+                    "http://127.0.0.1:1".to_owned(),
+                    "http://127.0.0.1:2".to_owned()
+                ][..]
+            )
+        );
+        cfg.upstreams
+            .insert(ServiceName::Worker, "http://127.0.0.1:1,nope".into());
+        let err = cfg.validate().expect_err("a bad replica url");
+        assert_eq!(
+            err.problems,
+            vec!["upstream worker: invalid url \"nope\": relative URL without a base".to_owned()]
+        );
+    }
+
+    #[test]
     fn sampling_parses() {
         assert_eq!("always-on".parse(), Ok(TraceSampling::ParentBasedAlwaysOn));
         assert_eq!(
