@@ -446,3 +446,198 @@ fn datasources_provision_prometheus_jaeger_and_loki() {
         Some("${GAUNTLET_DASHBOARDS_DIR}")
     );
 }
+
+/// A scenario in a temporary folder using `dashboard` (and `datasources`, a Grafana
+/// provisioning file, as `stack.grafana-datasources`): its diagnostics, or "" when valid.
+fn check_with(dashboard: &Value, datasources: Option<&str>) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("board.json"), dashboard.to_string()).expect("write");
+    let mut stack = "dashboards: [board.json]".to_string();
+    if let Some(text) = datasources {
+        std::fs::write(dir.path().join("datasources.yaml"), text).expect("write");
+        stack.push_str(", grafana-datasources: datasources.yaml");
+    }
+    let file = dir.path().join("s.yaml");
+    std::fs::write(
+        &file,
+        format!("name: ds\nstack: {{ {stack} }}\nload: {{ rate: 10/s, duration: 30s }}\n"),
+    )
+    .expect("write");
+    match gauntlet::scenario::load(&file) {
+        Ok(_) => String::new(),
+        Err(e) => e
+            .to_string()
+            .replace(&format!("{}/", dir.path().display()), ""),
+    }
+}
+
+/// The datasource shapes public dashboards use: a name as a string, `{type, uid}`, a
+/// datasource variable, an export input (`${DS_PROMETHEUS}` with `__inputs`), Grafana's
+/// built-ins, none at all. None of them may be refused against gauntlet's own datasources.
+fn public_shapes() -> Value {
+    let panel = |title: &str, ds: Value| {
+        json!({ "type": "timeseries", "title": title, "datasource": ds,
+                "targets": [{ "refId": "A", "expr": "sum(rate(http_requests_total[1m]))", "datasource": ds }] })
+    };
+    json!({
+        "__inputs": [{ "name": "DS_PROMETHEUS", "label": "Prometheus", "type": "datasource", "pluginId": "prometheus", "pluginName": "Prometheus" }],
+        "annotations": { "list": [{ "builtIn": 1, "datasource": "-- Grafana --", "name": "Annotations & Alerts" }] },
+        "uid": "public-shapes",
+        "panels": [
+            panel("by name", json!("Prometheus")),
+            panel("by uid", json!({ "type": "prometheus", "uid": "prometheus" })),
+            panel("by variable", json!({ "type": "prometheus", "uid": "${datasource}" })),
+            panel("by legacy variable", json!("$datasource")),
+            panel("by import input", json!("${DS_PROMETHEUS}")),
+            panel("default", Value::Null),
+            { "type": "timeseries", "title": "mixed", "datasource": { "type": "datasource", "uid": "-- Mixed --" },
+              "targets": [{ "refId": "A", "expr": "up", "datasource": { "type": "prometheus", "uid": "${DS_PROMETHEUS}" } }] },
+        ],
+        "templating": { "list": [
+            { "name": "datasource", "type": "datasource", "query": "prometheus", "current": { "text": "Prometheus (prod)", "value": "prod-uid" } },
+            { "name": "service", "type": "query", "datasource": { "type": "prometheus", "uid": "${datasource}" }, "query": "label_values(up, service)" },
+        ]},
+    })
+}
+
+#[test]
+fn public_datasource_shapes_are_accepted() {
+    assert_eq!(check_with(&public_shapes(), None), "");
+}
+
+#[test]
+fn a_datasource_nobody_provisions_is_refused_naming_file_panel_and_datasource() {
+    let board = json!({
+        "uid": "orders",
+        "panels": [{ "type": "stat", "title": "Error ratio",
+                     "datasource": { "type": "prometheus", "uid": "prometheus-prod" },
+                     "targets": [{ "refId": "A", "expr": "up" }] }],
+    });
+    assert_eq!(
+        check_with(&board, None),
+        "s.yaml:2:23: stack.dashboards[0]: dashboard board.json: panel \"Error ratio\": datasource uid \"prometheus-prod\" is not provisioned (known: Prometheus (uid prometheus, prometheus), Jaeger (uid jaeger, jaeger), Loki (uid loki, loki)); did you mean \"prometheus\"?\n  hint: these are the datasources gauntlet provisions for its own stack; list your Grafana's datasource provisioning file in `stack.grafana-datasources`, or fix the reference"
+    );
+    // The user's own Grafana has it: with their provisioning file the dashboard is fine...
+    let theirs = "apiVersion: 1\ndatasources:\n  - { name: Prometheus (prod), type: prometheus, uid: prometheus-prod, url: http://prometheus:9090 }\n";
+    assert_eq!(check_with(&board, Some(theirs)), "");
+    // ...and the file is what is checked against, not gauntlet's own datasources.
+    let other =
+        "apiVersion: 1\ndatasources:\n  - { name: Thanos, type: prometheus, uid: thanos }\n";
+    let refused = check_with(&board, Some(other));
+    assert!(
+        refused.contains("datasource uid \"prometheus-prod\" is not provisioned (known: Thanos (uid thanos, prometheus))")
+            && refused.contains("hint: the datasources come from datasources.yaml"),
+        "{refused}"
+    );
+    // Variables and import inputs stand for any Prometheus datasource, Thanos included; the
+    // literal name and uid are not Thanos.
+    let refused = check_with(&public_shapes(), Some(other));
+    let panels: Vec<&str> = refused
+        .lines()
+        .filter_map(|l| l.split(": panel ").nth(1))
+        .collect();
+    assert_eq!(
+        panels,
+        [
+            "\"by name\": datasource name \"Prometheus\" is not provisioned (known: Thanos (uid thanos, prometheus))",
+            "\"by uid\": datasource uid \"prometheus\" is not provisioned (known: Thanos (uid thanos, prometheus))",
+        ],
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_datasource_file_that_is_not_one_is_refused() {
+    let refused = check_with(&public_shapes(), Some("groups: []\n"));
+    assert!(
+        refused.starts_with("s.yaml:2:57: stack.grafana-datasources: datasources.yaml: not a Grafana datasource provisioning file: no `datasources:` list"),
+        "{refused}"
+    );
+}
+
+/// `fixtures/public/opentelemetry-demo/`: four dashboards and the datasource provisioning
+/// folder of the Grafana they were made for, vendored unchanged.
+fn otel_demo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/public/opentelemetry-demo")
+}
+
+/// Diagnostics of a scenario using the demo's `dashboards` (and its datasources folder).
+fn check_public(dashboards: &[&str], with_datasources: bool) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = otel_demo();
+    let list: Vec<String> = dashboards
+        .iter()
+        .map(|d| format!("{}/dashboards/{d}.json", demo.display()))
+        .collect();
+    let mut stack = format!("dashboards: [{}]", list.join(", "));
+    if with_datasources {
+        stack.push_str(&format!(
+            ", grafana-datasources: {}/datasources",
+            demo.display()
+        ));
+    }
+    let file = dir.path().join("s.yaml");
+    std::fs::write(
+        &file,
+        format!("name: demo\nstack: {{ {stack} }}\nload: {{ rate: 10/s, duration: 30s }}\n"),
+    )
+    .expect("write");
+    match gauntlet::scenario::load(&file) {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Real dashboards with their own Grafana's datasources: uids, datasource variables of three
+/// plugin types (`${prometheus_datasource}`, `${jaeger_datasource}`,
+/// `${opensearch_datasource}`), `${DS_PROMETHEUS}` as a datasource variable, `{uid:
+/// "$datasource"}` without a type, and targets under a non-mixed panel that name a uid the
+/// demo's Grafana does not have (Grafana runs them against the panel's datasource). Nothing
+/// may be refused.
+#[test]
+fn public_dashboards_pass_with_their_own_grafanas_datasources() {
+    let all = [
+        "spanmetrics-dashboard",
+        "apm-dashboard",
+        "postgresql-dashboard",
+        "linux-dashboard",
+    ];
+    assert_eq!(check_public(&all, true), "");
+}
+
+/// The same dashboards against gauntlet's own datasources: the issue's case. The spanmetrics
+/// dashboard points at uid `webstore-metrics`, which no Grafana of gauntlet's stack has:
+/// refused, naming it in each panel and variable (it used to pass and show "No data" in
+/// Grafana); its 23 references are one problem per panel, not per target.
+#[test]
+fn a_public_dashboard_against_gauntlets_datasources_names_the_missing_uid() {
+    let refused = check_public(&["spanmetrics-dashboard"], false);
+    let lines: Vec<&str> = refused
+        .lines()
+        .filter(|l| !l.starts_with("  hint"))
+        .collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert!(
+            (line.contains("spanmetrics-dashboard.json: panel \"")
+                || line.contains("spanmetrics-dashboard.json: variable \""))
+                && line.contains(
+                    "datasource uid \"webstore-metrics\" is not provisioned (known: Prometheus (uid prometheus, prometheus)"
+                ),
+            "{line}"
+        );
+    }
+    // Datasource variables stand for any datasource of their type: gauntlet has Prometheus
+    // and Jaeger, not OpenSearch.
+    let refused = check_public(&["apm-dashboard"], false);
+    assert!(
+        refused.contains(
+            "variable \"opensearch_datasource\": lists datasources of type \"grafana-opensearch-datasource\", and none is provisioned"
+        ),
+        "{refused}"
+    );
+    assert!(
+        !refused.contains("variable \"prometheus_datasource\""),
+        "{refused}"
+    );
+}

@@ -15,10 +15,14 @@ use gauntlet::stack::native::NativeBinaries;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 /// What a case must end with: per expectation id, its status and words its last observed
-/// value must contain (any one of them).
+/// value must contain (any one of them); per missed expectation, every phrase its
+/// explanation (after "why:") must contain, so the cause is named and not only the symptom;
+/// alerts the report must list as fired, with a flag each.
 struct Case {
     file: &'static str,
     expect: &'static [(&'static str, ExpectationStatus, &'static [&'static str])],
+    why: &'static [(&'static str, &'static [&'static str])],
+    fired: &'static [(&'static str, &'static str)],
 }
 
 const CASES: &[Case] = &[
@@ -34,6 +38,15 @@ const CASES: &[Case] = &[
                 &["no matching alert"],
             ),
         ],
+        why: &[(
+            "expect[1]",
+            &[
+                "rule HighErrorRate",
+                "no series named http_request_total",
+                "did you mean http_requests_total?",
+            ],
+        )],
+        fired: &[],
     },
     Case {
         file: "deadline-too-short.yaml",
@@ -42,6 +55,8 @@ const CASES: &[Case] = &[
             ExpectationStatus::Missed,
             &["no matching alert", "pending", "after the"],
         )],
+        why: &[],
+        fired: &[],
     },
     Case {
         file: "prometheus-down-in-steady-state.yaml",
@@ -50,6 +65,8 @@ const CASES: &[Case] = &[
             ExpectationStatus::Missed,
             &["not watched throughout"],
         )],
+        why: &[],
+        fired: &[],
     },
     Case {
         file: "collector-drops-spans.yaml",
@@ -58,6 +75,8 @@ const CASES: &[Case] = &[
             ExpectationStatus::Missed,
             &["no traces for service orders", "error state differs"],
         )],
+        why: &[],
+        fired: &[],
     },
     Case {
         file: "collector-outage-loses-spans.yaml",
@@ -67,6 +86,8 @@ const CASES: &[Case] = &[
             ExpectationStatus::Missed,
             &["of spans (fault window)"],
         )],
+        why: &[],
+        fired: &[],
     },
     Case {
         file: "dashboard-misspelled-metric.yaml",
@@ -78,6 +99,24 @@ const CASES: &[Case] = &[
                 &["Error ratio: no data"],
             ),
         ],
+        why: &[
+            (
+                "expect[0]",
+                &[
+                    "panel Error ratio (A)",
+                    "no series named http_request_total",
+                    "did you mean http_requests_total?",
+                ],
+            ),
+            (
+                "expect[1]",
+                &[
+                    "panel Error ratio (A)",
+                    "no series named http_request_total",
+                ],
+            ),
+        ],
+        fired: &[],
     },
     Case {
         file: "page-routed-to-wrong-receiver.yaml",
@@ -92,6 +131,8 @@ const CASES: &[Case] = &[
                 &["routed to chat, not pager"],
             ),
         ],
+        why: &[("expect[2]", &["HighErrorRate is routed to chat, not pager"])],
+        fired: &[],
     },
     Case {
         file: "inhibition-swallows-page.yaml",
@@ -104,6 +145,29 @@ const CASES: &[Case] = &[
                 &[r#"inhibited by ServiceDown{service="worker"}"#],
             ),
         ],
+        why: &[(
+            "expect[2]",
+            &[r#"HighErrorRate is inhibited by ServiceDown{service="worker"}"#],
+        )],
+        fired: &[],
+    },
+    Case {
+        file: BYPASS_FILE,
+        expect: &[
+            (
+                "expect[0]",
+                ExpectationStatus::Missed,
+                &["no request passed through the fault proxy"],
+            ),
+            // Observed, and still not credited to a fault that acted on nothing.
+            (
+                "expect[1]",
+                ExpectationStatus::Missed,
+                &["no request passed through the fault proxy"],
+            ),
+        ],
+        why: &[],
+        fired: &[],
     },
     Case {
         file: "slo-rules-without-dialect.yaml",
@@ -118,6 +182,15 @@ const CASES: &[Case] = &[
                 &["http_request_duration_seconds_count has no label code"],
             ),
         ],
+        why: &[(
+            "expect[1]",
+            &[
+                "rule MyServiceHighErrorRate",
+                "the recording rule slo:sli_error:ratio_rate5m records nothing",
+                "http_request_duration_seconds_count has no label code",
+            ],
+        )],
+        fired: &[],
     },
     Case {
         file: "overhead-expensive-instrumentation.yaml",
@@ -125,6 +198,29 @@ const CASES: &[Case] = &[
             "overhead",
             ExpectationStatus::Missed,
             &["CPU over the 50% budget"],
+        )],
+        why: &[],
+        fired: &[],
+    },
+    Case {
+        file: "alert-without-runbook.yaml",
+        expect: &[
+            // The alert fires...
+            ("expect[0]", ExpectationStatus::Met, &[]),
+            // ...but not with what the scenario requires of a page.
+            (
+                "expect[1]",
+                ExpectationStatus::Missed,
+                &["firing without annotation runbook_url"],
+            ),
+        ],
+        why: &[(
+            "expect[1]",
+            &["rule HighErrorRate has no annotation runbook_url"],
+        )],
+        fired: &[(
+            r#"HighErrorRate{service="orders", severity="critical"}"#,
+            "no runbook_url",
         )],
     },
 ];
@@ -144,6 +240,10 @@ fn main() {
     trials.push(Trial::test(
         "fault-cannot-be-injected",
         fault_cannot_be_injected,
+    ));
+    trials.push(Trial::test(
+        "dashboard-wrong-datasource",
+        dashboard_wrong_datasource,
     ));
     trials.push(Trial::test("every-file-has-a-case", every_file_has_a_case));
     libtest_mimic::run(&args, trials).exit();
@@ -199,11 +299,92 @@ fn run(file: &Path) -> Result<Option<ScenarioResult>, Failed> {
     Ok(Some(run.result))
 }
 
+/// The user's service in the bypass case, at the port its file names.
+const BYPASS_FILE: &str = "callers-bypass-the-fault-proxy.yaml";
+const BYPASS_SHOP: &str = "127.0.0.1:39471";
+
 fn run_case(case: &Case) -> Result<(), Failed> {
+    if case.file == BYPASS_FILE {
+        if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+            return Ok(());
+        }
+        foreign_service_at(BYPASS_SHOP)?;
+    }
     let Some(result) = run(&sabotage_dir().join(case.file))? else {
         return Ok(());
     };
-    check(&result, case.expect)
+    check(&result, case.expect)?;
+    if case.file == BYPASS_FILE {
+        // The proxy was in place and counted nothing.
+        let proxy = result.faults[0].proxy.ok_or("no proxy numbers")?;
+        if proxy.requests != 0 {
+            return Err(format!("the proxy saw traffic: {proxy:?}").into());
+        }
+    }
+    for (id, phrases) in case.why {
+        let seen = result
+            .expectations
+            .iter()
+            .find(|e| e.id == *id)
+            .and_then(|e| e.last_observed.as_deref())
+            .unwrap_or_default();
+        let why = seen
+            .split_once("; why: ")
+            .map(|(_, why)| why)
+            .ok_or_else(|| format!("{id}: no explanation in {seen:?}"))?;
+        for phrase in *phrases {
+            if !why.contains(phrase) {
+                return Err(
+                    format!("{id}: the explanation {why:?} does not say {phrase:?}").into(),
+                );
+            }
+        }
+    }
+    for (title, flag) in case.fired {
+        let listed: Vec<String> = result
+            .alerts_fired
+            .iter()
+            .map(|a| format!("{} [{}]", a.title(), a.flags.join(", ")))
+            .collect();
+        if !result
+            .alerts_fired
+            .iter()
+            .any(|a| a.title() == *title && a.flags.iter().any(|f| f == flag))
+        {
+            return Err(format!("no fired alert {title} flagged {flag:?} in {listed:?}").into());
+        }
+    }
+    Ok(())
+}
+
+/// A dashboard whose panel names a datasource the stack does not provision would show "No
+/// data" in Grafana while its query returns data in Prometheus. gauntlet refuses it before
+/// anything starts (exit 2), naming the file, the panel and the datasource; it never runs
+/// it to a pass. No stack needed: the refusal comes first.
+fn dashboard_wrong_datasource() -> Result<(), Failed> {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/invalid/dashboard-wrong-datasource.yaml");
+    let reports = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .arg("run")
+        .arg(&file)
+        .current_dir(reports.path())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(2) {
+        return Err(format!("exit {:?}, not 2: {stderr}", out.status.code()).into());
+    }
+    for phrase in [
+        "dashboards/wrong-datasource.json",
+        "panel \"Error ratio\"",
+        "datasource uid \"prometheus-prod\" is not provisioned",
+    ] {
+        if !stderr.contains(phrase) {
+            return Err(format!("{stderr:?} does not say {phrase:?}").into());
+        }
+    }
+    Ok(())
 }
 
 fn check(
@@ -237,7 +418,12 @@ fn check(
 /// A stand-in for a user's service gauntlet does not own: answers 200 to everything but
 /// its (missing) fault admin API. Serves until the test process ends.
 fn foreign_service() -> Result<u16, Failed> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    foreign_service_at("127.0.0.1:0")
+}
+
+/// [`foreign_service`] on a given address.
+fn foreign_service_at(addr: &str) -> Result<u16, Failed> {
+    let listener = TcpListener::bind(addr).map_err(|e| format!("cannot bind {addr}: {e}"))?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {

@@ -48,6 +48,10 @@ const INVALID: &[(&str, &str)] = &[
          @6:32: expect[1].panel: panel \"Notes\" has no queries, so it can never cross `above` or `below`\n  hint: no panel of \"notes\" has a query",
     ),
     (
+        "dashboard-wrong-datasource.yaml",
+        "2:69: stack.dashboards[0]: dashboard dashboards/wrong-datasource.json: panel \"Error ratio\": datasource uid \"prometheus-prod\" is not provisioned (known: Prometheus (uid prometheus, prometheus), Jaeger (uid jaeger, jaeger), Loki (uid loki, loki)); did you mean \"prometheus\"?\n  hint: these are the datasources gauntlet provisions for its own stack; list your Grafana's datasource provisioning file in `stack.grafana-datasources`, or fix the reference",
+    ),
+    (
         "deadline-below-floor.yaml",
         "8:13: expect[0].within: deadline 20s is below the timing floor 1m (scrape 15s + evaluation 15s + for 30s)\n  hint: raise `within` to at least 1m, or shorten the intervals in `stack`",
     ),
@@ -58,6 +62,21 @@ const INVALID: &[(&str, &str)] = &[
     (
         "fault-in-steady-state.yaml",
         "5:11: faults[0].at: fault at 10s starts inside the steady-state window (0s–20s)\n  hint: faults start after steady state; move `at` or shorten `steady-state.for`",
+    ),
+    (
+        "fault-proxy-not-external.yaml",
+        "5:3: services.fault-proxy: `fault-proxy` only applies to `mode: external`\n  hint: gauntlet's own services take HTTP faults through their admin API; the proxy is for services gauntlet does not run\n\
+         @8:53: faults[0].service: kind `http-abort` needs an HTTP fault proxy in front of \"orders\"\n  hint: add `services.fault-proxy.orders` (external services) and send the load through it",
+    ),
+    (
+        "fault-proxy-problems.yaml",
+        "5:56: services.endpoints.search: cannot put the fault proxy in front of this endpoint: the fault proxy speaks plain HTTP, not https\n  hint: set `services.fault-proxy.search.upstream` to the service's loopback host:port\n\
+         @7:21: services.fault-proxy.shop.listen: 10.0.0.5:18081 is not a loopback address\n  hint: gauntlet only listens and forwards on 127.0.0.0/8 (or ::1)\n\
+         @10:13: services.fault-proxy.ledger: missing field `upstream`\n  hint: \"ledger\" has no endpoint to default to: give the service's loopback host:port, e.g. `upstream: 127.0.0.1:8080`\n\
+         @12:24: services.fault-proxy.refunds.listen: 127.0.0.1:18088 is already the listen address of the fault proxy for \"orders\"\n\
+         @13:21: services.fault-proxy.echo.listen: the proxy would listen on its own upstream 127.0.0.1:18087\n  hint: pick a free port for `listen`; callers go there, the service stays where it is\n\
+         @16:53: faults[0].service: kind `http-abort` needs an HTTP fault proxy in front of \"catalog\"\n  hint: add `services.fault-proxy.catalog` (external services) and send the load through it\n\
+         @17:47: faults[1].service: \"payments\" is reached only through its HTTP fault proxy, which cannot inject kind `hang`\n  hint: the proxy injects http-errors, latency, http-abort; `hang` needs gauntlet's fault admin API at the service's endpoint",
     ),
     (
         "field-not-for-kind.yaml",
@@ -109,6 +128,10 @@ const INVALID: &[(&str, &str)] = &[
         "2:15: load.rate: rate \"1e-20/s\" sends fewer than one request per 30s of load\n  hint: raise `rate` (at least `rate: 2/m` for this duration) or lengthen `load.duration`",
     ),
     (
+        "require-annotations-resolved.yaml",
+        "8:69: recover.expect[0].require-annotations: `require-annotations` applies to state `firing` or `pending`\n  hint: require them on the expectation that the alert fires",
+    ),
+    (
         "resolved-below-window.yaml",
         "10:82: recover.expect[0].within: deadline 10s is below the timing floor 36s (scrape 1s + evaluation 1s + held in [30s] window 29s + keep_firing_for 5s)\n  hint: raise `within` to at least 36s, or shorten the intervals in `stack`",
     ),
@@ -139,7 +162,7 @@ const INVALID: &[(&str, &str)] = &[
     ),
     (
         "unknown-fault-kind.yaml",
-        "4:31: faults[0].kind: unknown fault kind \"http-error\"\n  hint: did you mean \"http-errors\"? known: http-errors, latency, hang, crash, cpu-burn, memory-growth, dependency-failure, queue-stall, kill-process, pause-process, container-stop, container-pause, container-kill, network-delay, network-bandwidth, network-blackhole, network-reset, pod-kill, scale-to-zero, rollout-restart, network-partition",
+        "4:31: faults[0].kind: unknown fault kind \"http-error\"\n  hint: did you mean \"http-errors\"? known: http-errors, latency, http-abort, hang, crash, cpu-burn, memory-growth, dependency-failure, queue-stall, kill-process, pause-process, container-stop, container-pause, container-kill, network-delay, network-bandwidth, network-blackhole, network-reset, pod-kill, scale-to-zero, rollout-restart, network-partition",
     ),
     (
         "unknown-journey.yaml",
@@ -252,6 +275,86 @@ fn cli_check_exit_codes() {
             INVALID.len()
         )),
         "{stderr}"
+    );
+}
+
+/// A folder where scenarios sit beside the configs they test: `check` and `list` skip the
+/// rule file, the Alertmanager config and the Grafana datasource file, one line each with
+/// why, and still fail on a file that is a scenario but a broken one.
+#[test]
+fn a_folder_skips_configs_beside_scenarios_but_not_broken_scenarios() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let put = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+    put(
+        "smoke.yaml",
+        &std::fs::read_to_string(root().join("scenarios/smoke.yaml")).expect("smoke"),
+    );
+    put("rules.yml", "groups:\n  - name: g\n    rules: []\n");
+    put(
+        "alertmanager.yml",
+        "route: { receiver: chat }\nreceivers: [{ name: chat }]\n",
+    );
+    put(
+        "datasources.yaml",
+        "apiVersion: 1\ndatasources: [{ name: Prometheus, type: prometheus, uid: prometheus }]\n",
+    );
+    let gauntlet = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+            .args(args)
+            .arg(dir.path())
+            .output()
+            .expect("runs gauntlet")
+    };
+    let skipped = |name: &str, what: &str| {
+        format!(
+            "skipped {}: {what}, not a scenario",
+            dir.path().join(name).display()
+        )
+    };
+    let check = gauntlet(&["check"]);
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    for line in [
+        skipped(
+            "alertmanager.yml",
+            "Alertmanager config (top-level `route`)",
+        ),
+        skipped(
+            "datasources.yaml",
+            "Grafana datasource provisioning (top-level `datasources`)",
+        ),
+        skipped("rules.yml", "Prometheus rule file (top-level `groups`)"),
+        "1 scenario file(s) valid".to_string(),
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} not in:\n{stdout}"
+        );
+    }
+    let list = gauntlet(&["list"]);
+    assert_eq!(list.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&list.stdout).contains("smoke"));
+    assert!(String::from_utf8_lossy(&list.stderr).contains(&skipped(
+        "rules.yml",
+        "Prometheus rule file (top-level `groups`)"
+    )));
+
+    // A scenario with a mistake is still a scenario, and fails as one.
+    put(
+        "broken.yaml",
+        "name: broken\nexpect: [ { metric: 'sum(', within: 5s } ]\n",
+    );
+    let check = gauntlet(&["check"]);
+    assert_eq!(check.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&check.stderr).contains("PromQL does not parse"),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
     );
 }
 

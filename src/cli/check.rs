@@ -12,7 +12,8 @@ use crate::scenario::{self, Scenario};
 /// `gauntlet check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Scenario files or directories (every *.yaml / *.yml directly inside).
+    /// Scenario files or directories (every *.yaml / *.yml directly inside that is a
+    /// scenario: rule files, Alertmanager and Grafana configs beside them are skipped).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
 }
@@ -27,8 +28,13 @@ pub struct ListArgs {
 
 /// Prints every problem in every file; exit 2 when any, else 0.
 pub fn check(args: &CheckArgs) -> i32 {
-    let files = match scenario::collect(&args.paths) {
-        Ok(files) => files,
+    let files = match scenario::collect_all(&args.paths) {
+        Ok(found) => {
+            for skipped in &found.skipped {
+                println!("skipped {skipped}");
+            }
+            found.files
+        }
         Err(problems) => {
             eprintln!("{problems}");
             return exit_code::INVALID_SCENARIO;
@@ -73,8 +79,14 @@ struct ListRow {
     expectations: usize,
 }
 
-/// Lists valid scenarios in a table; invalid files make it exit 2 like `check`.
+/// Lists valid scenarios in a table; invalid files make it exit 2 like `check`. Files
+/// skipped as other formats are named on stderr, so the table stays the only stdout.
 pub fn list(args: &ListArgs) -> i32 {
+    if let Ok(found) = scenario::collect_all(&args.paths) {
+        for skipped in &found.skipped {
+            eprintln!("skipped {skipped}");
+        }
+    }
     match scenario::load_all(&args.paths) {
         Ok(scenarios) => {
             let rows: Vec<ListRow> = scenarios.iter().map(row).collect();

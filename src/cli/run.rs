@@ -53,6 +53,11 @@ pub struct RunArgs {
 /// invalid scenarios and run-time configuration errors, 3 when the stack failed, 4 on
 /// internal errors, 5 when checks were skipped (unless `--accept-incomplete`), 130 on Ctrl-C.
 pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
+    if let Ok(found) = scenario::collect_all(&args.paths) {
+        for skipped in &found.skipped {
+            eprintln!("skipped {skipped}");
+        }
+    }
     let scenarios = match scenario::load_all(&args.paths) {
         Ok(s) => s,
         Err(problems) => {
@@ -268,6 +273,7 @@ fn error_result(s: &scenario::Scenario, error: String) -> ScenarioResult {
         skipped_reason: None,
         error: Some(error),
         config_notes: s.stack.config_notes.clone(),
+        alerts_fired: Vec::new(),
     }
 }
 

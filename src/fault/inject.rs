@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::container::{ContainerAction, ContainerFaults};
 use super::guard::{FaultError, FaultGuard, FaultRegistry};
 use super::hooks::HooksClient;
+use super::http_proxy::{HttpEffect, HttpFaultProxy, ProxyWindow};
 use super::proxy::{Delay, FaultProxy, ProxyEffect};
 use super::signal::{self, KillSignal as SignalHow, ProcessTarget};
 use crate::cluster::{KubeFaultError, KubeFaults};
@@ -31,6 +32,10 @@ pub trait FaultTargets {
     fn link(&self, from: &str, to: &str) -> Option<&FaultProxy>;
     /// The cluster's fault API, for Kubernetes kinds.
     fn kube_faults(&self) -> Option<&KubeFaults>;
+    /// The HTTP fault proxy in front of a service gauntlet does not own.
+    fn http_proxy(&self, _service: &str) -> Option<&HttpFaultProxy> {
+        None
+    }
 }
 
 /// What must be started again when a kill fault ends: the runner owns the processes.
@@ -51,6 +56,9 @@ pub struct Injected {
     /// period). Deadlines then count from the call's start, so a reaction is never credited
     /// with time the fault was already acting.
     pub effective_at_call_start: bool,
+    /// For a fault on an HTTP fault proxy: what passed through while it was on (a fault no
+    /// request reached did nothing, and nothing may be credited to it).
+    pub window: Option<ProxyWindow>,
 }
 
 /// Why a fault could not be injected.
@@ -64,6 +72,8 @@ pub enum InjectError {
     NoContainer(String),
     #[error("no fault proxy on {from} -> {to}")]
     NoLink { from: String, to: String },
+    #[error("no HTTP fault proxy in front of {0} (add it under `services.fault-proxy`)")]
+    NoHttpProxy(String),
     #[error("fault kind {0} needs provider kubernetes")]
     NeedsKubernetes(&'static str),
     #[error(transparent)]
@@ -85,6 +95,7 @@ pub async fn inject(
             guards: vec![guard],
             restarts: Vec::new(),
             effective_at_call_start: false,
+            window: None,
         })
     };
     let hooked = |guards| {
@@ -92,8 +103,21 @@ pub async fn inject(
             guards,
             restarts: Vec::new(),
             effective_at_call_start: false,
+            window: None,
         })
     };
+    // A service behind an HTTP fault proxy takes its HTTP faults there.
+    if let Some((service, effect)) = proxy_effect(&fault.action)
+        && let Some(proxy) = targets.http_proxy(service)
+    {
+        let (guard, window) = proxy.inject(registry, effect);
+        return Ok(Injected {
+            guards: vec![guard],
+            restarts: Vec::new(),
+            effective_at_call_start: false,
+            window: Some(window),
+        });
+    }
     let hook = |service: &str, hook: FaultHook| {
         inject_hook(
             targets,
@@ -111,6 +135,7 @@ pub async fn inject(
         })
     };
     match &fault.action {
+        FaultAction::HttpAbort { service, .. } => Err(InjectError::NoHttpProxy(service.clone())),
         FaultAction::HttpErrors {
             service,
             rate,
@@ -166,6 +191,7 @@ pub async fn inject(
                 guards,
                 restarts,
                 effective_at_call_start: false,
+                window: None,
             })
         }
         FaultAction::CpuBurn { service, threads } => {
@@ -231,6 +257,7 @@ pub async fn inject(
                     guards,
                     restarts,
                     effective_at_call_start: false,
+                    window: None,
                 });
             }
             // A stack component in a container: docker kill, started again at rollback.
@@ -326,9 +353,44 @@ pub async fn inject(
                 guards: injection.guard.into_iter().collect(),
                 restarts: Vec::new(),
                 effective_at_call_start: false,
+                window: None,
             })
         }
     }
+}
+
+/// The proxy effect of a fault kind the HTTP fault proxy can inject, with its service.
+fn proxy_effect(action: &FaultAction) -> Option<(&str, HttpEffect)> {
+    Some(match action {
+        FaultAction::HttpErrors {
+            service,
+            rate,
+            status,
+            route,
+        } => (
+            service,
+            HttpEffect::Errors {
+                rate: *rate,
+                status: *status,
+                route: route.clone(),
+            },
+        ),
+        FaultAction::Latency {
+            service,
+            delay,
+            jitter,
+            rate,
+        } => (
+            service,
+            HttpEffect::Latency {
+                fixed: *delay,
+                jitter: *jitter,
+                rate: *rate,
+            },
+        ),
+        FaultAction::HttpAbort { service, rate } => (service, HttpEffect::Abort { rate: *rate }),
+        _ => return None,
+    })
 }
 
 fn millis(d: Duration) -> u64 {

@@ -192,6 +192,7 @@ mod tests {
             skipped_reason: None,
             error: None,
             config_notes: vec![],
+            alerts_fired: Vec::new(),
         });
         r
     }

@@ -157,6 +157,13 @@ fn scenario_section(o: &mut String, s: &ScenarioResult) {
         }
         o.push_str("</ul>\n");
     }
+    if !s.alerts_fired.is_empty() {
+        o.push_str("<h3>Alerts that fired</h3><ul>");
+        for alert in &s.alerts_fired {
+            let _ = write!(o, "<li>{}</li>", esc(&alert.line()));
+        }
+        o.push_str("</ul>\n");
+    }
     if let Some(l) = &s.load {
         o.push_str("<h3>Load</h3>");
         write_table(o, &table::load(l));

@@ -77,6 +77,12 @@ pub fn render(results: &RunResults) -> MarkdownReport {
                 let _ = writeln!(o, "- {}", c(note));
             }
         }
+        if !s.alerts_fired.is_empty() {
+            o.push_str("\n### Alerts that fired\n\n");
+            for alert in &s.alerts_fired {
+                let _ = writeln!(o, "- {}", c(&alert.line()));
+            }
+        }
         if let Some(l) = &s.load {
             o.push_str("\n### Load\n\n");
             write_table(&mut o, &table::load(l));

@@ -4,6 +4,7 @@
 //! report as `report.md` (+ SVG files) and self-contained `report.html` — plus the nightly
 //! helpers (history baseline, flakiness over repeats) and `gauntlet report` (re-render).
 
+pub mod fired;
 pub mod flaky;
 pub mod history;
 pub mod html;
@@ -17,6 +18,7 @@ mod table;
 pub mod terminal;
 mod text;
 
+pub use fired::FiredAlert;
 pub use model::*;
 pub use output::{ReportArgs, ReportError, ReportFormat, rerender, run_report_cli, write_all};
 pub use terminal::{TerminalReporter, TerminalStyle};

@@ -295,6 +295,10 @@ pub struct ScenarioResult {
     /// its webhook sink, timings replaced, …); no secret is ever written here.
     #[serde(default)]
     pub config_notes: Vec<String>,
+    /// Every alert that fired during the run, with its labels and annotations, flagged when
+    /// it has no runbook link or summary.
+    #[serde(default)]
+    pub alerts_fired: Vec<super::fired::FiredAlert>,
 }
 
 /// The `backend` of an expectation no backend could serve (skipped, with the reason).
@@ -380,6 +384,9 @@ pub struct FaultRecord {
     pub rolled_back_at_ms: Option<u64>,
     /// Why injecting or rolling it back failed (the scenario is then missed).
     pub error: Option<String>,
+    /// For a fault on an HTTP fault proxy: what passed through it while the fault was on.
+    #[serde(default)]
+    pub proxy: Option<crate::fault::HttpProxyCounters>,
 }
 
 /// Kind of signal an expectation checks.
@@ -738,6 +745,7 @@ mod tests {
             injected_at_ms: None,
             rolled_back_at_ms: None,
             error: error.map(str::to_owned),
+            proxy: None,
         };
         use ExpectationStatus as E;
         use ScenarioStatus as S;

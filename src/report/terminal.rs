@@ -332,6 +332,9 @@ impl<W: Write> TerminalReporter<W> {
                 for note in &s.config_notes {
                     self.line(&format!("  config: {note}"))?;
                 }
+                for alert in &s.alerts_fired {
+                    self.line(&format!("  alert fired: {}", alert.line()))?;
+                }
             }
             RunEvent::Log { level, message } => {
                 if *level != LogLevel::Debug || self.style.verbose {

@@ -117,6 +117,7 @@ async fn evaluate(
         result.skipped_reason = Some(reason);
         return result;
     }
+    let mut window = None;
     let reference = match start {
         Start::At(r) => r,
         Start::Fault(name, mut rx) => {
@@ -127,6 +128,10 @@ async fn evaluate(
                 .and_then(|m| m.get(&name).cloned());
             match got {
                 Some(Injection::At(r)) => r,
+                Some(Injection::Proxied(r, w)) => {
+                    window = Some((name, w));
+                    r
+                }
                 Some(Injection::Failed(why)) => {
                     result.last_observed =
                         Some(format!("fault {name} could not be injected: {why}"));
@@ -166,6 +171,19 @@ async fn evaluate(
     };
     let missed = decision.status == ExpectationStatus::Missed;
     apply(&mut result, decision, run_start);
+    // A fault on an HTTP fault proxy that no request passed through did nothing: whatever
+    // was observed was not its effect, and a miss is explained by it.
+    if let Some((name, w)) = &window
+        && let Some(why) = w.unexercised(name)
+    {
+        let seen = result.last_observed.take().unwrap_or_default();
+        result.last_observed = Some(format!("{seen}; why: {why}"));
+        if !missed {
+            result.status = ExpectationStatus::Missed;
+            result.time_to_detect_ms = None;
+        }
+        return result;
+    }
     if missed && let Some(why) = super::explain::explain(&e.check, &obs).await {
         let seen = result.last_observed.take().unwrap_or_default();
         result.last_observed = Some(format!("{seen}; why: {why}"));
@@ -228,11 +246,19 @@ fn describe(e: &Expectation) -> String {
             alert,
             labels: l,
             state,
-        } => format!(
-            "{alert}{} {}",
-            labels(l),
-            format!("{state:?}").to_lowercase()
-        ),
+            require_annotations,
+        } => {
+            let required = if require_annotations.is_empty() {
+                String::new()
+            } else {
+                format!(" with {}", require_annotations.join(", "))
+            };
+            format!(
+                "{alert}{} {}{required}",
+                labels(l),
+                format!("{state:?}").to_lowercase()
+            )
+        }
         Check::Notification {
             receiver,
             alert,

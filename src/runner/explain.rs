@@ -26,7 +26,12 @@ pub async fn explain(check: &Check, obs: &Observers) -> Option<String> {
 async fn ask(check: &Check, obs: &Observers) -> Option<String> {
     match check {
         Check::Metric { query } => expression(obs, query).await,
-        Check::Alert { alert, .. } => alert_rule(obs, alert).await,
+        Check::Alert {
+            alert,
+            labels,
+            require_annotations,
+            ..
+        } => alert_rule(obs, alert, labels, require_annotations).await,
         Check::Notification {
             receiver,
             alert,
@@ -45,8 +50,14 @@ async fn ask(check: &Check, obs: &Observers) -> Option<String> {
     }
 }
 
-/// The rule behind an alert: missing, unhealthy, or an expression that selects nothing.
-async fn alert_rule(obs: &Observers, name: &str) -> Option<String> {
+/// The rule behind an alert: missing, unhealthy, without a required annotation, active only
+/// for other label values, or an expression that selects nothing.
+async fn alert_rule(
+    obs: &Observers,
+    name: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+    required: &[String],
+) -> Option<String> {
     let groups: Vec<RuleGroup> = obs.prometheus.rules().await.ok()?;
     let rules: Vec<_> = groups.iter().flat_map(|g| g.alerting_rules()).collect();
     let Some(rule) = rules.iter().find(|r| r.name == name) else {
@@ -64,6 +75,26 @@ async fn alert_rule(obs: &Observers, name: &str) -> Option<String> {
             "rule {name} is unhealthy: {}",
             rule.last_error.as_deref().unwrap_or("no error given")
         ));
+    }
+    let lacking: Vec<&str> = required
+        .iter()
+        .filter(|k| rule.annotations.get(*k).is_none_or(|v| v.trim().is_empty()))
+        .map(String::as_str)
+        .collect();
+    if !lacking.is_empty() {
+        return Some(format!(
+            "rule {name} has no annotation {} (add it to the rule's `annotations`)",
+            lacking.join(", ")
+        ));
+    }
+    // Every rule of that name: burn-rate alerts often share one.
+    let active: Vec<_> = rules
+        .iter()
+        .filter(|r| r.name == name)
+        .flat_map(|r| r.alerts.iter())
+        .collect();
+    if let Some(why) = explain::other_label_sets(name, labels, &active) {
+        return Some(why);
     }
     match expression(obs, &rule.query).await {
         Some(why) => Some(format!("rule {name}: {why}")),

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::fault::{FaultProxy, ProxyConfig};
+use crate::fault::{FaultProxy, HttpFaultProxy, HttpProxyConfig, ProxyConfig};
 use crate::scenario::{FaultAction, Instrumentation, Scenario, ServicesMode};
 use crate::services::{self, ServiceName};
 use crate::stack::process::ManagedProcess;
@@ -72,6 +72,9 @@ pub struct Fleet {
     /// Service → `host:port` Prometheus scrapes instead of the service itself (the proxy of
     /// a `prometheus -> service` link).
     scrape_via: BTreeMap<String, String>,
+    /// HTTP fault proxies in front of external services (`services.fault-proxy`): the load
+    /// goes through them, scrapes and admin calls do not.
+    http_proxies: BTreeMap<String, HttpFaultProxy>,
 }
 
 /// Where the services send telemetry and how much they produce.
@@ -107,11 +110,22 @@ impl Fleet {
             urls: BTreeMap::new(),
             proxies: BTreeMap::new(),
             scrape_via: BTreeMap::new(),
+            http_proxies: BTreeMap::new(),
         };
         let spec = &scenario.services;
         match spec.mode {
             ServicesMode::External => {
                 fleet.urls = spec.endpoints.clone();
+                for (name, p) in &spec.fault_proxies {
+                    let proxy = HttpFaultProxy::start(HttpProxyConfig::new(p.listen, p.upstream))
+                        .await
+                        .map_err(|source| FleetError::Proxy {
+                            link: format!("callers -> {name}"),
+                            source,
+                        })?;
+                    tracing::info!(service = %name, listen = %proxy.local_addr(), upstream = %p.upstream, "http fault proxy in place");
+                    fleet.http_proxies.insert(name.clone(), proxy);
+                }
                 return Ok(fleet);
             }
             ServicesMode::InProcess => {
@@ -306,6 +320,20 @@ impl Fleet {
         &self.urls
     }
 
+    /// Where the load reaches a service: its HTTP fault proxy when it has one, else the
+    /// service itself.
+    pub fn load_url(&self, name: &str) -> Option<String> {
+        match self.http_proxies.get(name) {
+            Some(p) => Some(format!("http://{}", p.local_addr())),
+            None => self.urls.get(name).cloned(),
+        }
+    }
+
+    /// The HTTP fault proxy in front of an external service.
+    pub fn http_proxy(&self, name: &str) -> Option<&HttpFaultProxy> {
+        self.http_proxies.get(name)
+    }
+
     /// `host:port` scrape targets per service, one per replica.
     pub fn scrape_targets(&self) -> Vec<(String, Vec<String>)> {
         self.urls
@@ -409,6 +437,7 @@ impl Fleet {
             fleet.shutdown().await;
         }
         self.proxies.clear();
+        self.http_proxies.clear();
     }
 }
 

@@ -12,6 +12,7 @@
 //! - `explain`: at a miss, asks the backends why (rules, selectors, Alertmanager's view)
 //! - `overhead`: the instrumentation overhead expectation
 //! - `completeness`: telemetry loss, what the run sent against what each store holds
+//! - `runbooks`: at the end, the alerts that fired with their annotations
 //! - `attach`: stacks gauntlet does not start; `rules`: rule files with `for` overridden
 
 pub mod attach;
@@ -25,6 +26,7 @@ mod overhead;
 pub mod probes;
 pub mod rules;
 mod run;
+mod runbooks;
 mod stack;
 mod timeline;
 

@@ -214,6 +214,7 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
             alert,
             labels,
             state,
+            require_annotations,
         } => {
             let fired = match state {
                 AlertState::Resolved => {
@@ -224,8 +225,34 @@ pub async fn probe(check: &Check, obs: &Observers, reference: SystemTime) -> Pro
                 }
                 _ => false,
             };
+            use crate::observe::prometheus::AlertState as PromAlertState;
             match obs.prometheus.alerts().await {
-                Ok(alerts) => checks::alert(&alerts, alert, labels, *state, fired, reference),
+                Ok(alerts) => {
+                    match checks::alert(&alerts, alert, labels, *state, fired, reference) {
+                        // Met only when an alert that met it also carries what a responder needs.
+                        Probe::Met(evidence) if !require_annotations.is_empty() => {
+                            let active: Vec<_> = alerts
+                                .iter()
+                                .filter(|a| {
+                                    a.name() == alert
+                                        && labels.iter().all(|(k, v)| a.labels.get(k) == Some(v))
+                                        && (a.state == PromAlertState::Firing
+                                            || (*state == AlertState::Pending
+                                                && a.state == PromAlertState::Pending))
+                                        && a.active_at.is_some_and(|t| t >= reference)
+                                })
+                                .collect();
+                            match crate::verdict::runbooks::missing_annotations(
+                                &active,
+                                require_annotations,
+                            ) {
+                                None => Probe::Met(evidence),
+                                Some(why) => Probe::NotYet(why),
+                            }
+                        }
+                        other => other,
+                    }
+                }
                 Err(e) => Probe::CouldNotAsk(error_chain(&e)),
             }
         }

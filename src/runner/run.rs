@@ -517,7 +517,7 @@ impl Run<'_> {
         let target_url = scenario
             .load
             .as_ref()
-            .and_then(|l| fleet.urls().get(&l.target).cloned());
+            .and_then(|l| fleet.load_url(&l.target));
         let load = LoadRun::start(
             scenario,
             target_url.as_deref(),
@@ -676,6 +676,7 @@ impl Run<'_> {
             });
         }
 
+        let alerts_fired = self.alerts_fired(&observers).await;
         let (load_summary, timeseries) = load.finish().await?;
         let overhead = match &scenario.overhead {
             Some(spec) => {
@@ -701,13 +702,30 @@ impl Run<'_> {
             }
             None => None,
         };
-        Ok(self.result(
+        let mut result = self.result(
             results,
             timeline.records,
             load_summary,
             timeseries,
             overhead,
-        ))
+        );
+        result.alerts_fired = alerts_fired;
+        Ok(result)
+    }
+
+    /// The alerts that fired during the run; a failure to list them is said in the log, so an
+    /// empty list is never mistaken for "nothing fired".
+    async fn alerts_fired(&self, observers: &Observers) -> Vec<crate::report::FiredAlert> {
+        match super::runbooks::fired_alerts(observers).await {
+            Ok(alerts) => alerts,
+            Err(why) => {
+                self.clock.emit(RunEvent::Log {
+                    level: LogLevel::Warn,
+                    message: format!("the alerts that fired could not be listed: {why}"),
+                });
+                Vec::new()
+            }
+        }
     }
 
     fn result(
@@ -734,6 +752,7 @@ impl Run<'_> {
             skipped_reason: None,
             error: None,
             config_notes: self.scenario.stack.config_notes.clone(),
+            alerts_fired: Vec::new(),
         }
     }
 

@@ -171,4 +171,8 @@ impl FaultTargets for RunTargets<'_> {
     fn kube_faults(&self) -> Option<&KubeFaults> {
         self.stack.kube().map(|k| &k.faults)
     }
+
+    fn http_proxy(&self, service: &str) -> Option<&crate::fault::HttpFaultProxy> {
+        self.fleet.http_proxy(service)
+    }
 }

@@ -14,7 +14,7 @@ use super::clock::{Clock, Stop};
 use super::fleet::Fleet;
 use super::stack::{RunTargets, StackHandle};
 use crate::error_chain;
-use crate::fault::{FaultGuard, FaultRegistry, Injected, Restart};
+use crate::fault::{FaultGuard, FaultRegistry, Injected, ProxyWindow, Restart};
 use crate::report::{FaultRecord, LogLevel, RunEvent};
 use crate::scenario::Scenario;
 use crate::verdict::Reference;
@@ -24,6 +24,9 @@ use crate::verdict::Reference;
 pub(super) enum Injection {
     /// It took effect at this reference.
     At(Reference),
+    /// It took effect at this reference on an HTTP fault proxy, which counts what passed
+    /// through while it was on.
+    Proxied(Reference, ProxyWindow),
     /// It could not be injected: why.
     Failed(String),
 }
@@ -45,6 +48,7 @@ struct Active {
     index: usize,
     guards: Vec<FaultGuard>,
     restarts: Vec<Restart>,
+    window: Option<ProxyWindow>,
 }
 
 /// Injects and rolls back every fault on the timeline.
@@ -68,6 +72,7 @@ pub(super) async fn run_faults(
             injected_at_ms: None,
             rolled_back_at_ms: None,
             error: None,
+            proxy: None,
         })
         .collect();
     let mut order: Vec<usize> = (0..scenario.faults.len()).collect();
@@ -111,6 +116,7 @@ pub(super) async fn run_faults(
                     guards,
                     restarts,
                     effective_at_call_start,
+                    window,
                 }) => {
                     // The fault has taken effect once its mechanism returned (a signal sent,
                     // a hook switched on, a proxy effect set, an API call answered), or, for
@@ -122,8 +128,12 @@ pub(super) async fn run_faults(
                     };
                     let reference = Reference { instant: now, wall };
                     records[index].injected_at_ms = Some(clock.ms(now));
+                    let injection = match &window {
+                        Some(w) => Injection::Proxied(reference, w.clone()),
+                        None => Injection::At(reference),
+                    };
                     injections.send_modify(|m| {
-                        m.insert(fault.name.clone(), Injection::At(reference));
+                        m.insert(fault.name.clone(), injection);
                     });
                     clock.emit(RunEvent::FaultInjected {
                         name: fault.name.clone(),
@@ -138,6 +148,7 @@ pub(super) async fn run_faults(
                                 index,
                                 guards,
                                 restarts,
+                                window,
                             },
                         )),
                         None => held.extend(guards),
@@ -225,6 +236,17 @@ async fn roll_back(
         });
     }
     let record = &mut records[active.index];
+    if let Some(w) = &active.window {
+        let t = w.traffic();
+        record.proxy = Some(t);
+        clock.emit(RunEvent::Log {
+            level: LogLevel::Info,
+            message: format!(
+                "fault {} on the http fault proxy {}: {} requests while on ({} answered an injected status, {} delayed by {} ms in all, {} aborted, {} forwarded)",
+                fault.name, w.proxy, t.requests, t.injected_errors, t.delayed, t.added_delay_ms, t.aborted, t.forwarded
+            ),
+        });
+    }
     if !problems.is_empty() {
         record.error = Some(problems.join("; "));
     }

@@ -23,6 +23,7 @@ pub struct FaultKind {
 }
 
 const ADMIN_API: &str = "service admin API (a TTL as a backstop)";
+const ADMIN_API_OR_PROXY: &str = "service admin API (a TTL as a backstop); for a service under `services.fault-proxy`, the HTTP fault proxy's effect is switched off";
 
 pub const FAULT_KINDS: &[FaultKind] = &[
     FaultKind {
@@ -31,7 +32,7 @@ pub const FAULT_KINDS: &[FaultKind] = &[
         fields_doc: "`service`, `rate` (0–1], `status` (default 500), `route`, `replica`",
         needs_for: true,
         provider: None,
-        rolled_back_by: ADMIN_API,
+        rolled_back_by: ADMIN_API_OR_PROXY,
     },
     FaultKind {
         name: "latency",
@@ -39,7 +40,15 @@ pub const FAULT_KINDS: &[FaultKind] = &[
         fields_doc: "`service`, `delay`, `jitter`, `rate`, `replica`",
         needs_for: true,
         provider: None,
-        rolled_back_by: ADMIN_API,
+        rolled_back_by: ADMIN_API_OR_PROXY,
+    },
+    FaultKind {
+        name: "http-abort",
+        fields: &["service", "rate"],
+        fields_doc: "`service` (one under `services.fault-proxy`), `rate` (0–1]: the proxy forwards the request, then closes the connection without a response",
+        needs_for: true,
+        provider: None,
+        rolled_back_by: "the HTTP fault proxy's effect is switched off",
     },
     FaultKind {
         name: "hang",

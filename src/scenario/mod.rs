@@ -2,6 +2,7 @@
 //!
 //! `gauntlet check` runs this module alone: no network, no Docker.
 
+pub mod datasources;
 pub mod diagnostic;
 pub mod fault_kinds;
 pub mod files;
@@ -15,6 +16,6 @@ pub mod validate;
 pub mod values;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use files::{collect, load, load_all};
+pub use files::{Collected, Skipped, collect, collect_all, load, load_all};
 pub use model::*;
 pub use validate::validate_text;

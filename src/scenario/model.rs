@@ -158,6 +158,11 @@ pub struct ServicesSpec {
     pub endpoints: BTreeMap<String, String>,
     #[serde(with = "humantime_serde_compat")]
     pub export_interval: Duration,
+    /// HTTP fault proxies in front of services gauntlet does not own (external mode), by
+    /// service name: load goes to `listen`, the proxy forwards to `upstream`, and the
+    /// service's HTTP faults act there. A name without an endpoint is an upstream only its
+    /// callers reach (it is not scraped).
+    pub fault_proxies: BTreeMap<String, FaultProxySpec>,
     /// The names the sample services' HTTP metrics are exposed under.
     pub dialect: crate::services::Dialect,
     /// Service → `job` label, where it is not the service name.
@@ -179,6 +184,17 @@ impl ServicesSpec {
         self.replicas.get(service).copied().unwrap_or(1)
     }
 }
+
+/// One HTTP fault proxy, as validated (both addresses on loopback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FaultProxySpec {
+    /// Port 0: the OS chooses.
+    pub listen: std::net::SocketAddr,
+    pub upstream: std::net::SocketAddr,
+}
+
+/// Fault kinds the HTTP fault proxy injects.
+pub const PROXY_FAULT_KINDS: &[&str] = &["http-errors", "latency", "http-abort"];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadSpec {
@@ -245,6 +261,11 @@ pub enum FaultAction {
         rate: f64,
     },
     Hang {
+        service: String,
+        rate: f64,
+    },
+    /// Through the HTTP fault proxy: the connection closes instead of the response.
+    HttpAbort {
         service: String,
         rate: f64,
     },
@@ -338,6 +359,7 @@ impl FaultAction {
             FaultAction::HttpErrors { .. } => "http-errors",
             FaultAction::Latency { .. } => "latency",
             FaultAction::Hang { .. } => "hang",
+            FaultAction::HttpAbort { .. } => "http-abort",
             FaultAction::Crash { .. } => "crash",
             FaultAction::CpuBurn { .. } => "cpu-burn",
             FaultAction::MemoryGrowth { .. } => "memory-growth",
@@ -364,6 +386,7 @@ impl FaultAction {
             FaultAction::HttpErrors { service, .. }
             | FaultAction::Latency { service, .. }
             | FaultAction::Hang { service, .. }
+            | FaultAction::HttpAbort { service, .. }
             | FaultAction::Crash { service, .. }
             | FaultAction::CpuBurn { service, .. }
             | FaultAction::MemoryGrowth { service, .. }
@@ -455,6 +478,9 @@ pub enum Check {
         alert: String,
         labels: BTreeMap<String, String>,
         state: AlertState,
+        /// Annotations the firing alert must carry with a value (`runbook_url`, `summary`).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        require_annotations: Vec<String>,
     },
     Notification {
         receiver: String,

@@ -43,6 +43,9 @@ pub struct RawStack {
     pub alertmanager_config: Option<String>,
     /// Grafana dashboard JSON files or directories.
     pub dashboards: Option<Vec<String>>,
+    /// The user's Grafana datasource provisioning file (or folder): the datasources
+    /// dashboards may use.
+    pub grafana_datasources: Option<String>,
     pub compose_file: Option<String>,
     /// external / kubernetes: component name → URL.
     pub urls: Option<BTreeMap<String, String>>,
@@ -78,6 +81,18 @@ pub struct RawServices {
     /// Prometheus `metric_relabel_configs` of the services' scrape config, as written.
     #[serde(alias = "metric_relabel_configs")]
     pub metric_relabel_configs: Option<Vec<super::relabel::RelabelConfig>>,
+    /// external mode: service name → the HTTP fault proxy gauntlet runs in front of it.
+    pub fault_proxy: Option<BTreeMap<String, RawFaultProxy>>,
+}
+
+/// `services.fault-proxy.NAME`: where callers reach the proxy, and the service behind it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawFaultProxy {
+    /// `host:port` on loopback; port 0 lets the OS choose (only gauntlet's load can use it).
+    pub listen: Option<String>,
+    /// `host:port` of the service on loopback (default: the service's endpoint).
+    pub upstream: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -143,6 +158,8 @@ pub struct RawExpectation {
     pub alert: Option<String>,
     pub labels: Option<BTreeMap<String, String>>,
     pub state: Option<String>,
+    /// Annotations a firing alert must carry with a value (`[runbook_url, summary]`).
+    pub require_annotations: Option<Vec<String>>,
     pub notification: Option<String>,
     pub status: Option<String>,
     pub trace: Option<RawTrace>,

@@ -154,6 +154,50 @@ pub fn describe_finding(selector: &Selector, finding: &SelectorFinding) -> Strin
     }
 }
 
+/// When `name` is active in Prometheus, but only with other label values than `wanted`: the
+/// label sets it has, shown by the wanted labels (`HighErrorRate is firing for
+/// service="orders"; none has service="cart"`). `None` when nothing is active or one matches.
+pub fn other_label_sets(
+    name: &str,
+    wanted: &std::collections::BTreeMap<String, String>,
+    active: &[&crate::observe::prometheus::Alert],
+) -> Option<String> {
+    if wanted.is_empty() || active.is_empty() {
+        return None;
+    }
+    if active
+        .iter()
+        .any(|a| wanted.iter().all(|(k, v)| a.labels.get(k) == Some(v)))
+    {
+        return None;
+    }
+    let mut seen: Vec<String> = active
+        .iter()
+        .map(|a| {
+            let labels: Vec<String> = wanted
+                .keys()
+                .map(|k| match a.labels.get(k) {
+                    Some(v) => format!("{k}={v:?}"),
+                    None => format!("no {k}"),
+                })
+                .collect();
+            format!(
+                "{} for {}",
+                format!("{:?}", a.state).to_lowercase(),
+                labels.join(", ")
+            )
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
+    let want: Vec<String> = wanted.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    Some(format!(
+        "{name} is {}; none has {}",
+        seen.join(", "),
+        want.join(", ")
+    ))
+}
+
 /// The closest of `known` names to `wanted` (edit distance 2 at most, or one is a prefix of
 /// the other: `http_request_total` vs `http_requests_total`).
 pub fn closest<'a>(
@@ -225,6 +269,38 @@ mod tests {
         for (finding, want) in cases {
             assert_eq!(describe_finding(s, &finding), want);
         }
+    }
+
+    #[test]
+    fn active_alerts_with_other_labels_are_shown_by_the_wanted_labels() {
+        use crate::observe::prometheus::{Alert, AlertState};
+        let alert = |service: Option<&str>, state| Alert {
+            labels: [("alertname", "HighErrorRate"), ("severity", "critical")]
+                .into_iter()
+                .chain(service.map(|s| ("service", s)))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            annotations: Default::default(),
+            state,
+            active_at: None,
+            value: 1.0,
+            keep_firing_since: None,
+        };
+        let (a, b, c) = (
+            alert(Some("orders"), AlertState::Firing),
+            alert(Some("users"), AlertState::Pending),
+            alert(None, AlertState::Firing),
+        );
+        let wanted = [("service".to_string(), "cart".to_string())].into();
+        assert_eq!(
+            other_label_sets("HighErrorRate", &wanted, &[&a, &b, &c]).as_deref(),
+            Some(
+                r#"HighErrorRate is firing for no service, firing for service="orders", pending for service="users"; none has service="cart""#
+            )
+        );
+        let orders = [("service".to_string(), "orders".to_string())].into();
+        assert_eq!(other_label_sets("HighErrorRate", &orders, &[&a]), None);
+        assert_eq!(other_label_sets("HighErrorRate", &wanted, &[]), None);
     }
 
     #[test]

@@ -4,10 +4,12 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+use std::collections::BTreeMap;
+
 use gauntlet::report::{
     Component, ComponentKind, CpuOverhead, Environment, ExpectationKind, ExpectationPhase,
-    ExpectationResult, ExpectationStatus, FaultRecord, HostFacts, LoadSummary, LogLevel,
-    OverheadLimits, OverheadResult, PhaseTiming, RunEvent, RunResults, ScenarioResult,
+    ExpectationResult, ExpectationStatus, FaultRecord, FiredAlert, HostFacts, LoadSummary,
+    LogLevel, OverheadLimits, OverheadResult, PhaseTiming, RunEvent, RunResults, ScenarioResult,
     ScenarioStatus, SeriesPoint,
 };
 
@@ -261,6 +263,7 @@ fn orders() -> ScenarioResult {
             injected_at_ms: Some(inj),
             rolled_back_at_ms: Some(rb),
             error: None,
+            proxy: None,
         }],
         expectations,
         load: Some(LoadSummary {
@@ -304,6 +307,29 @@ fn orders() -> ScenarioResult {
         config_notes: vec![
             "alertmanager: alerts.yml runs as written, except for the changes below".into(),
             "receiver pager: pagerduty → gauntlet webhook sink".into(),
+        ],
+        alerts_fired: vec![
+            FiredAlert {
+                name: "HighErrorRate".into(),
+                labels: [("service".to_string(), "orders".to_string())].into(),
+                annotations: [
+                    ("summary".to_string(), "orders returns 5xx".to_string()),
+                    (
+                        "runbook_url".to_string(),
+                        "https://runbooks.example/high-error-rate".to_string(),
+                    ),
+                ]
+                .into(),
+                annotations_from: "notification".into(),
+                flags: vec![],
+            },
+            FiredAlert {
+                name: "OrdersSlow".into(),
+                labels: [("service".to_string(), "orders".to_string())].into(),
+                annotations: BTreeMap::new(),
+                annotations_from: "rule".into(),
+                flags: vec!["no runbook_url".into(), "no summary".into()],
+            },
         ],
     }
 }
@@ -349,6 +375,7 @@ fn checkout() -> ScenarioResult {
             injected_at_ms: Some(inj),
             rolled_back_at_ms: Some(rb),
             error: None,
+            proxy: None,
         }],
         expectations: vec![
             exp(
@@ -422,6 +449,7 @@ fn checkout() -> ScenarioResult {
         skipped_reason: None,
         error: None,
         config_notes: vec![],
+        alerts_fired: Vec::new(),
     }
 }
 
@@ -441,6 +469,7 @@ fn kube() -> ScenarioResult {
         skipped_reason: Some("no Kubernetes cluster configured (KUBECONFIG is unset)".into()),
         error: None,
         config_notes: vec![],
+        alerts_fired: Vec::new(),
     }
 }
 

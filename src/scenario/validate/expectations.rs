@@ -193,10 +193,30 @@ impl Validator {
                         return None;
                     }
                 };
+                let require_annotations = r.require_annotations.clone().unwrap_or_default();
+                if !require_annotations.is_empty()
+                    && !matches!(state, AlertState::Firing | AlertState::Pending)
+                {
+                    // Annotations are read from the active alert; a resolved or inactive one
+                    // has none to show.
+                    self.error(
+                        &join_key(path, "require-annotations"),
+                        "`require-annotations` applies to state `firing` or `pending`",
+                        Some("require them on the expectation that the alert fires".into()),
+                    );
+                }
+                if let Some(blank) = require_annotations.iter().position(|a| a.trim().is_empty()) {
+                    self.error(
+                        &join_index(&join_key(path, "require-annotations"), blank),
+                        "an empty annotation name",
+                        Some("e.g. require-annotations: [runbook_url, summary]".into()),
+                    );
+                }
                 Check::Alert {
                     alert,
                     labels,
                     state,
+                    require_annotations,
                 }
             }
             "notification" => {
@@ -529,7 +549,15 @@ pub const EXPECT_KINDS: &[&str] = &[
 fn expect_fields(kind: &str) -> &'static [&'static str] {
     match kind {
         "metric" => &["name", "within", "after", "metric"],
-        "alert" => &["name", "within", "after", "alert", "labels", "state"],
+        "alert" => &[
+            "name",
+            "within",
+            "after",
+            "alert",
+            "labels",
+            "state",
+            "require-annotations",
+        ],
         "notification" => &[
             "name",
             "within",

@@ -226,6 +226,14 @@ impl Validator {
                     rate: rate?,
                 }
             }
+            "http-abort" => {
+                let s = service(self, "service", r.service.as_ref(), true);
+                let rate = rate(self, r.rate);
+                FaultAction::HttpAbort {
+                    service: s?,
+                    rate: rate?,
+                }
+            }
             "crash" => {
                 let s = service(self, "service", r.service.as_ref(), true);
                 FaultAction::Crash {
@@ -451,6 +459,7 @@ impl Validator {
                 return None;
             }
         };
+        self.proxy_reach(path, &action, svc);
         let name = r
             .name
             .clone()
@@ -463,6 +472,49 @@ impl Validator {
             action,
             replica,
         })
+    }
+
+    /// A fault on a service behind an HTTP fault proxy: `http-abort` exists only there, and
+    /// a name that is only a proxy (no endpoint) takes only the proxy's kinds.
+    fn proxy_reach(&mut self, path: &str, action: &FaultAction, svc: Option<&ServicesSpec>) {
+        let kind = action.kind();
+        let service = match action {
+            FaultAction::HttpErrors { service, .. }
+            | FaultAction::Latency { service, .. }
+            | FaultAction::HttpAbort { service, .. }
+            | FaultAction::Hang { service, .. }
+            | FaultAction::Crash { service, .. }
+            | FaultAction::CpuBurn { service, .. }
+            | FaultAction::MemoryGrowth { service, .. }
+            | FaultAction::DependencyFailure { service, .. }
+            | FaultAction::QueueStall { service } => service,
+            _ => return,
+        };
+        let proxies = svc.map(|s| &s.fault_proxies);
+        let proxied = proxies.is_some_and(|p| p.contains_key(service));
+        let has_endpoint = svc
+            .is_some_and(|s| s.mode != ServicesMode::External || s.endpoints.contains_key(service));
+        let field = join_key(path, "service");
+        if kind == "http-abort" && !proxied {
+            self.error(
+                &field,
+                format!("kind `http-abort` needs an HTTP fault proxy in front of {service:?}"),
+                Some(format!(
+                    "add `services.fault-proxy.{service}` (external services) and send the load through it"
+                )),
+            );
+        } else if proxied && !has_endpoint && !PROXY_FAULT_KINDS.contains(&kind) {
+            self.error(
+                &field,
+                format!(
+                    "{service:?} is reached only through its HTTP fault proxy, which cannot inject kind `{kind}`"
+                ),
+                Some(format!(
+                    "the proxy injects {}; `{kind}` needs gauntlet's fault admin API at the service's endpoint",
+                    PROXY_FAULT_KINDS.join(", ")
+                )),
+            );
+        }
     }
 
     /// Two faults on the same target at the same time that cannot both hold.

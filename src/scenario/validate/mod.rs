@@ -14,10 +14,12 @@ use yaml_serde::Value;
 mod alertmanager;
 mod expectations;
 mod faults;
+mod proxies;
 mod shape;
 
 pub use expectations::EXPECT_KINDS;
 
+use crate::scenario::datasources;
 use crate::scenario::diagnostic::{Diagnostic, Diagnostics};
 use crate::scenario::floor::timing_floor;
 use crate::scenario::model::*;
@@ -485,6 +487,8 @@ impl Validator {
             }
         }
 
+        self.dashboard_datasources(r, provider, fixtures.as_deref(), &dashboard_files);
+
         let compose_file = match provider {
             Provider::Compose => {
                 let path = match &r.compose_file {
@@ -678,6 +682,70 @@ impl Validator {
         }
     }
 
+    /// Every dashboard's datasource references against the datasources provisioned for the
+    /// run: the user's `grafana-datasources` file, else (for stacks gauntlet starts) the one it
+    /// provisions for its own stack. A stack someone else runs has datasources gauntlet cannot
+    /// know without the file, so its dashboards are not checked then.
+    fn dashboard_datasources(
+        &mut self,
+        r: &RawStack,
+        provider: Provider,
+        fixtures: Option<&Path>,
+        dashboard_files: &[(String, PathBuf)],
+    ) {
+        let field = "stack.grafana-datasources";
+        let known = match &r.grafana_datasources {
+            Some(p) => {
+                let file = self.base_dir.join(p);
+                match datasources::read_provisioning(&file, &self.shown(&file)) {
+                    Ok(known) => known,
+                    Err(e) => {
+                        self.error(
+                            field,
+                            format!("{}: {e}", self.shown(&file)),
+                            Some("give Grafana's provisioning file (apiVersion: 1, datasources: [{ name, type, uid, url }]) or its provisioning/datasources folder".into()),
+                        );
+                        return;
+                    }
+                }
+            }
+            None if matches!(provider, Provider::Native | Provider::Compose) => {
+                let Some(file) = fixtures.map(|f| f.join("stack/grafana/datasources.yml")) else {
+                    return;
+                };
+                match datasources::read_provisioning(&file, "gauntlet's own datasources") {
+                    Ok(known) => known,
+                    Err(_) => return,
+                }
+            }
+            None => return,
+        };
+        for (dashboard_field, file) in dashboard_files {
+            // Unreadable files are reported by the dashboard check itself.
+            let Some(json) = std::fs::read_to_string(file)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            else {
+                continue;
+            };
+            for u in datasources::check_dashboard(&json, &known) {
+                let hint = if r.grafana_datasources.is_some() {
+                    format!(
+                        "the datasources come from {}; fix the reference or the file",
+                        known.source
+                    )
+                } else {
+                    "these are the datasources gauntlet provisions for its own stack; list your Grafana's datasource provisioning file in `stack.grafana-datasources`, or fix the reference".to_string()
+                };
+                self.error(
+                    dashboard_field,
+                    format!("dashboard {}: {}: {}", self.shown(file), u.place, u.why),
+                    Some(hint),
+                );
+            }
+        }
+    }
+
     /// A path as the user would recognise it: relative to the scenario file when it is below
     /// it, as given otherwise.
     fn shown(&self, path: &Path) -> String {
@@ -838,6 +906,16 @@ impl Validator {
         let export_interval = self
             .positive_duration("services.export-interval", r.export_interval.as_ref())
             .unwrap_or(DEFAULT_EXPORT_INTERVAL);
+        let fault_proxies = self.fault_proxies(r.fault_proxy.as_ref(), mode, &endpoints);
+        // A proxy without an endpoint is a service too: faults and load can name it (also
+        // when its own fields are wrong, which is reported once, above).
+        let mut names = names;
+        let proxied = r.fault_proxy.iter().flat_map(BTreeMap::keys);
+        for name in proxied.filter(|_| mode == ServicesMode::External) {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
         let shape = self.shape(r, mode, provider, &names);
         ServicesSpec {
             mode,
@@ -850,6 +928,7 @@ impl Validator {
             replicas: shape.replicas,
             relabel_configs: shape.relabel_configs,
             metric_relabel_configs: shape.metric_relabel_configs,
+            fault_proxies,
         }
     }
 
