@@ -5,6 +5,8 @@
 #   - Jaeger v2 and VictoriaLogs, built from the pinned Go "tools" modules in tools/go/<name>/ into
 #     ${GAUNTLET_HOME:-$HOME/.cache/gauntlet}/bin (skipped when the binary exists and its
 #     stamp file records the same pin).
+#   - Prometheus 3.16 (prometheus-3.16, promtool-3.16) and Alertmanager 0.31 (alertmanager-0.31,
+#     amtool-0.31) the same way, beside Debian's 2.42 / 0.25 (`stack.prometheus-version`).
 # Prints what it did and the versions at the end.
 #
 # Options (environment):
@@ -45,7 +47,7 @@ else
   fi
 fi
 
-# --- Go tools (Jaeger v2, VictoriaLogs) --------------------------------------------------------
+# --- Go tools (Jaeger v2, VictoriaLogs, Prometheus 3, Alertmanager 0.31) -----------------
 # Each tools module pins one upstream module (go.mod + go.sum committed), so `go build`
 # needs no checksum-database lookups: every hash is already in go.sum.
 pinned_version() { # module dir, module path -> version from go.mod's require
@@ -53,9 +55,15 @@ pinned_version() { # module dir, module path -> version from go.mod's require
 }
 
 build_go_tool() { # name, module path, package, human label, [extra go build args...]
-  local name="$1" module="$2" package="$3" label="$4"
-  shift 4
-  local dir="$repo_root/tools/go/$name"
+  build_go_tool_as "$1" "$@"
+}
+
+# Like build_go_tool, but the binary gets its own name (several binaries from one tools module,
+# or a second version beside a Debian one: prometheus-3.16 next to /usr/bin/prometheus).
+build_go_tool_as() { # output name, tools module dir name, module path, package, label, [args...]
+  local name="$1" module="$3" package="$4" label="$5"
+  local dir="$repo_root/tools/go/$2"
+  shift 5
   local version stamp_text out="$bin/$name"
   version="$(pinned_version "$dir" "$module")"
   if [[ -z "$version" ]]; then
@@ -90,6 +98,31 @@ build_go_tool victoria-logs github.com/VictoriaMetrics/VictoriaLogs \
   github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs "VictoriaLogs" \
   -trimpath -ldflags "-s -w -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-logs-$vl_version"
 
+# Prometheus 3 and Alertmanager 0.31 beside Debian's 2.42 / 0.25 (`stack.prometheus-version:
+# "3.16"`). Built without the `builtinassets` tag: no web UI, the HTTP API is unaffected.
+# The -X flags are what upstream's release build (promu) sets, so `--version` tells the truth.
+prom_version_flags() { # upstream version without the v
+  local v="github.com/prometheus/common/version"
+  printf '%s' "-s -w -X $v.Version=$1 -X $v.Branch=HEAD -X $v.Revision=unknown -X $v.BuildUser=gauntlet-provision"
+}
+prom3_module_version="$(pinned_version "$repo_root/tools/go/prometheus3" github.com/prometheus/prometheus)"
+# Module v0.316.0 is Prometheus 3.16.0 (upstream tags v3.x.y, the Go module path stays v0).
+prom3_version="$(awk -F. '{ printf "3.%d.%s", substr($2, 2), $3 }' <<<"$prom3_module_version")"
+am_version="$(pinned_version "$repo_root/tools/go/alertmanager" github.com/prometheus/alertmanager)"
+am_version="${am_version#v}"
+prom3_short="${prom3_version%.*}"
+am_short="${am_version%.*}"
+for t in prometheus promtool; do
+  build_go_tool_as "$t-$prom3_short" prometheus3 github.com/prometheus/prometheus \
+    "github.com/prometheus/prometheus/cmd/$t" "$t $prom3_version" \
+    -trimpath -ldflags "$(prom_version_flags "$prom3_version")"
+done
+for t in alertmanager amtool; do
+  build_go_tool_as "$t-$am_short" alertmanager github.com/prometheus/alertmanager \
+    "github.com/prometheus/alertmanager/cmd/$t" "$t $am_version" \
+    -trimpath -ldflags "$(prom_version_flags "$am_version")"
+done
+
 # --- Versions --------------------------------------------------------------------------
 first_line() { # first non-empty output line of a command, or "missing"
   if ! command -v "$1" >/dev/null 2>&1; then echo missing; return; fi
@@ -98,7 +131,8 @@ first_line() { # first non-empty output line of a command, or "missing"
 log "versions:"
 printf '  %-14s %s\n' prometheus "$(first_line prometheus --version)"
 printf '  %-14s %s\n' alertmanager "$(first_line prometheus-alertmanager --version)"
-for t in jaeger victoria-logs; do
+for t in jaeger victoria-logs "prometheus-$prom3_short" "promtool-$prom3_short" \
+         "alertmanager-$am_short" "amtool-$am_short"; do
   if [[ -x "$bin/$t" ]]; then
     printf '  %-14s %s (%s)\n' "$t" "$(cat "$bin/$t.version" 2>/dev/null || echo unstamped)" "$bin/$t"
   else

@@ -30,6 +30,11 @@ fn configs() -> Vec<(&'static str, &'static str, BTreeMap<&'static str, String>)
                 ("targets_dir", "/etc/gauntlet/targets"),
                 ("relabel_configs", "[]"),
                 ("metric_relabel_configs", "[]"),
+                // The compose file's image is Prometheus 2.x, which has no such setting.
+                (
+                    "scrape_protocol_fallback",
+                    "# fallback_scrape_protocol: Prometheus 3 only",
+                ),
             ]),
         ),
         (

@@ -69,7 +69,7 @@ fn broken_results_are_rejected_by_the_schema() {
                 .expect("object")
                 .remove("deadline_ms");
         }),
-        ("future version", |d| d["format_version"] = 3.into()),
+        ("future version", |d| d["format_version"] = 4.into()),
         ("bad timestamp", |d| d["started_at"] = "yesterday".into()),
         ("skipped without reason", |d| {
             d["scenarios"][0]["expectations"][7]["skipped_reason"] = serde_json::Value::Null

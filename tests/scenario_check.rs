@@ -142,6 +142,10 @@ const INVALID: &[(&str, &str)] = &[
          @3:13: services.mode: provider `kubernetes` needs `mode: external`: gauntlet cannot add scrape targets to a stack it does not run\n  hint: list the services under test in `endpoints`",
     ),
     (
+        "unknown-prometheus-version.yaml",
+        "2:30: stack.prometheus-version: unknown Prometheus version \"9.9\"\n  hint: known versions: 2.42, 3.16 (quote it: prometheus-version: \"3.16\")",
+    ),
+    (
         "unproxied-link.yaml",
         "6:71: faults[0].to: frontend does not call orders, so a fault on this link would never be exercised\n  hint: network faults act on links gauntlet proxies: a service -> an upstream it calls (frontend -> api-gateway, api-gateway -> users|products|orders, orders -> worker), a service -> collector, prometheus -> a service (its scrapes), collector -> log-store (native)\n\
          @7:68: faults[1].to: gauntlet cannot interpose on collector -> jaeger\n  hint: network faults act on links gauntlet proxies: a service -> an upstream it calls (frontend -> api-gateway, api-gateway -> users|products|orders, orders -> worker), a service -> collector, prometheus -> a service (its scrapes), collector -> log-store (native)",

@@ -47,6 +47,16 @@ pub struct RunArgs {
     /// (skipped, e.g. no trace store in an external stack). Without it such a run exits 5.
     #[arg(long)]
     pub accept_incomplete: bool,
+    /// Run Prometheus VERSION (and its Alertmanager) instead of the scenarios'
+    /// `stack.prometheus-version`: 2.42 (Debian's, with Alertmanager 0.25) or 3.16 (built by
+    /// scripts/provision.sh, with Alertmanager 0.31).
+    #[arg(long, value_name = "VERSION", conflicts_with = "matrix")]
+    pub prometheus_version: Option<String>,
+    /// Run every scenario against every provisioned Prometheus version and print their
+    /// verdicts and times to detect side by side ("will my alerts still fire after the
+    /// upgrade?"); also in report.md and report.html.
+    #[arg(long)]
+    pub matrix: bool,
 }
 
 /// Exit 0 when every expectation was met, 1 when any was missed (or a fault failed), 2 for
@@ -62,6 +72,22 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
         Ok(s) => s,
         Err(problems) => {
             eprintln!("{problems}");
+            return exit_code::INVALID_SCENARIO;
+        }
+    };
+    let scenarios = match crate::runner::versions::plan(
+        &scenarios,
+        args.prometheus_version.as_deref(),
+        args.matrix,
+    ) {
+        Ok((runs, warning)) => {
+            if let Some(w) = warning {
+                eprintln!("warning: {w}");
+            }
+            runs
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             return exit_code::INVALID_SCENARIO;
         }
     };
@@ -145,6 +171,8 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
                 Ok(mut run) => {
                     if results.environment.components.is_empty() {
                         results.environment.components = run.components;
+                    } else {
+                        add_other_versions(&mut results.environment.components, run.components);
                     }
                     run.result.repetition = numbered;
                     results.scenarios.push(run.result);
@@ -247,6 +275,24 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
     }
 }
 
+/// A run against several Prometheus versions (`--matrix`, or scenarios that pin one) lists
+/// every Prometheus and Alertmanager it used under "What was tested", not only the first.
+fn add_other_versions(
+    components: &mut Vec<crate::report::Component>,
+    more: Vec<crate::report::Component>,
+) {
+    for c in more {
+        let versioned = c.name == "prometheus" || c.name == "alertmanager";
+        if versioned
+            && !components
+                .iter()
+                .any(|k| k.name == c.name && k.version == c.version)
+        {
+            components.push(c);
+        }
+    }
+}
+
 /// One report for every repetition: the first run's environment and start, the last one's
 /// end, and every scenario result (numbered when repeated).
 fn combine(runs: &[RunResults]) -> Option<RunResults> {
@@ -274,6 +320,7 @@ fn error_result(s: &scenario::Scenario, error: String) -> ScenarioResult {
         error: Some(error),
         config_notes: s.stack.config_notes.clone(),
         alerts_fired: Vec::new(),
+        stack_versions: crate::runner::stack_versions_selected(s),
     }
 }
 

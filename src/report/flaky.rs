@@ -193,6 +193,7 @@ mod tests {
             error: None,
             config_notes: vec![],
             alerts_fired: Vec::new(),
+            stack_versions: None,
         });
         r
     }

@@ -81,6 +81,12 @@ pub fn render(results: &RunResults) -> String {
     o.push_str("<h2>Verdict per scenario</h2>\n");
     write_table(&mut o, &table::scenarios(results));
 
+    if super::matrix::applies(results) {
+        o.push_str("<h2>Prometheus versions side by side</h2>\n");
+        let _ = writeln!(o, "<p>{}</p>", esc(super::matrix::INTRO));
+        write_table(&mut o, &super::matrix::table(results));
+    }
+
     for s in &results.scenarios {
         scenario_section(&mut o, s);
     }
@@ -149,6 +155,9 @@ fn scenario_section(o: &mut String, s: &ScenarioResult) {
             s.status.as_str(),
             esc(r)
         );
+    }
+    if let Some(v) = &s.stack_versions {
+        let _ = writeln!(o, "<p>Ran against {}.</p>", esc(&v.describe()));
     }
     if !s.config_notes.is_empty() {
         o.push_str("<h3>Configuration</h3><ul>");

@@ -95,11 +95,11 @@ mod tests {
     fn newer_version_is_refused_with_the_reason() {
         let text = to_string(&minimal())
             .expect("serializable")
-            .replace("\"format_version\": 2", "\"format_version\": 7");
+            .replace("\"format_version\": 3", "\"format_version\": 7");
         let err = from_str(&text, Path::new("r.json")).expect_err("must refuse");
         assert_eq!(
             err.to_string(),
-            "r.json: results format version 7 is not supported (this gauntlet reads version 2)"
+            "r.json: results format version 7 is not supported (this gauntlet reads version 3)"
         );
     }
 

@@ -52,6 +52,12 @@ pub fn render(results: &RunResults) -> MarkdownReport {
     o.push_str("\n## Verdict per scenario\n\n");
     write_table(&mut o, &table::scenarios(results));
 
+    if super::matrix::applies(results) {
+        o.push_str("\n## Prometheus versions side by side\n\n");
+        let _ = writeln!(o, "{}\n", c(super::matrix::INTRO));
+        write_table(&mut o, &super::matrix::table(results));
+    }
+
     for (i, s) in results.scenarios.iter().enumerate() {
         let stem = format!("report-{:02}-{}", i + 1, slug(&s.name));
         let _ = writeln!(
@@ -70,6 +76,9 @@ pub fn render(results: &RunResults) -> MarkdownReport {
                 let _ = writeln!(o, "\n**Error:** {}", c(e));
             }
             _ => {}
+        }
+        if let Some(v) = &s.stack_versions {
+            let _ = writeln!(o, "\nRan against {}.", c(&v.describe()));
         }
         if !s.config_notes.is_empty() {
             o.push_str("\n### Configuration\n\n");

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 /// Version of the `results.json` format written by this build.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Formats `t` as an RFC 3339 UTC timestamp with millisecond precision
 /// (`2025-05-01T12:00:00.123Z`), the form `started_at`/`finished_at` use.
@@ -299,6 +299,36 @@ pub struct ScenarioResult {
     /// it has no runbook link or summary.
     #[serde(default)]
     pub alerts_fired: Vec<super::fired::FiredAlert>,
+    /// The Prometheus and Alertmanager the scenario ran against (`None` when it never reached
+    /// a stack and named no version).
+    #[serde(default)]
+    pub stack_versions: Option<StackVersions>,
+}
+
+/// Which Prometheus and Alertmanager answered a scenario's checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackVersions {
+    /// The pairing gauntlet started (`2.42`: Debian's packages, `3.16`: the provisioned
+    /// build): what `stack.prometheus-version`, `--prometheus-version` and `--matrix` name.
+    /// `None` for a stack gauntlet attached to.
+    pub selected: Option<String>,
+    /// Prometheus's version as the component reports it (`2.42.0+ds`, `3.16.0`).
+    pub prometheus: Option<String>,
+    /// Alertmanager's version as the component reports it.
+    pub alertmanager: Option<String>,
+}
+
+impl StackVersions {
+    /// `Prometheus 3.16.0, Alertmanager 0.31.1` (unknown parts say so).
+    pub fn describe(&self) -> String {
+        let v = |x: &Option<String>| x.clone().unwrap_or_else(|| "version unknown".to_owned());
+        format!(
+            "Prometheus {}, Alertmanager {}",
+            v(&self.prometheus),
+            v(&self.alertmanager)
+        )
+    }
 }
 
 /// The `backend` of an expectation no backend could serve (skipped, with the reason).

@@ -329,6 +329,9 @@ impl<W: Write> TerminalReporter<W> {
                     fmt_ms(s.duration_ms),
                     scenario_reason(s)
                 ))?;
+                if let Some(v) = &s.stack_versions {
+                    self.line(&format!("  stack: {}", v.describe()))?;
+                }
                 for note in &s.config_notes {
                     self.line(&format!("  config: {note}"))?;
                 }
@@ -429,8 +432,21 @@ fn cut(s: &str, max: usize) -> String {
     }
 }
 
+/// A scenario's name in the summary; in a version matrix, with the Prometheus it ran on.
+fn shown_name(s: &ScenarioResult, matrix: bool) -> String {
+    match s
+        .stack_versions
+        .as_ref()
+        .and_then(|v| v.selected.as_deref())
+    {
+        Some(version) if matrix => format!("{} @{version}", s.name),
+        _ => s.name.clone(),
+    }
+}
+
 /// The summary table of a run (no colour inside the table, so widths stay right).
 pub fn summary_table(results: &RunResults) -> String {
+    let matrix = super::matrix::applies(results);
     let mut b = Builder::default();
     b.push_record([
         "Scenario",
@@ -446,7 +462,7 @@ pub fn summary_table(results: &RunResults) -> String {
         for e in &s.expectations {
             let observed = e.observed_text();
             b.push_record([
-                cut(&s.name, 24),
+                cut(&shown_name(s, matrix), 24),
                 cut(&format!("{} {}", e.id, e.description), 52),
                 e.status.as_str().to_owned(),
                 fmt_opt_ms(e.time_to_detect_ms),
@@ -463,7 +479,7 @@ pub fn summary_table(results: &RunResults) -> String {
                 .or(s.error.as_deref())
                 .unwrap_or("-");
             b.push_record([
-                cut(&s.name, 24),
+                cut(&shown_name(s, matrix), 24),
                 "-".to_owned(),
                 s.status.as_str().to_owned(),
                 "-".to_owned(),
@@ -487,12 +503,13 @@ pub fn write_summary(
 ) -> io::Result<()> {
     writeln!(out)?;
     writeln!(out, "{}", paint(style, BOLD, "summary"))?;
+    let matrix = super::matrix::applies(results);
     for s in &results.scenarios {
         writeln!(
             out,
             "  {:<8} {} ({}) in {}{}",
             scenario_word(style, s.status),
-            s.name,
+            shown_name(s, matrix),
             count(&s.expectations),
             fmt_ms(s.duration_ms),
             scenario_reason(s)
@@ -523,6 +540,14 @@ pub fn write_summary(
         }
     }
     writeln!(out, "{}", summary_table(results))?;
+    if super::matrix::applies(results) {
+        writeln!(
+            out,
+            "{}",
+            paint(style, BOLD, "Prometheus versions side by side")
+        )?;
+        writeln!(out, "{}", super::matrix::render_terminal(results))?;
+    }
     let sc = results.scenario_counts();
     let ec = results.expectation_counts();
     let mut totals = format!(

@@ -13,7 +13,9 @@
 //! - `overhead`: the instrumentation overhead expectation
 //! - `completeness`: telemetry loss, what the run sent against what each store holds
 //! - `runbooks`: at the end, the alerts that fired with their annotations
-//! - `attach`: stacks gauntlet does not start; `rules`: rule files with `for` overridden
+//! - `attach`: stacks gauntlet does not start; `rules`: rule files with `for` overridden;
+//!   `promtool`: the rule files checked by the promtool of the Prometheus version that runs
+//! - `versions`: which Prometheus/Alertmanager each run uses (`--prometheus-version`, `--matrix`)
 
 pub mod attach;
 mod clock;
@@ -24,10 +26,14 @@ pub mod fleet;
 mod load;
 mod overhead;
 pub mod probes;
+mod promtool;
 pub mod rules;
 mod run;
 mod runbooks;
 mod stack;
 mod timeline;
+pub mod versions;
 
-pub use run::{RunContext, RunError, ScenarioRun, WorkerSettings, run_scenario};
+pub use run::{
+    RunContext, RunError, ScenarioRun, WorkerSettings, run_scenario, stack_versions_selected,
+};

@@ -20,6 +20,7 @@ use super::expectations::{self, Start};
 use super::fleet::{Fleet, FleetError, FleetSettings};
 use super::load::LoadRun;
 use super::probes::{LogSource, Observers};
+use super::promtool::RuleCheck;
 use super::rules::override_alert_for;
 use super::stack::StackHandle;
 use super::timeline::{Injections, run_faults};
@@ -28,7 +29,8 @@ use crate::fault::FaultRegistry;
 use crate::observe::dashboard::Dashboard;
 use crate::observe::{JaegerClient, PrometheusClient, WebhookSink};
 use crate::report::{
-    Component, ExpectationPhase, ExpectationResult, LogLevel, PhaseTiming, RunEvent, ScenarioResult,
+    Component, ExpectationPhase, ExpectationResult, LogLevel, PhaseTiming, RunEvent,
+    ScenarioResult, StackVersions,
 };
 use crate::scenario::{Provider, Scenario};
 use crate::stack::compose::ComposeStack;
@@ -129,6 +131,20 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
             .map(|l| l.duration.as_millis() as u64),
         expectations: placeholders.len() + usize::from(scenario.overhead.is_some()),
     });
+    if matches!(
+        scenario.stack.provider,
+        Provider::Native | Provider::Compose
+    ) {
+        // A matrix runs the same scenario once per version: say which one this is.
+        let v = scenario.stack.prometheus_version;
+        clock.emit(RunEvent::Log {
+            level: LogLevel::Info,
+            message: format!(
+                "stack: Prometheus {v} with Alertmanager {}",
+                v.alertmanager()
+            ),
+        });
+    }
     let mut phases = Vec::new();
     let log_dir = ctx.report_dir.join("logs").join(sanitize(&scenario.name));
     let _ = std::fs::create_dir_all(&log_dir);
@@ -151,6 +167,22 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
     let rules_dir = tempfile::tempdir()
         .map_err(|e| RunError::Internal(format!("cannot create a temp dir: {e}")))?;
     let config = stack_config(scenario, &sink, rules_dir.path(), &log_dir)?;
+    if matches!(
+        scenario.stack.provider,
+        Provider::Native | Provider::Compose
+    ) {
+        let version = config.prometheus_version;
+        match super::promtool::check_rules(version, &config.rule_files).await {
+            Ok(RuleCheck::Passed { .. }) => {}
+            Ok(RuleCheck::NoPromtool(why)) => clock.emit(RunEvent::Log {
+                level: LogLevel::Warn,
+                message: format!(
+                    "the rule files were not checked with promtool {version} ({why}); Prometheus checks them when it starts"
+                ),
+            }),
+            Err(refused) => return Err(RunError::Config(refused)),
+        }
+    }
     let stack = match (scenario.stack.provider, &scenario.stack.compose_file) {
         (Provider::Compose, Some(file)) => StackHandle::Compose(
             ComposeStack::start(&config, file)
@@ -203,9 +235,44 @@ pub async fn run_scenario(scenario: &Scenario, ctx: &RunContext) -> Result<Scena
     });
     let mut result = outcome?;
     result.phases = phases;
+    result.stack_versions = Some(stack_versions(scenario, &components));
     result.duration_ms = clock.now_ms();
     clock.emit(RunEvent::ScenarioFinished(result.clone()));
     Ok(ScenarioRun { result, components })
+}
+
+/// The Prometheus and Alertmanager versions the components reported, and the pairing
+/// gauntlet chose when it started the stack.
+fn stack_versions(scenario: &Scenario, components: &[Component]) -> StackVersions {
+    let version = |name: &str| {
+        components
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.version.clone())
+    };
+    StackVersions {
+        selected: selected_version(scenario),
+        prometheus: version("prometheus"),
+        alertmanager: version("alertmanager"),
+    }
+}
+
+/// The pairing a stack gauntlet starts runs (`None` for one it attaches to).
+fn selected_version(scenario: &Scenario) -> Option<String> {
+    matches!(
+        scenario.stack.provider,
+        Provider::Native | Provider::Compose
+    )
+    .then(|| scenario.stack.prometheus_version.as_str().to_string())
+}
+
+/// The versions of a scenario that never reached its stack: only the pairing it asked for.
+pub fn stack_versions_selected(scenario: &Scenario) -> Option<StackVersions> {
+    selected_version(scenario).map(|selected| StackVersions {
+        selected: Some(selected),
+        prometheus: None,
+        alertmanager: None,
+    })
 }
 
 /// The stack's settings from the scenario: intervals, the rule files (with `for`
@@ -242,6 +309,7 @@ fn stack_config(
         log_dir: Some(log_dir.to_path_buf()),
         service_relabel_configs: relabel_values(&scenario.services.relabel_configs),
         service_metric_relabel_configs: relabel_values(&scenario.services.metric_relabel_configs),
+        prometheus_version: scenario.stack.prometheus_version,
         ..StackConfig::default()
     };
     for r in &receivers {
@@ -753,6 +821,7 @@ impl Run<'_> {
             error: None,
             config_notes: self.scenario.stack.config_notes.clone(),
             alerts_fired: Vec::new(),
+            stack_versions: None,
         }
     }
 

@@ -131,6 +131,10 @@ pub struct StackSpec {
     pub alert_rules: BTreeMap<String, Duration>,
     /// Receiver names from the Alertmanager config.
     pub receivers: Vec<String>,
+    /// The Prometheus (and Alertmanager) a stack gauntlet starts runs: the scenario's
+    /// `prometheus-version`, else Debian's 2.42; `gauntlet run --prometheus-version` and
+    /// `--matrix` replace it.
+    pub prometheus_version: crate::stack::PrometheusVersion,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -57,6 +57,37 @@ pub struct RawStack {
     pub context: Option<String>,
     /// How long the collector batches telemetry before exporting.
     pub telemetry_flush: Option<String>,
+    /// Which Prometheus to run (`"2.42"`, `"3.16"`); its Alertmanager follows.
+    pub prometheus_version: Option<VersionText>,
+}
+
+/// A version as written: `"3.16"`, or the number `3.16` YAML reads from an unquoted value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionText(pub String);
+
+impl<'de> Deserialize<'de> for VersionText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct VersionVisitor;
+        impl Visitor<'_> for VersionVisitor {
+            type Value = VersionText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a version such as \"3.16\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<VersionText, E> {
+                Ok(VersionText(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<VersionText, E> {
+                Ok(VersionText(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<VersionText, E> {
+                Ok(VersionText(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<VersionText, E> {
+                Ok(VersionText(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(VersionVisitor)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

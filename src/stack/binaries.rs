@@ -97,12 +97,27 @@ impl Binary {
 /// Finds an executable: `$env` when set, else the first of `files` in `$GAUNTLET_HOME/bin`,
 /// then `PATH`; or says where it looked (with `hint` on how to get it).
 pub fn find_exe(env: &str, files: &[&str], hint: &str) -> Result<PathBuf, String> {
-    let home_bin = gauntlet_home().join("bin");
-    let mut dirs = vec![home_bin];
+    find_executable(files, Some(env), hint)
+}
+
+/// [`find_exe`] for tools that may have no environment override (`env_var: None`).
+pub fn find_executable(
+    names: &[&str],
+    env_var: Option<&str>,
+    hint: &str,
+) -> Result<PathBuf, String> {
+    let mut dirs = vec![gauntlet_home().join("bin")];
     if let Some(path) = std::env::var_os("PATH") {
         dirs.extend(std::env::split_paths(&path));
     }
-    find_in(std::env::var_os(env), &dirs, env, files, hint)
+    let env_var = env_var.filter(|v| !v.is_empty());
+    find_in(
+        env_var.and_then(std::env::var_os),
+        &dirs,
+        env_var.unwrap_or_default(),
+        names,
+        hint,
+    )
 }
 
 pub(crate) fn find_in(
@@ -131,8 +146,13 @@ pub(crate) fn find_in(
             }
         }
     }
+    let env = if env.is_empty() {
+        String::new()
+    } else {
+        format!("${env} , ")
+    };
     Err(format!(
-        "{} not found in ${env} , {} or PATH; {hint}",
+        "{} not found in {env}{} or PATH; {hint}",
         files.join(" or "),
         dirs.first()
             .map(|d| d.display().to_string())
@@ -173,6 +193,15 @@ async fn query_version(binary: Binary, path: &Path) -> String {
         Binary::VictoriaLogs => "-version",
         Binary::Prometheus | Binary::Alertmanager => "--version",
     };
+    // Prometheus and Alertmanager print their release (`3.16.0`) even when built by
+    // provisioning (it sets prometheus/common's version variables), which reports compare
+    // across versions; the stamp is the fallback.
+    if matches!(binary, Binary::Prometheus | Binary::Alertmanager) {
+        let version = version_from_flag(path, arg).await;
+        if !version.starts_with("unknown") {
+            return version;
+        }
+    }
     version_with(path, arg).await
 }
 
@@ -186,6 +215,11 @@ pub async fn version_with(path: &Path, arg: &str) -> String {
     {
         return line.to_string();
     }
+    version_from_flag(path, arg).await
+}
+
+/// The first non-empty line of `<path> <arg>` (stdout or stderr), or `unknown (why)`.
+async fn version_from_flag(path: &Path, arg: &str) -> String {
     let output = tokio::time::timeout(
         Duration::from_secs(5),
         tokio::process::Command::new(path)

@@ -70,6 +70,8 @@ pub struct StackConfig {
     pub service_relabel_configs: Vec<serde_json::Value>,
     /// `metric_relabel_configs` of the services' scrape config, rendered as written.
     pub service_metric_relabel_configs: Vec<serde_json::Value>,
+    /// Which Prometheus (and Alertmanager) to run: Debian's 2.42 or the provisioned 3.16.
+    pub prometheus_version: super::versions::PrometheusVersion,
 }
 
 impl StackConfig {
@@ -97,6 +99,7 @@ impl StackConfig {
             interpose_log_store: false,
             service_relabel_configs: Vec::new(),
             service_metric_relabel_configs: Vec::new(),
+            prometheus_version: super::versions::PrometheusVersion::DEFAULT,
         }
     }
 }

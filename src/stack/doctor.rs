@@ -54,6 +54,26 @@ const fn run(name: &'static str, role: &'static str, b: Binary) -> Component {
     }
 }
 
+/// A provisioned executable that only some scenarios need (a `<file>.version` stamp names it).
+const fn optional(
+    name: &'static str,
+    role: &'static str,
+    files: &'static [&'static str],
+) -> Component {
+    Component {
+        name,
+        role,
+        licence: "Apache-2.0",
+        lookup: Lookup::Exe {
+            env: "",
+            files,
+            version_arg: "--version",
+            hint: "scripts/provision.sh builds it",
+        },
+        required: false,
+    }
+}
+
 const fn fixtures(name: &'static str, role: &'static str, dir: &'static str) -> Component {
     Component {
         name,
@@ -78,6 +98,18 @@ pub const COMPONENTS: &[Component] = &[
         Binary::Jaeger,
     ),
     run("victoria-logs", "log store (LogsQL)", Binary::VictoriaLogs),
+    optional(
+        "prometheus-3.16",
+        "metrics, rules, alerts (stack.prometheus-version: \"3.16\")",
+        &["prometheus-3.16"],
+    ),
+    optional("promtool-3.16", "rule checks for 3.16", &["promtool-3.16"]),
+    optional(
+        "alertmanager-0.31",
+        "routing, notifications (with Prometheus 3.16)",
+        &["alertmanager-0.31"],
+    ),
+    optional("amtool-0.31", "config checks for 0.31", &["amtool-0.31"]),
     Component {
         name: "gauntlet",
         role: "sample services, load, fault proxy, webhook sink",

@@ -22,9 +22,11 @@ pub mod ports;
 pub mod process;
 pub mod running;
 pub mod template;
+pub mod versions;
 
 pub use compose::ComposeStack;
 pub use config::StackConfig;
 pub use native::{ComponentFailure, NativeError, NativeStack};
 pub use process::{ManagedProcess, ProcessError, install_signal_cleanup};
 pub use running::{ComponentInfo, LogStoreKind, StackUrls};
+pub use versions::PrometheusVersion;

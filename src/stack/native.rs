@@ -29,6 +29,7 @@ use super::ports::{PortError, allocate_ports};
 use super::process::{ManagedProcess, ProcessError};
 use super::running::{ComponentInfo, LogStoreKind, StackUrls, describe_components};
 use super::template::{TemplateError, render};
+use super::versions::{PrometheusVersion, Tool};
 
 /// The subdirectory of `targets/` the services' scrape config reads.
 const SERVICES_TARGETS: &str = "services";
@@ -188,10 +189,21 @@ pub struct NativeBinaries {
 }
 
 impl NativeBinaries {
-    /// Finds every binary or names the first missing one.
+    /// Finds every binary (Prometheus and Alertmanager of the default version) or names the
+    /// first missing one.
     pub fn find() -> Result<Self, NativeError> {
+        Self::find_for(PrometheusVersion::DEFAULT)
+    }
+
+    /// Like [`find`](Self::find), with the Prometheus and Alertmanager of `version`.
+    pub fn find_for(version: PrometheusVersion) -> Result<Self, NativeError> {
         let find = |b: Binary| {
-            b.find().map_err(|reason| NativeError::BinaryMissing {
+            let found = match b {
+                Binary::Prometheus => version.find(Tool::Prometheus),
+                Binary::Alertmanager => version.find(Tool::Alertmanager),
+                Binary::Jaeger | Binary::VictoriaLogs => b.find(),
+            };
+            found.map_err(|reason| NativeError::BinaryMissing {
                 component: b.name(),
                 reason,
             })
@@ -434,7 +446,7 @@ impl NativeStack {
     /// Starts every component and waits until all are ready (each within
     /// `config.ready_timeout`). Retries the whole start when a component lost a port race.
     pub async fn start(config: &StackConfig) -> Result<Self, NativeError> {
-        let binaries = NativeBinaries::find()?;
+        let binaries = NativeBinaries::find_for(config.prometheus_version)?;
         Self::start_with(config, &binaries).await
     }
 
@@ -896,6 +908,10 @@ fn render_all(
             "metric_relabel_configs",
             serde_json::Value::from(config.service_metric_relabel_configs.clone()).to_string(),
         ),
+        (
+            "scrape_protocol_fallback",
+            scrape_protocol_fallback(config.prometheus_version),
+        ),
     ]);
     let (name, text) = read_template(fx, "prometheus/prometheus.yml.tmpl")?;
     let prom_cfg = write_config(run.join("prometheus.yml"), &render(&name, &text, &vars)?)?;
@@ -1012,6 +1028,18 @@ fn render_all(
             ready: vec![url(ports.prometheus, "-/ready")],
         },
     ])
+}
+
+/// The scrape config line that tells Prometheus 3 which format to assume when a target's
+/// `Content-Type` names none it knows (2.x assumed the text format and has no such setting,
+/// so it gets nothing). Reports say the line was added (`crate::stack::versions`).
+fn scrape_protocol_fallback(version: PrometheusVersion) -> String {
+    if version.needs_fallback_scrape_protocol() {
+        "fallback_scrape_protocol: PrometheusText0.0.4".to_string()
+    } else {
+        // A YAML comment keeps the rendered file valid and says why the line is absent.
+        "# fallback_scrape_protocol: Prometheus 3 only".to_string()
+    }
 }
 
 /// Polls every launch's readiness URLs until all answer 200, a process exits, or the

@@ -114,6 +114,27 @@ pub async fn run_file(
     report_dir: &Path,
 ) -> Result<ScenarioRun, TestingError> {
     let scenario = crate::scenario::load(path.as_ref()).map_err(TestingError::Invalid)?;
+    run_scenario(&scenario, exe, report_dir).await
+}
+
+/// [`run_file`] against another Prometheus/Alertmanager pairing than the file names (what
+/// `gauntlet run --prometheus-version` does).
+pub async fn run_file_with_version(
+    path: impl AsRef<Path>,
+    version: crate::stack::PrometheusVersion,
+    exe: &Path,
+    report_dir: &Path,
+) -> Result<ScenarioRun, TestingError> {
+    let scenario = crate::scenario::load(path.as_ref()).map_err(TestingError::Invalid)?;
+    let scenario = crate::runner::versions::with_version(&scenario, version);
+    run_scenario(&scenario, exe, report_dir).await
+}
+
+async fn run_scenario(
+    scenario: &crate::scenario::Scenario,
+    exe: &Path,
+    report_dir: &Path,
+) -> Result<ScenarioRun, TestingError> {
     let ctx = RunContext {
         exe: exe.to_path_buf(),
         report_dir: report_dir.to_path_buf(),
@@ -121,7 +142,7 @@ pub async fn run_file(
         workers: None,
         cancel: None,
     };
-    crate::runner::run_scenario(&scenario, &ctx)
+    crate::runner::run_scenario(scenario, &ctx)
         .await
         .map_err(TestingError::Run)
 }

@@ -10,7 +10,7 @@ use gauntlet::report::{
     Component, ComponentKind, CpuOverhead, Environment, ExpectationKind, ExpectationPhase,
     ExpectationResult, ExpectationStatus, FaultRecord, FiredAlert, HostFacts, LoadSummary,
     LogLevel, OverheadLimits, OverheadResult, PhaseTiming, RunEvent, RunResults, ScenarioResult,
-    ScenarioStatus, SeriesPoint,
+    ScenarioStatus, SeriesPoint, StackVersions,
 };
 
 #[expect(
@@ -331,6 +331,11 @@ fn orders() -> ScenarioResult {
                 flags: vec!["no runbook_url".into(), "no summary".into()],
             },
         ],
+        stack_versions: Some(StackVersions {
+            selected: Some("2.42".into()),
+            prometheus: Some("2.42.0+ds".into()),
+            alertmanager: Some("0.25.0".into()),
+        }),
     }
 }
 
@@ -450,6 +455,7 @@ fn checkout() -> ScenarioResult {
         error: None,
         config_notes: vec![],
         alerts_fired: Vec::new(),
+        stack_versions: None,
     }
 }
 
@@ -470,6 +476,7 @@ fn kube() -> ScenarioResult {
         error: None,
         config_notes: vec![],
         alerts_fired: Vec::new(),
+        stack_versions: None,
     }
 }
 

@@ -433,6 +433,7 @@ impl Validator {
         let telemetry_flush = self
             .duration("stack.telemetry-flush", r.telemetry_flush.as_ref())
             .unwrap_or(DEFAULT_TELEMETRY_FLUSH);
+        let prometheus_version = self.prometheus_version(r.prometheus_version.as_ref(), provider);
 
         let fixtures = references::fixtures_dir(&self.base_dir);
         let rule_files: Vec<PathBuf> = self
@@ -652,7 +653,7 @@ impl Validator {
                 repeat_interval: am.timings.repeat_interval,
                 route_overrides,
                 receiver_timings: am.receiver_timings,
-                config_notes: am.notes,
+                config_notes: [am.notes, prometheus_version.config_notes()].concat(),
                 alert_for,
                 telemetry_flush,
                 rule_files,
@@ -677,6 +678,7 @@ impl Validator {
                     })
                     .collect(),
                 receivers: references.receivers.clone(),
+                prometheus_version,
             },
             references,
         }
@@ -744,6 +746,53 @@ impl Validator {
                 );
             }
         }
+    }
+
+    /// `stack.prometheus-version`: a version gauntlet knows, for a stack it starts, and
+    /// provisioned on this machine (the run would fail to start it otherwise).
+    fn prometheus_version(
+        &mut self,
+        given: Option<&VersionText>,
+        provider: Provider,
+    ) -> crate::stack::PrometheusVersion {
+        use crate::stack::PrometheusVersion;
+        let Some(VersionText(text)) = given else {
+            return PrometheusVersion::DEFAULT;
+        };
+        const FIELD: &str = "stack.prometheus-version";
+        if matches!(provider, Provider::External | Provider::Kubernetes) {
+            self.error_at_key(
+                FIELD,
+                format!(
+                    "`prometheus-version` only applies to stacks gauntlet starts (native, compose), not `{}`",
+                    provider_name(provider)
+                ),
+                Some("a running stack keeps its own Prometheus; reports show the version it answers with".into()),
+            );
+            return PrometheusVersion::DEFAULT;
+        }
+        let Some(version) = PrometheusVersion::parse(text) else {
+            self.error(
+                FIELD,
+                format!("unknown Prometheus version {text:?}"),
+                Some(format!(
+                    "known versions: {} (quote it: prometheus-version: \"3.16\")",
+                    PrometheusVersion::known()
+                )),
+            );
+            return PrometheusVersion::DEFAULT;
+        };
+        if let Some(why) = version.missing() {
+            self.error(
+                FIELD,
+                format!(
+                    "Prometheus {version} (with Alertmanager {}) is not provisioned here: {why}",
+                    version.alertmanager()
+                ),
+                None,
+            );
+        }
+        version
     }
 
     /// A path as the user would recognise it: relative to the scenario file when it is below

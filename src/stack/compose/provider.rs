@@ -87,7 +87,7 @@ impl ComposeStack {
         compose_file: &Path,
     ) -> Result<Self, ComposeError> {
         let started = Instant::now();
-        let binaries = NativeBinaries::find()?;
+        let binaries = NativeBinaries::find_for(config.prometheus_version)?;
         let prepared = native::prepare(config, &binaries)?;
         let vars = variables(&prepared.run_path, &prepared.urls);
         let file = ComposeFile::load(compose_file)?;
