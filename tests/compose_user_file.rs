@@ -59,7 +59,7 @@ fn configs() -> Vec<(&'static str, &'static str, BTreeMap<&'static str, String>)
                 ("query_http_port", "16686"),
                 ("query_grpc_port", "16685"),
                 ("otlp_grpc_port", "14317"),
-                ("max_traces", "100000"),
+                ("trace_backend", r#"{"memory":{"max_traces":100000}}"#),
             ]),
         ),
         (
@@ -74,6 +74,9 @@ fn configs() -> Vec<(&'static str, &'static str, BTreeMap<&'static str, String>)
                 ("metrics_port", "8889"),
                 ("batch_timeout", "200ms"),
                 ("spanmetrics_flush_interval", "15s"),
+                ("collector_extensions", r#"["healthcheckv2"]"#),
+                ("trace_exporters", r#"["otlp/jaeger","spanmetrics"]"#),
+                ("trace_backend", r#"{"memory":{"max_traces":100000}}"#),
                 (
                     "logs_endpoint",
                     "http://127.0.0.1:9428/insert/opentelemetry/v1/logs",

@@ -21,6 +21,7 @@ fn observers(alertmanager: Option<AlertmanagerClient>, sink: WebhookSink) -> Obs
     Observers {
         prometheus: PrometheusClient::new("http://127.0.0.1:1/", http()).expect("client"),
         jaeger: Err("none".into()),
+        trace_backend: "jaeger",
         logs: LogSource::Unavailable("none".into()),
         sink: Ok(Arc::new(sink)),
         alertmanager,

@@ -193,6 +193,17 @@ const CASES: &[Case] = &[
         fired: &[],
     },
     Case {
+        file: "trace-store-down.yaml",
+        expect: &[(
+            "expect[0]",
+            ExpectationStatus::Missed,
+            // Jaeger's client first reports the refused connection, then the node as dead.
+            &["connection refused", "no Elasticsearch node available"],
+        )],
+        why: &[],
+        fired: &[],
+    },
+    Case {
         file: "overhead-expensive-instrumentation.yaml",
         expect: &[(
             "overhead",
@@ -274,6 +285,15 @@ fn run(file: &Path) -> Result<Option<ScenarioResult>, Failed> {
         return Ok(None);
     }
     let scenario = gauntlet::scenario::load(file).map_err(|e| Failed::from(e.to_string()))?;
+    if scenario.stack.trace_store == gauntlet::stack::TraceStore::Opensearch
+        && gauntlet::testing::require(
+            "OpenSearch",
+            gauntlet::stack::binaries::Binary::OpenSearch.find(),
+        )
+        .is_none()
+    {
+        return Ok(None);
+    }
     let report_dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| Failed::from(e.to_string()))?;
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_gauntlet"));

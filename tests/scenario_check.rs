@@ -146,6 +146,18 @@ const INVALID: &[(&str, &str)] = &[
         "2:30: stack.prometheus-version: unknown Prometheus version \"9.9\"\n  hint: known versions: 2.42, 3.16 (quote it: prometheus-version: \"3.16\")",
     ),
     (
+        "trace-store-compose.yaml",
+        "2:42: stack.trace-store: `trace-store: opensearch` only applies to provider `native` (gauntlet starts OpenSearch beside it), not `compose`\n  hint: no OpenSearch image can be built here; use provider `native`",
+    ),
+    (
+        "trace-store-targets.yaml",
+        "5:52: faults[0].target: `trace-store` is a process only with `stack.trace-store: opensearch`\n  hint: Jaeger's memory store lives in the `jaeger` process; target `jaeger`, or set `trace-store: opensearch`",
+    ),
+    (
+        "trace-store-url.yaml",
+        "2:73: stack.urls.trace-store: gauntlet reads spans through Jaeger's query API, not from its storage\n  hint: give Jaeger's query URL as `urls.jaeger`",
+    ),
+    (
         "unproxied-link.yaml",
         "6:71: faults[0].to: frontend does not call orders, so a fault on this link would never be exercised\n  hint: network faults act on links gauntlet proxies: a service -> an upstream it calls (frontend -> api-gateway, api-gateway -> users|products|orders, orders -> worker), a service -> collector, prometheus -> a service (its scrapes), collector -> log-store (native)\n\
          @7:68: faults[1].to: gauntlet cannot interpose on collector -> jaeger\n  hint: network faults act on links gauntlet proxies: a service -> an upstream it calls (frontend -> api-gateway, api-gateway -> users|products|orders, orders -> worker), a service -> collector, prometheus -> a service (its scrapes), collector -> log-store (native)",

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use gauntlet::report::ExpectationStatus;
+use gauntlet::stack::binaries::Binary;
 use gauntlet::stack::native::NativeBinaries;
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -40,6 +41,13 @@ fn main() {
 
 fn run(file: PathBuf) -> Result<(), Failed> {
     if gauntlet::testing::require("native stack", NativeBinaries::available()).is_none() {
+        return Ok(());
+    }
+    // A scenario keeping spans in OpenSearch also needs the provisioned launcher.
+    let wanted = gauntlet::scenario::load(&file).map_err(|e| Failed::from(e.to_string()))?;
+    if wanted.stack.trace_store == gauntlet::stack::TraceStore::Opensearch
+        && gauntlet::testing::require("OpenSearch", Binary::OpenSearch.find()).is_none()
+    {
         return Ok(());
     }
     let report_dir = tempfile::tempdir().map_err(|e| Failed::from(e.to_string()))?;

@@ -69,6 +69,9 @@ pub struct Observers {
     pub alertmanager: Option<AlertmanagerClient>,
     /// `Err` says why there is no trace store (trace checks are skipped with it).
     pub jaeger: Result<JaegerClient, String>,
+    /// How reports name the trace backend: `jaeger`, or `jaeger (opensearch)` when Jaeger
+    /// reads spans from OpenSearch (`stack.trace-store`).
+    pub trace_backend: &'static str,
     pub logs: LogSource,
     /// `Err` says why Alertmanager's notifications cannot reach gauntlet.
     pub sink: Result<Arc<WebhookSink>, String>,
@@ -146,15 +149,15 @@ pub fn backend(check: &Check, obs: &Observers) -> (String, bool) {
         }
         // A check that cannot run is reported with no backend by the caller (`unavailable`).
         Check::Notification { .. } => ("alertmanager webhook", true),
-        Check::Trace { .. } => ("jaeger", true),
+        Check::Trace { .. } => (obs.trace_backend, true),
         Check::Log { .. } => (logs, true),
         Check::Correlation { find_in, .. } => {
             match (
                 find_in.iter().any(|f| f == "traces"),
                 find_in.iter().any(|f| f == "logs"),
             ) {
-                (true, true) => return (format!("jaeger and {logs}"), true),
-                (true, false) => ("jaeger", true),
+                (true, true) => return (format!("{} and {logs}", obs.trace_backend), true),
+                (true, false) => (obs.trace_backend, true),
                 _ => (logs, true),
             }
         }
@@ -806,6 +809,7 @@ mod tests {
             prometheus: PrometheusClient::new("http://127.0.0.1:1/", http.clone()).expect("url"),
             alertmanager: None,
             jaeger: Err("no jaeger".into()),
+            trace_backend: crate::stack::TraceStore::Memory.backend(),
             logs: LogSource::connect(
                 Some(&(Url::parse("http://127.0.0.1:2/").expect("url"), kind)),
                 &http,
@@ -835,6 +839,24 @@ mod tests {
         let loki = observers(LogStoreKind::Loki);
         assert_eq!(backend(&log, &loki).0, "loki");
         assert_eq!(backend(&both, &loki).0, "jaeger and loki");
+        // Jaeger reading spans from OpenSearch is named so.
+        let on_opensearch = Observers {
+            trace_backend: crate::stack::TraceStore::Opensearch.backend(),
+            ..observers(LogStoreKind::Victorialogs)
+        };
+        let trace = Check::Trace {
+            service: "orders".into(),
+            error: None,
+            spans_from: Vec::new(),
+            operation: None,
+            tags: BTreeMap::new(),
+        };
+        assert_eq!(backend(&trace, &vl).0, "jaeger");
+        assert_eq!(backend(&trace, &on_opensearch).0, "jaeger (opensearch)");
+        assert_eq!(
+            backend(&both, &on_opensearch).0,
+            "jaeger (opensearch) and victorialogs"
+        );
     }
 
     #[test]

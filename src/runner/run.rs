@@ -310,6 +310,7 @@ fn stack_config(
         service_relabel_configs: relabel_values(&scenario.services.relabel_configs),
         service_metric_relabel_configs: relabel_values(&scenario.services.metric_relabel_configs),
         prometheus_version: scenario.stack.prometheus_version,
+        trace_store: scenario.stack.trace_store,
         ..StackConfig::default()
     };
     for r in &receivers {
@@ -466,6 +467,7 @@ impl Run<'_> {
             prometheus,
             alertmanager,
             jaeger,
+            trace_backend: scenario.stack.trace_store.backend(),
             logs,
             sink,
             correlation_unavailable: self.distributed().map(|(w, _)| {

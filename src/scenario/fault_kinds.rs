@@ -101,7 +101,7 @@ pub const FAULT_KINDS: &[FaultKind] = &[
     FaultKind {
         name: "kill-process",
         fields: &["target", "signal", "replica"],
-        fields_doc: "`target` (a service, or a stack component: `prometheus`, `alertmanager`, `collector`, `jaeger`, `log-store`), `signal` (kill, term), `replica`",
+        fields_doc: "`target` (a service, or a stack component: `prometheus`, `alertmanager`, `collector`, `jaeger`, `log-store`, `trace-store` with `stack.trace-store: opensearch`), `signal` (kill, term), `replica`",
         needs_for: false,
         provider: None,
         rolled_back_by: "a restart when `for` is set (stack components: the same command, ports and data dir; compose: `docker start`)",

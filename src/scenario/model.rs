@@ -30,6 +30,8 @@ pub const STACK_COMPONENTS: &[&str] = &[
     "collector",
     "jaeger",
     "log-store",
+    // OpenSearch, when `stack.trace-store: opensearch` runs it.
+    "trace-store",
 ];
 
 /// Further `stack.urls` keys: backends gauntlet only observes. `loki` and `victorialogs` name
@@ -111,6 +113,8 @@ pub struct StackSpec {
     pub alert_for: Option<Duration>,
     #[serde(with = "humantime_serde_compat")]
     pub telemetry_flush: Duration,
+    /// Where Jaeger keeps spans (`memory`, or `opensearch` in the native stack).
+    pub trace_store: crate::stack::TraceStore,
     pub rule_files: Vec<PathBuf>,
     /// The user's Alertmanager config, run as written with its receivers redirected to the
     /// webhook sink; `None` runs gauntlet's template.

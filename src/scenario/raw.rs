@@ -59,6 +59,8 @@ pub struct RawStack {
     pub telemetry_flush: Option<String>,
     /// Which Prometheus to run (`"2.42"`, `"3.16"`); its Alertmanager follows.
     pub prometheus_version: Option<VersionText>,
+    /// Where Jaeger keeps spans: `memory` (default) or `opensearch` (native provider).
+    pub trace_store: Option<String>,
 }
 
 /// A version as written: `"3.16"`, or the number `3.16` YAML reads from an unquoted value.

@@ -1,7 +1,7 @@
 //! Finding the stack's executables and their versions.
 //!
 //! Search order per component: an explicit environment variable (`GAUNTLET_PROMETHEUS`,
-//! `GAUNTLET_ALERTMANAGER`, `GAUNTLET_JAEGER`, `GAUNTLET_VICTORIA_LOGS`), then
+//! `GAUNTLET_ALERTMANAGER`, `GAUNTLET_JAEGER`, `GAUNTLET_VICTORIA_LOGS`, `GAUNTLET_OPENSEARCH`), then
 //! `$GAUNTLET_HOME/bin` (where `scripts/provision.sh` builds Jaeger and VictoriaLogs), then
 //! `PATH`. Binaries built from source may carry no release version, so provisioning writes a
 //! `<binary>.version` stamp next to them and that is what is reported.
@@ -23,10 +23,16 @@ pub enum Binary {
     Alertmanager,
     Jaeger,
     VictoriaLogs,
+    /// gauntlet's OpenSearch launcher (a wrapper running the Maven-built jar); optional:
+    /// only `stack.trace-store: opensearch` needs it, so it is not in [`Binary::ALL`].
+    OpenSearch,
 }
 
 impl Binary {
-    /// Every binary, in display order.
+    /// Binaries only some stacks need, found when asked for.
+    pub const OPTIONAL: [Binary; 1] = [Binary::OpenSearch];
+
+    /// Every binary the native stack always needs, in display order.
     pub const ALL: [Binary; 4] = [
         Binary::Prometheus,
         Binary::Alertmanager,
@@ -41,6 +47,7 @@ impl Binary {
             Binary::Alertmanager => "alertmanager",
             Binary::Jaeger => "jaeger",
             Binary::VictoriaLogs => "victoria-logs",
+            Binary::OpenSearch => "opensearch",
         }
     }
 
@@ -51,6 +58,7 @@ impl Binary {
             Binary::Alertmanager => "GAUNTLET_ALERTMANAGER",
             Binary::Jaeger => "GAUNTLET_JAEGER",
             Binary::VictoriaLogs => "GAUNTLET_VICTORIA_LOGS",
+            Binary::OpenSearch => "GAUNTLET_OPENSEARCH",
         }
     }
 
@@ -63,6 +71,7 @@ impl Binary {
             Binary::Jaeger => &["jaeger"],
             // Upstream release archives name it `victoria-logs-prod`.
             Binary::VictoriaLogs => &["victoria-logs", "victoria-logs-prod"],
+            Binary::OpenSearch => &["opensearch-launcher"],
         }
     }
 
@@ -75,6 +84,9 @@ impl Binary {
             Binary::Jaeger | Binary::VictoriaLogs => {
                 "run scripts/provision.sh (builds it from tools/go into $GAUNTLET_HOME/bin)"
             }
+            Binary::OpenSearch => {
+                "run scripts/provision.sh (builds tools/java/opensearch-launcher with Maven on Java 17)"
+            }
         }
     }
 
@@ -82,9 +94,11 @@ impl Binary {
     /// runs permissively licensed components.
     pub fn licence(self) -> &'static str {
         match self {
-            Binary::Prometheus | Binary::Alertmanager | Binary::Jaeger | Binary::VictoriaLogs => {
-                "Apache-2.0"
-            }
+            Binary::Prometheus
+            | Binary::Alertmanager
+            | Binary::Jaeger
+            | Binary::VictoriaLogs
+            | Binary::OpenSearch => "Apache-2.0",
         }
     }
 
@@ -191,6 +205,8 @@ async fn query_version(binary: Binary, path: &Path) -> String {
     let arg = match binary {
         Binary::Jaeger => "version",
         Binary::VictoriaLogs => "-version",
+        // The launcher has no version flag; provisioning always writes its stamp.
+        Binary::OpenSearch => "--version",
         Binary::Prometheus | Binary::Alertmanager => "--version",
     };
     // Prometheus and Alertmanager print their release (`3.16.0`) even when built by

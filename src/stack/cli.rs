@@ -637,6 +637,7 @@ mod tests {
                 log_store: u(6),
                 log_store_kind: super::super::running::LogStoreKind::Victorialogs,
                 grafana: None,
+                opensearch: None,
             },
             // This process, but with a start time that cannot match: a reused pid.
             processes: vec![StateProcess {

@@ -72,6 +72,8 @@ pub struct StackConfig {
     pub service_metric_relabel_configs: Vec<serde_json::Value>,
     /// Which Prometheus (and Alertmanager) to run: Debian's 2.42 or the provisioned 3.16.
     pub prometheus_version: super::versions::PrometheusVersion,
+    /// Where Jaeger keeps spans (`stack.trace-store`; OpenSearch in the native stack only).
+    pub trace_store: super::opensearch::TraceStore,
 }
 
 impl StackConfig {
@@ -100,6 +102,7 @@ impl StackConfig {
             service_relabel_configs: Vec::new(),
             service_metric_relabel_configs: Vec::new(),
             prometheus_version: super::versions::PrometheusVersion::DEFAULT,
+            trace_store: super::opensearch::TraceStore::Memory,
         }
     }
 }

@@ -110,6 +110,14 @@ pub const COMPONENTS: &[Component] = &[
         &["alertmanager-0.31"],
     ),
     optional("amtool-0.31", "config checks for 0.31", &["amtool-0.31"]),
+    // Optional: only `stack.trace-store: opensearch` starts it.
+    Component {
+        name: "opensearch",
+        role: "span store with `stack.trace-store: opensearch` (optional)",
+        licence: "Apache-2.0",
+        lookup: Lookup::Binary(Binary::OpenSearch),
+        required: false,
+    },
     Component {
         name: "gauntlet",
         role: "sample services, load, fault proxy, webhook sink",
@@ -196,7 +204,7 @@ mod tests {
 
     #[test]
     fn every_binary_is_listed_once_and_agpl_components_are_never_run() {
-        for b in Binary::ALL {
+        for b in Binary::ALL.into_iter().chain(Binary::OPTIONAL) {
             let rows: Vec<_> = COMPONENTS
                 .iter()
                 .filter(|c| c.lookup == Lookup::Binary(b))

@@ -25,6 +25,7 @@ use reqwest::Url;
 use super::alertmanager::{ConfigProblems, UserConfig};
 use super::binaries::{Binary, version_of};
 use super::config::{StackConfig, go_duration};
+use super::opensearch::{self, TraceStore};
 use super::ports::{PortError, allocate_ports};
 use super::process::{ManagedProcess, ProcessError};
 use super::running::{ComponentInfo, LogStoreKind, StackUrls, describe_components};
@@ -45,6 +46,9 @@ const TEMPLATE_RECEIVERS: [&str; 2] = ["pager", "chat"];
 /// How long a stack component restarted after a kill fault may take to be ready again
 /// (Prometheus replays its WAL).
 const RESTART_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The least OpenSearch is given to become ready: a JVM that loads Lucene and the cluster
+/// state takes about 12 s on an idle machine and several times that on a loaded one.
+const OPENSEARCH_READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Starting or driving the native stack failed.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +103,11 @@ pub enum NativeError {
     HttpClient(#[source] reqwest::Error),
     #[error("{0} is not a component of this stack")]
     UnknownComponent(String),
+    #[error("`stack.trace-store: {store}` runs only in the native stack, not with {provider}")]
+    TraceStoreUnsupported {
+        store: TraceStore,
+        provider: &'static str,
+    },
 }
 
 impl NativeError {
@@ -149,10 +158,12 @@ struct Ports {
     collector_telemetry: u16,
     collector_metrics: u16,
     log_store_http: u16,
+    opensearch_http: u16,
+    opensearch_transport: u16,
 }
 
 impl Ports {
-    const COUNT: usize = 13;
+    const COUNT: usize = 15;
 
     fn allocate() -> Result<Self, PortError> {
         let p = allocate_ports(Self::COUNT)?;
@@ -170,6 +181,8 @@ impl Ports {
             collector_telemetry: p[10],
             collector_metrics: p[11],
             log_store_http: p[12],
+            opensearch_http: p[13],
+            opensearch_transport: p[14],
         })
     }
 }
@@ -186,6 +199,8 @@ pub struct NativeBinaries {
     pub alertmanager: PathBuf,
     pub jaeger: PathBuf,
     pub victoria_logs: PathBuf,
+    /// The OpenSearch launcher, when provisioned (only `stack.trace-store: opensearch` needs it).
+    pub opensearch: Option<PathBuf>,
 }
 
 impl NativeBinaries {
@@ -201,7 +216,7 @@ impl NativeBinaries {
             let found = match b {
                 Binary::Prometheus => version.find(Tool::Prometheus),
                 Binary::Alertmanager => version.find(Tool::Alertmanager),
-                Binary::Jaeger | Binary::VictoriaLogs => b.find(),
+                Binary::Jaeger | Binary::VictoriaLogs | Binary::OpenSearch => b.find(),
             };
             found.map_err(|reason| NativeError::BinaryMissing {
                 component: b.name(),
@@ -213,7 +228,19 @@ impl NativeBinaries {
             alertmanager: find(Binary::Alertmanager)?,
             jaeger: find(Binary::Jaeger)?,
             victoria_logs: find(Binary::VictoriaLogs)?,
+            opensearch: Binary::OpenSearch.find().ok(),
         })
+    }
+
+    /// The OpenSearch launcher, or why it cannot be used.
+    fn opensearch(&self) -> Result<PathBuf, NativeError> {
+        match &self.opensearch {
+            Some(path) => Ok(path.clone()),
+            None => Err(NativeError::BinaryMissing {
+                component: Binary::OpenSearch.name(),
+                reason: Binary::OpenSearch.find().err().unwrap_or_default(),
+            }),
+        }
     }
 
     /// The version of each binary (cached per path).
@@ -221,6 +248,12 @@ impl NativeBinaries {
         let mut v = BTreeMap::new();
         for b in Binary::ALL {
             v.insert(b, version_of(b, self.path(b)).await);
+        }
+        if let Some(path) = &self.opensearch {
+            v.insert(
+                Binary::OpenSearch,
+                version_of(Binary::OpenSearch, path).await,
+            );
         }
         v
     }
@@ -232,6 +265,11 @@ impl NativeBinaries {
             Binary::Alertmanager => &self.alertmanager,
             Binary::Jaeger => &self.jaeger,
             Binary::VictoriaLogs => &self.victoria_logs,
+            // Not provisioned: a path that does not exist, so using it fails visibly.
+            Binary::OpenSearch => self
+                .opensearch
+                .as_deref()
+                .unwrap_or(Path::new("opensearch-launcher (not provisioned)")),
         }
     }
 
@@ -244,17 +282,19 @@ impl NativeBinaries {
 
 /// Whether `launch` (a process name: `prometheus`, `otel-collector`, `jaeger-query`, the log
 /// store's) runs the stack component scenarios call `component` (`prometheus`,
-/// `alertmanager`, `collector`, `jaeger`, `log-store`).
+/// `alertmanager`, `collector`, `jaeger`, `log-store`, `trace-store`).
 pub(crate) fn is_component_launch(component: &str, launch: &str) -> bool {
-    const NOT_LOG_STORE: [&str; 4] = [
+    const NOT_LOG_STORE: [&str; 5] = [
         "prometheus",
         "alertmanager",
         "otel-collector",
         "jaeger-query",
+        opensearch::PROCESS,
     ];
     match component {
         "collector" => launch == "otel-collector",
         "jaeger" => launch == "jaeger-query",
+        "trace-store" => launch == opensearch::PROCESS,
         // Whichever log store this stack runs: the one launch that is none of the others.
         "log-store" => !NOT_LOG_STORE.contains(&launch),
         other => launch == other,
@@ -322,6 +362,8 @@ pub(crate) fn prepare(
         log_store: loopback_url(ports.log_store_http),
         log_store_kind: LogStoreKind::Victorialogs,
         grafana: None,
+        opensearch: (config.trace_store == TraceStore::Opensearch)
+            .then(|| loopback_url(ports.opensearch_http)),
     };
     // Initial scrape targets: the stack's own components, then the caller's.
     let own_targets = [
@@ -373,6 +415,10 @@ pub(crate) fn component_infos(
     how: &str,
     pid: impl Fn(&str) -> Option<u32>,
 ) -> Vec<ComponentInfo> {
+    let query_role = match urls.opensearch {
+        Some(_) => "Jaeger v2 (OpenSearch storage, query API)",
+        None => "Jaeger v2 (memory storage, query API)",
+    };
     let version = |b: Binary| versions.get(&b).cloned().unwrap_or_default();
     let info =
         |name: &str, implementation: &str, b: Binary, url: &Url, process: &str| ComponentInfo {
@@ -383,7 +429,7 @@ pub(crate) fn component_infos(
             url: url.clone(),
             pid: pid(process),
         };
-    vec![
+    let mut infos = vec![
         info(
             "prometheus",
             "Prometheus",
@@ -407,7 +453,7 @@ pub(crate) fn component_infos(
         ),
         info(
             "jaeger-query",
-            "Jaeger v2 (memory storage, query API)",
+            query_role,
             Binary::Jaeger,
             &urls.jaeger_query,
             "jaeger-query",
@@ -419,7 +465,17 @@ pub(crate) fn component_infos(
             &urls.log_store,
             "victoria-logs",
         ),
-    ]
+    ];
+    if let Some(url) = &urls.opensearch {
+        infos.push(info(
+            "trace-store",
+            "OpenSearch (embedded single node, Jaeger's span storage)",
+            Binary::OpenSearch,
+            url,
+            opensearch::PROCESS,
+        ));
+    }
+    infos
 }
 
 /// The native stack: owns its processes (killed on `stop()` or `Drop`) and its run dir.
@@ -499,10 +555,29 @@ impl NativeStack {
         };
 
         let mut processes = Vec::with_capacity(launches.len());
-        for l in &launches {
+        let spawn = |l: &Launch| {
             let mut cmd = std::process::Command::new(&l.path);
             cmd.args(&l.args).current_dir(&run_path);
-            processes.push(ManagedProcess::spawn(l.component, cmd, &log_dir)?);
+            ManagedProcess::spawn(l.component, cmd, &log_dir)
+        };
+        // Jaeger checks its OpenSearch backend when it starts and exits if it does not
+        // answer, so both Jaeger roles start only once OpenSearch is ready; the rest starts
+        // meanwhile.
+        let is_jaeger = |l: &&Launch| matches!(l.component, "jaeger-query" | "otel-collector");
+        let store = launches.iter().find(|l| l.component == opensearch::PROCESS);
+        for l in launches.iter().filter(|l| store.is_none() || !is_jaeger(l)) {
+            processes.push(spawn(l)?);
+        }
+        if let Some(store) = store {
+            wait_ready(
+                &mut processes,
+                std::slice::from_ref(store),
+                config.ready_timeout.max(OPENSEARCH_READY_TIMEOUT),
+            )
+            .await?;
+            for l in launches.iter().filter(is_jaeger) {
+                processes.push(spawn(l)?);
+            }
         }
 
         let (ready, versions) = tokio::join!(
@@ -654,12 +729,12 @@ impl NativeStack {
         let mut cmd = std::process::Command::new(&launch.path);
         cmd.args(&launch.args).current_dir(&self.run_path);
         let mut process = [ManagedProcess::spawn(launch.component, cmd, &self.log_dir)?];
-        wait_ready(
-            &mut process,
-            std::slice::from_ref(&launch),
-            RESTART_READY_TIMEOUT,
-        )
-        .await?;
+        let timeout = if launch.component == opensearch::PROCESS {
+            OPENSEARCH_READY_TIMEOUT
+        } else {
+            RESTART_READY_TIMEOUT
+        };
+        wait_ready(&mut process, std::slice::from_ref(&launch), timeout).await?;
         let [process] = process;
         // The process it replaces (if restarted before) is dead: dropping it reaps it.
         self.restarted
@@ -922,14 +997,18 @@ fn render_all(
     let am_cfg = write_config(run.join("alertmanager.yml"), &am_text)?;
     let am_data = dir_in(run, "alertmanager-data")?;
 
-    // Jaeger, query role.
+    // Jaeger, query role (and the collector role when it writes to OpenSearch itself).
+    let trace_backend = config
+        .trace_store
+        .jaeger_backend(config.max_traces, ports.opensearch_http);
+    let (collector_extensions, trace_exporters) = config.trace_store.collector_wiring();
     let vars = BTreeMap::from([
         ("telemetry_port", p(ports.query_telemetry)),
         ("health_port", p(ports.query_health)),
         ("query_http_port", p(ports.query_http)),
         ("query_grpc_port", p(ports.query_grpc)),
         ("otlp_grpc_port", p(ports.query_otlp_grpc)),
-        ("max_traces", config.max_traces.to_string()),
+        ("trace_backend", trace_backend.clone()),
     ]);
     let (name, text) = read_template(fx, "jaeger/query.yaml.tmpl")?;
     let query_cfg = write_config(run.join("jaeger-query.yaml"), &render(&name, &text, &vars)?)?;
@@ -947,6 +1026,9 @@ fn render_all(
             "spanmetrics_flush_interval",
             go_duration(config.scrape_interval),
         ),
+        ("collector_extensions", collector_extensions),
+        ("trace_exporters", trace_exporters),
+        ("trace_backend", trace_backend),
         (
             "logs_endpoint",
             format!("http://127.0.0.1:{logs_port}/insert/opentelemetry/v1/logs"),
@@ -971,7 +1053,28 @@ fn render_all(
             .join(path)
             .expect("a relative path joins onto a loopback base URL")
     };
-    Ok(vec![
+    let mut launches = Vec::new();
+    if config.trace_store == TraceStore::Opensearch {
+        // Data, logs and the node's config dir all go under the run dir.
+        let home = dir_in(run, "opensearch")?;
+        launches.push(Launch {
+            component: opensearch::PROCESS,
+            path: binaries.opensearch()?,
+            args: vec![
+                "--home".into(),
+                home.into_os_string(),
+                "--http-port".into(),
+                p(ports.opensearch_http).into(),
+                "--transport-port".into(),
+                p(ports.opensearch_transport).into(),
+            ],
+            ready: opensearch::READY_PATHS
+                .iter()
+                .map(|path| url(ports.opensearch_http, path))
+                .collect(),
+        });
+    }
+    launches.extend([
         Launch {
             component: "victoria-logs",
             path: binaries.victoria_logs.clone(),
@@ -1027,7 +1130,8 @@ fn render_all(
             ],
             ready: vec![url(ports.prometheus, "-/ready")],
         },
-    ])
+    ]);
+    Ok(launches)
 }
 
 /// The scrape config line that tells Prometheus 3 which format to assume when a target's
@@ -1191,6 +1295,7 @@ mod tests {
             alertmanager: fake.clone(),
             jaeger: fake.clone(),
             victoria_logs: fake,
+            opensearch: None,
         };
         let ports = Ports::allocate().expect("ports");
         let targets = dir.path().join("targets");
@@ -1256,6 +1361,7 @@ mod tests {
             alertmanager: fake.clone(),
             jaeger: fake.clone(),
             victoria_logs: fake,
+            opensearch: None,
         };
         let ports = Ports::allocate().expect("ports");
         let targets = dir.path().join("targets");
@@ -1288,6 +1394,7 @@ mod tests {
             alertmanager: fake.clone(),
             jaeger: fake.clone(),
             victoria_logs: fake,
+            opensearch: None,
         };
         let ports = Ports::allocate().expect("ports");
         let targets = dir.path().join("targets");

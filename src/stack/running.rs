@@ -54,6 +54,9 @@ pub struct StackUrls {
     /// Grafana, when there is one (external stacks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grafana: Option<Url>,
+    /// OpenSearch holding Jaeger's spans (`stack.trace-store: opensearch`, native stack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opensearch: Option<Url>,
 }
 
 /// One component of a running stack, for `describe()` and reports.

@@ -15,6 +15,10 @@ use crate::scenario::model::{AlertState, Check, NotificationStatus, StackSpec};
 use crate::scenario::references::{AlertRule, References};
 use crate::scenario::values::show;
 
+/// OpenSearch's default `index.refresh_interval`: spans Jaeger indexed become searchable at
+/// the next refresh.
+const OPENSEARCH_REFRESH: Duration = Duration::from_secs(1);
+
 /// The floor for `check` and a human explanation of its parts.
 pub fn timing_floor(
     check: &Check,
@@ -70,10 +74,22 @@ pub fn timing_floor(
         Check::Trace { .. }
         | Check::Log { .. }
         | Check::Correlation { .. }
-        | Check::Completeness { .. } => Floor::of(vec![
-            part("export", export_interval),
-            part("collector flush", stack.telemetry_flush),
-        ]),
+        | Check::Completeness { .. } => {
+            let mut parts = vec![
+                part("export", export_interval),
+                part("collector flush", stack.telemetry_flush),
+            ];
+            let reads_traces = match check {
+                Check::Trace { .. } => true,
+                Check::Correlation { find_in, .. } => find_in.iter().any(|f| f == "traces"),
+                _ => false,
+            };
+            // OpenSearch makes indexed spans searchable at its next refresh (every second).
+            if reads_traces && stack.trace_store == crate::stack::TraceStore::Opensearch {
+                parts.push(part("OpenSearch refresh", OPENSEARCH_REFRESH));
+            }
+            Floor::of(parts)
+        }
         Check::DashboardHasData { .. } | Check::DashboardPanel { .. } => {
             Floor::of(vec![scrape, eval])
         }

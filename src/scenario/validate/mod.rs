@@ -16,6 +16,7 @@ mod expectations;
 mod faults;
 mod proxies;
 mod shape;
+mod trace_store;
 
 pub use expectations::EXPECT_KINDS;
 
@@ -275,6 +276,9 @@ impl Validator {
             .map(|s| s.references.clone())
             .unwrap_or_default();
         let stack_spec = stack.map(|s| s.spec);
+        if let Some(spec) = &stack_spec {
+            self.trace_store_faults(&faults, spec.trace_store);
+        }
         let fault_names: Vec<String> = faults.iter().map(|f| f.name.clone()).collect();
         let ctx = ExpectContext {
             services: &known_services,
@@ -434,6 +438,7 @@ impl Validator {
             .duration("stack.telemetry-flush", r.telemetry_flush.as_ref())
             .unwrap_or(DEFAULT_TELEMETRY_FLUSH);
         let prometheus_version = self.prometheus_version(r.prometheus_version.as_ref(), provider);
+        let trace_store = self.trace_store(r.trace_store.as_ref(), provider);
 
         let fixtures = references::fixtures_dir(&self.base_dir);
         let rule_files: Vec<PathBuf> = self
@@ -546,6 +551,15 @@ impl Validator {
         }
         for (component, url) in &urls {
             let path = format!("stack.urls.{component}");
+            if component == "trace-store" {
+                // Spans are read through Jaeger's API, never from its storage directly.
+                self.error_at_key(
+                    &path,
+                    "gauntlet reads spans through Jaeger's query API, not from its storage",
+                    Some("give Jaeger's query URL as `urls.jaeger`".into()),
+                );
+                continue;
+            }
             if component == "grafana" {
                 // Dashboards are read from files and their queries run against Prometheus;
                 // no probe asks Grafana, so accepting its URL would pretend it was checked.
@@ -656,6 +670,7 @@ impl Validator {
                 config_notes: [am.notes, prometheus_version.config_notes()].concat(),
                 alert_for,
                 telemetry_flush,
+                trace_store,
                 rule_files,
                 alertmanager_config: am.path,
                 dashboards,

@@ -87,6 +87,15 @@ impl ComposeStack {
         compose_file: &Path,
     ) -> Result<Self, ComposeError> {
         let started = Instant::now();
+        // No container image of OpenSearch can be built here; `gauntlet check` refuses this
+        // too, so only a caller bypassing validation gets here.
+        if config.trace_store != crate::stack::TraceStore::Memory {
+            return Err(NativeError::TraceStoreUnsupported {
+                store: config.trace_store,
+                provider: "provider compose",
+            }
+            .into());
+        }
         let binaries = NativeBinaries::find_for(config.prometheus_version)?;
         let prepared = native::prepare(config, &binaries)?;
         let vars = variables(&prepared.run_path, &prepared.urls);
