@@ -21,6 +21,7 @@ fn fault(name: &str, duration: Option<u64>, action: FaultAction) -> Fault {
         at: Duration::from_secs(5),
         duration: duration.map(Duration::from_secs),
         action,
+        replica: None,
     }
 }
 

@@ -28,6 +28,8 @@ fn configs() -> Vec<(&'static str, &'static str, BTreeMap<&'static str, String>)
                 ("alertmanager_address", "127.0.0.1:9093"),
                 ("rule_files", "[\"/etc/gauntlet/rules/*.yml\"]"),
                 ("targets_dir", "/etc/gauntlet/targets"),
+                ("relabel_configs", "[]"),
+                ("metric_relabel_configs", "[]"),
                 // The compose file's image is Prometheus 2.x, which has no such setting.
                 (
                     "scrape_protocol_fallback",

@@ -44,6 +44,7 @@ fn fault(fault_name: &str, action: FaultAction) -> Fault {
         at: Duration::ZERO,
         duration: Some(Duration::from_secs(1)),
         action,
+        replica: None,
     }
 }
 

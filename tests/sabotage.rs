@@ -170,6 +170,29 @@ const CASES: &[Case] = &[
         fired: &[],
     },
     Case {
+        file: "slo-rules-without-dialect.yaml",
+        expect: &[
+            // The burst is real: orders answers 5xx under job `myservice`...
+            ("expect[0]", ExpectationStatus::Met, &[]),
+            // ...but in the default dialect the histogram has no `code`: the SLI selects
+            // nothing, and the miss names the selector in the recording rule.
+            (
+                "expect[1]",
+                ExpectationStatus::Missed,
+                &["http_request_duration_seconds_count has no label code"],
+            ),
+        ],
+        why: &[(
+            "expect[1]",
+            &[
+                "rule MyServiceHighErrorRate",
+                "the recording rule slo:sli_error:ratio_rate5m records nothing",
+                "http_request_duration_seconds_count has no label code",
+            ],
+        )],
+        fired: &[],
+    },
+    Case {
         file: "trace-store-down.yaml",
         expect: &[(
             "expect[0]",

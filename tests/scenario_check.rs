@@ -80,7 +80,7 @@ const INVALID: &[(&str, &str)] = &[
     ),
     (
         "field-not-for-kind.yaml",
-        "9:5: faults[0].status: `status` does not apply to kind `latency`\n  hint: kind `latency` uses: service, delay, jitter, rate",
+        "9:5: faults[0].status: `status` does not apply to kind `latency`\n  hint: kind `latency` uses: service, delay, jitter, rate, replica",
     ),
     (
         "many-problems.yaml",
@@ -166,6 +166,15 @@ const INVALID: &[(&str, &str)] = &[
         "unread-urls.yaml",
         "4:3: stack.urls: `urls` only applies to stacks gauntlet does not run (external, kubernetes), not `native`\n  hint: gauntlet starts every component itself; remove `urls`, or use provider `external`\n\
          @4:50: stack.urls.grafana: gauntlet does not query Grafana: dashboard checks evaluate the panels of the `stack.dashboards` files against Prometheus\n  hint: export the dashboards as JSON, list them in `stack.dashboards`, and remove `urls.grafana`",
+    ),
+    (
+        "telemetry-shape.yaml",
+        "4:12: services.dialect: unknown dialect \"prometheus\"\n  hint: known: gauntlet, prometheus-client, otel-semconv\n\
+         @5:17: services.jobs.cart: unknown service \"cart\"\n  hint: known: frontend, api-gateway, users, products, orders, worker\n\
+         @6:36: services.replicas.frontend: frontend is the load's target: the load calls one URL, so its replicas would not share it\n  hint: replicate a service the target calls (callers balance across replicas)\n\
+         @8:7: services.metric_relabel_configs[0]: action replace needs `target_label`\n  hint: Prometheus refuses this relabel_config at start-up\n\
+         @9:30: services.metric_relabel_configs[1].regex: invalid regex \"(5..\": unclosed group\n  hint: Prometheus refuses this relabel_config at start-up\n\
+         @12:86: faults[0].replica: orders runs 2 replica(s): `replica` must be in 1..=2, got 3\n  hint: set `services.replicas: { orders: N }`",
     ),
     (
         "unknown-fault-kind.yaml",

@@ -586,6 +586,7 @@ mod tests {
             at: Duration::from_secs(5),
             duration: Some(Duration::from_secs(10)),
             action,
+            replica: None,
         }
     }
 

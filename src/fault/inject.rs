@@ -20,10 +20,12 @@ const OPEN_ENDED_HOOK: Duration = Duration::from_secs(3600);
 
 /// What a run offers faults to act on.
 pub trait FaultTargets {
-    /// A sample service's base URL (its fault admin API).
-    fn service_url(&self, service: &str) -> Option<String>;
-    /// The process group of a service, or of a stack component gauntlet runs as a process.
-    fn process(&self, target: &str) -> Option<u32>;
+    /// The base URL (fault admin API) of each replica of a sample service, or of one
+    /// (`replica`, 1-based); empty when there is none.
+    fn service_urls(&self, service: &str, replica: Option<u32>) -> Vec<String>;
+    /// The process group of each replica of a service (or of one), or of a stack component
+    /// gauntlet runs as a process, with the name to restart it by.
+    fn processes(&self, target: &str, replica: Option<u32>) -> Vec<(String, u32)>;
     /// The container of a compose service or stack component, by name.
     fn container(&self, name: &str) -> Option<String>;
     /// The fault proxy gauntlet interposed on a link.
@@ -43,11 +45,12 @@ pub enum Restart {
     StackComponent(String),
 }
 
-/// An injected fault: its owner (when it has something to undo) and what to restart.
+/// An injected fault: its owners (one per replica it acts on, none when there is nothing to
+/// undo) and what to restart.
 #[derive(Debug)]
 pub struct Injected {
-    pub guard: Option<FaultGuard>,
-    pub restart: Option<Restart>,
+    pub guards: Vec<FaultGuard>,
+    pub restarts: Vec<Restart>,
     /// The fault took effect when its call started, not when it returned: `docker stop`
     /// sends SIGTERM at once but returns only after the container exits (up to its grace
     /// period). Deadlines then count from the call's start, so a reaction is never credited
@@ -86,10 +89,19 @@ pub async fn inject(
     registry: &FaultRegistry,
 ) -> Result<Injected, InjectError> {
     let duration = fault.duration.unwrap_or(OPEN_ENDED_HOOK);
+    let replica = fault.replica;
     let guarded = |guard| {
         Ok(Injected {
-            guard: Some(guard),
-            restart: None,
+            guards: vec![guard],
+            restarts: Vec::new(),
+            effective_at_call_start: false,
+            window: None,
+        })
+    };
+    let hooked = |guards| {
+        Ok(Injected {
+            guards,
+            restarts: Vec::new(),
             effective_at_call_start: false,
             window: None,
         })
@@ -100,14 +112,21 @@ pub async fn inject(
     {
         let (guard, window) = proxy.inject(registry, effect);
         return Ok(Injected {
-            guard: Some(guard),
-            restart: None,
+            guards: vec![guard],
+            restarts: Vec::new(),
             effective_at_call_start: false,
             window: Some(window),
         });
     }
     let hook = |service: &str, hook: FaultHook| {
-        inject_hook(targets, registry, service.to_string(), hook, duration)
+        inject_hook(
+            targets,
+            registry,
+            service.to_string(),
+            replica,
+            hook,
+            duration,
+        )
     };
     let link = |from: &str, to: &str| {
         targets.link(from, to).ok_or_else(|| InjectError::NoLink {
@@ -122,7 +141,7 @@ pub async fn inject(
             rate,
             status,
             route,
-        } => guarded(
+        } => hooked(
             hook(
                 service,
                 FaultHook::Errors {
@@ -138,7 +157,7 @@ pub async fn inject(
             delay,
             jitter,
             rate,
-        } => guarded(
+        } => hooked(
             hook(
                 service,
                 FaultHook::Latency {
@@ -150,30 +169,39 @@ pub async fn inject(
             .await?,
         ),
         FaultAction::Hang { service, rate } => {
-            guarded(hook(service, FaultHook::Hang { rate: *rate }).await?)
+            hooked(hook(service, FaultHook::Hang { rate: *rate }).await?)
         }
-        FaultAction::Crash { service, exit_code } => Ok(Injected {
-            guard: Some(
-                hook(
-                    service,
-                    FaultHook::Crash {
-                        exit_code: *exit_code,
-                    },
-                )
-                .await?,
-            ),
-            restart: fault.duration.map(|_| Restart::Service(service.clone())),
-            effective_at_call_start: false,
-            window: None,
-        }),
+        FaultAction::Crash { service, exit_code } => {
+            let guards = hook(
+                service,
+                FaultHook::Crash {
+                    exit_code: *exit_code,
+                },
+            )
+            .await?;
+            let restarts = match fault.duration {
+                Some(_) => targets
+                    .processes(service, replica)
+                    .into_iter()
+                    .map(|(name, _)| Restart::Service(name))
+                    .collect(),
+                None => Vec::new(),
+            };
+            Ok(Injected {
+                guards,
+                restarts,
+                effective_at_call_start: false,
+                window: None,
+            })
+        }
         FaultAction::CpuBurn { service, threads } => {
-            guarded(hook(service, FaultHook::CpuBurn { threads: *threads }).await?)
+            hooked(hook(service, FaultHook::CpuBurn { threads: *threads }).await?)
         }
         FaultAction::MemoryGrowth {
             service,
             mb_per_second,
             max_mb,
-        } => guarded(
+        } => hooked(
             hook(
                 service,
                 FaultHook::MemoryGrowth {
@@ -188,7 +216,7 @@ pub async fn inject(
             dependency,
             rate,
             status,
-        } => guarded(
+        } => hooked(
             hook(
                 service,
                 FaultHook::DependencyFailure {
@@ -199,25 +227,35 @@ pub async fn inject(
             )
             .await?,
         ),
-        FaultAction::QueueStall { service } => guarded(hook(service, FaultHook::QueueStall).await?),
+        FaultAction::QueueStall { service } => hooked(hook(service, FaultHook::QueueStall).await?),
         FaultAction::KillProcess { target, signal } => {
             let is_component = STACK_COMPONENTS.contains(&target.as_str());
-            if let Some(pid) = targets.process(target) {
+            let processes = targets.processes(target, replica);
+            if !processes.is_empty() {
                 let how = match signal {
                     KillSignal::Kill => SignalHow::Kill,
                     KillSignal::Term => SignalHow::Term,
                 };
-                let guard = signal::kill(registry, ProcessTarget::Group(pid), how, None)?;
-                let restart = fault.duration.map(|_| {
-                    if is_component {
-                        Restart::StackComponent(target.clone())
-                    } else {
-                        Restart::Service(target.clone())
+                let mut guards = Vec::new();
+                let mut restarts = Vec::new();
+                for (name, pid) in processes {
+                    guards.push(signal::kill(
+                        registry,
+                        ProcessTarget::Group(pid),
+                        how,
+                        None,
+                    )?);
+                    if fault.duration.is_some() {
+                        restarts.push(if is_component {
+                            Restart::StackComponent(name)
+                        } else {
+                            Restart::Service(name)
+                        });
                     }
-                });
+                }
                 return Ok(Injected {
-                    guard: Some(guard),
-                    restart,
+                    guards,
+                    restarts,
                     effective_at_call_start: false,
                     window: None,
                 });
@@ -242,8 +280,13 @@ pub async fn inject(
             )
         }
         FaultAction::PauseProcess { target } => {
-            if let Some(pid) = targets.process(target) {
-                return guarded(signal::pause(registry, ProcessTarget::Group(pid))?);
+            let processes = targets.processes(target, replica);
+            if !processes.is_empty() {
+                let mut guards = Vec::new();
+                for (_, pid) in processes {
+                    guards.push(signal::pause(registry, ProcessTarget::Group(pid))?);
+                }
+                return hooked(guards);
             }
             let id = targets
                 .container(target)
@@ -307,8 +350,8 @@ pub async fn inject(
             tracing::info!(fault = %fault.name, calls = injection.calls.len(), deleted = ?injection.deleted_pods, "kubernetes fault injected");
             // pod-kill and rollout-restart have nothing to undo: controllers replace the pods.
             Ok(Injected {
-                guard: injection.guard,
-                restart: None,
+                guards: injection.guard.into_iter().collect(),
+                restarts: Vec::new(),
                 effective_at_call_start: false,
                 window: None,
             })
@@ -364,21 +407,35 @@ async fn container(
         .await
 }
 
+/// Switches the hook on in every replica the fault targets; if one fails, the guards of
+/// those already on are dropped, which rolls them back.
 async fn inject_hook(
     targets: &dyn FaultTargets,
     registry: &FaultRegistry,
     service: String,
+    replica: Option<u32>,
     hook: FaultHook,
     duration: Duration,
-) -> Result<FaultGuard, InjectError> {
-    let url = targets
-        .service_url(&service)
-        .ok_or(InjectError::NoService(service))?;
-    let base = reqwest::Url::parse(&url).map_err(|e| FaultError::Url {
-        url: url.clone(),
-        reason: e.to_string(),
-    })?;
-    Ok(HooksClient::new(base)?
-        .inject(registry, hook, duration)
-        .await?)
+) -> Result<Vec<FaultGuard>, InjectError> {
+    let urls = targets.service_urls(&service, replica);
+    if urls.is_empty() {
+        let name = match replica {
+            Some(r) => format!("{service} replica {r}"),
+            None => service,
+        };
+        return Err(InjectError::NoService(name));
+    }
+    let mut guards = Vec::with_capacity(urls.len());
+    for url in urls {
+        let base = reqwest::Url::parse(&url).map_err(|e| FaultError::Url {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        guards.push(
+            HooksClient::new(base)?
+                .inject(registry, hook.clone(), duration)
+                .await?,
+        );
+    }
+    Ok(guards)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::probes::{Observers, render_context};
 use crate::observe::alertmanager::{AlertFilter, AlertState};
-use crate::observe::prometheus::{RuleGroup, RuleHealth};
+use crate::observe::prometheus::{Rule, RuleGroup, RuleHealth};
 use crate::scenario::Check;
 use crate::verdict::explain::{self, Selector, SelectorFinding};
 
@@ -105,17 +105,57 @@ async fn alert_rule(
     }
 }
 
+/// How many recording rules deep an empty recorded series is followed to its cause.
+const RECORDED_DEPTH: usize = 3;
+
 /// The first selector of `expr` that matches nothing, explained; `None` when every selector
 /// has series.
 async fn expression(obs: &Observers, expr: &str) -> Option<String> {
-    let selectors = explain::selectors(expr)?;
-    let names = obs.prometheus.label_values("__name__", None).await.ok()?;
-    for s in &selectors {
-        if let Some(finding) = selector(obs, s, &names).await {
+    expression_at(obs, expr, 0).await
+}
+
+/// [`expression`], following a recorded series that does not exist into the expression of
+/// the rule that records it (an SLO alert on `slo:sli_error:ratio_rate5m` is empty because
+/// of the raw selector in that rule).
+fn expression_at<'a>(
+    obs: &'a Observers,
+    expr: &'a str,
+    depth: usize,
+) -> futures::future::BoxFuture<'a, Option<String>> {
+    Box::pin(async move {
+        let selectors = explain::selectors(expr)?;
+        let names = obs.prometheus.label_values("__name__", None).await.ok()?;
+        for s in &selectors {
+            let Some(finding) = selector(obs, s, &names).await else {
+                continue;
+            };
+            if depth < RECORDED_DEPTH
+                && matches!(finding, SelectorFinding::NoSuchMetric { .. })
+                && let Some(metric) = s.metric.as_deref()
+                && let Some(query) = recording_rule(obs, metric).await
+                && let Some(why) = expression_at(obs, &query, depth + 1).await
+            {
+                return Some(format!(
+                    "selector {} matches nothing: the recording rule {metric} records nothing, because its {why}",
+                    s.promql()
+                ));
+            }
             return Some(explain::describe_finding(s, &finding));
         }
-    }
-    None
+        None
+    })
+}
+
+/// The expression of the recording rule that records `metric`, if one is loaded.
+async fn recording_rule(obs: &Observers, metric: &str) -> Option<String> {
+    let groups: Vec<RuleGroup> = obs.prometheus.rules().await.ok()?;
+    groups
+        .iter()
+        .flat_map(|g| g.rules.iter())
+        .find_map(|r| match r {
+            Rule::Recording(rec) if rec.name == metric => Some(rec.query.clone()),
+            _ => None,
+        })
 }
 
 async fn selector(obs: &Observers, s: &Selector, names: &[String]) -> Option<SelectorFinding> {

@@ -50,6 +50,8 @@ pub enum FleetError {
 pub type Link = (String, String);
 
 struct ServiceProcess {
+    /// The service this process runs (its key is `orders#2` for a replica).
+    service: String,
     process: ManagedProcess,
     args: Vec<String>,
     addr: SocketAddr,
@@ -59,8 +61,12 @@ struct ServiceProcess {
 pub struct Fleet {
     exe: PathBuf,
     log_dir: PathBuf,
+    /// By process key: the service name, or `name#N` for replica N of a replicated service.
     processes: BTreeMap<String, ServiceProcess>,
+    /// Service → its process keys, replica 1 first.
+    replicas: BTreeMap<String, Vec<String>>,
     in_process: Option<services::RunningFleet>,
+    /// Service → base URL (of replica 1 when replicated).
     urls: BTreeMap<String, String>,
     proxies: BTreeMap<Link, FaultProxy>,
     /// Service → `host:port` Prometheus scrapes instead of the service itself (the proxy of
@@ -99,6 +105,7 @@ impl Fleet {
             exe: settings.exe.to_path_buf(),
             log_dir: settings.log_dir.to_path_buf(),
             processes: BTreeMap::new(),
+            replicas: BTreeMap::new(),
             in_process: None,
             urls: BTreeMap::new(),
             proxies: BTreeMap::new(),
@@ -136,6 +143,7 @@ impl Fleet {
                     instrumentation: instrumentation(spec.instrumentation),
                     deployment_id: settings.deployment_id.to_string(),
                     export_interval: spec.export_interval,
+                    dialect: spec.dialect,
                     ..services::FleetConfig::default()
                 };
                 let running = services::start_fleet(cfg)
@@ -192,6 +200,8 @@ impl Fleet {
                 format!("{}ms", spec.export_interval.as_millis()),
                 "--deployment-id".into(),
                 settings.deployment_id.to_string(),
+                "--dialect".into(),
+                spec.dialect.as_str().into(),
             ];
             let otlp = match links.get(&(name.to_string(), "collector".to_string())) {
                 Some(link) => fleet.proxy_for(link, settings.otlp_http).await?,
@@ -200,7 +210,9 @@ impl Fleet {
             args.extend(["--otlp-endpoint".into(), otlp]);
             for dep in service.required_upstreams() {
                 let dep_name = dep.as_str().to_string();
-                let Some(url) = fleet.urls.get(&dep_name).cloned() else {
+                // Every replica of the upstream, which this service calls in turn.
+                let replica_urls = fleet.replica_urls(&dep_name, None);
+                let Some(url) = (!replica_urls.is_empty()).then(|| replica_urls.join(",")) else {
                     return Err(FleetError::Unsupported(format!(
                         "service {name} needs {dep_name}, which `services.only` leaves out"
                     )));
@@ -214,18 +226,33 @@ impl Fleet {
                 args.push("--upstream".into());
                 args.push(format!("{dep_name}={url}"));
             }
-            let (process, addr) = fleet.spawn(name, &args, "127.0.0.1:0").await?;
-            fleet
-                .urls
-                .insert(name.to_string(), format!("http://{addr}"));
-            fleet.processes.insert(
-                name.to_string(),
-                ServiceProcess {
-                    process,
-                    args,
-                    addr,
-                },
-            );
+            let count = spec.replicas_of(name);
+            for replica in 1..=count {
+                let key = if count > 1 {
+                    format!("{name}#{replica}")
+                } else {
+                    name.to_string()
+                };
+                let (process, addr) = fleet.spawn(&key, name, &args, "127.0.0.1:0").await?;
+                fleet
+                    .urls
+                    .entry(name.to_string())
+                    .or_insert_with(|| format!("http://{addr}"));
+                fleet
+                    .replicas
+                    .entry(name.to_string())
+                    .or_default()
+                    .push(key.clone());
+                fleet.processes.insert(
+                    key,
+                    ServiceProcess {
+                        service: name.to_string(),
+                        process,
+                        args: args.clone(),
+                        addr,
+                    },
+                );
+            }
         }
         // Prometheus scrapes these services through a proxy, so a fault can cut monitoring
         // off from a healthy service.
@@ -257,8 +284,10 @@ impl Fleet {
         Ok(url)
     }
 
+    /// Starts process `key` running service `name`.
     async fn spawn(
         &self,
+        key: &str,
         name: &str,
         args: &[String],
         listen: &str,
@@ -266,20 +295,20 @@ impl Fleet {
         let mut command = std::process::Command::new(&self.exe);
         command.args(args).args(["--listen", listen]);
         // A restarted service appends to the same log: only READY lines after this count.
-        let log_path = self.log_dir.join(format!("{name}.log"));
+        let log_path = self.log_dir.join(format!("{key}.log"));
         let offset = std::fs::metadata(&log_path)
             .map(|m| m.len() as usize)
             .unwrap_or(0);
-        let process = ManagedProcess::spawn(name, command, &self.log_dir).map_err(|source| {
+        let process = ManagedProcess::spawn(key, command, &self.log_dir).map_err(|source| {
             FleetError::Spawn {
-                name: name.to_string(),
+                name: key.to_string(),
                 source,
             }
         })?;
         let addr = wait_ready(name, process.log_path(), offset)
             .await
             .map_err(|log| FleetError::NotReady {
-                name: name.to_string(),
+                name: key.to_string(),
                 timeout: READY_TIMEOUT,
                 log,
             })?;
@@ -305,26 +334,62 @@ impl Fleet {
         self.http_proxies.get(name)
     }
 
-    /// `host:port` scrape targets per service.
-    pub fn scrape_targets(&self) -> Vec<(String, String)> {
+    /// `host:port` scrape targets per service, one per replica.
+    pub fn scrape_targets(&self) -> Vec<(String, Vec<String>)> {
         self.urls
-            .iter()
-            .map(|(name, url)| {
-                let target = match self.scrape_via.get(name) {
-                    Some(proxy) => proxy.clone(),
-                    None => url
-                        .trim_start_matches("http://")
-                        .trim_end_matches('/')
-                        .to_string(),
+            .keys()
+            .map(|name| {
+                let targets = match self.scrape_via.get(name) {
+                    Some(proxy) => vec![proxy.clone()],
+                    None => self
+                        .replica_urls(name, None)
+                        .iter()
+                        .map(|url| {
+                            url.trim_start_matches("http://")
+                                .trim_end_matches('/')
+                                .to_string()
+                        })
+                        .collect(),
                 };
-                (name.clone(), target)
+                (name.clone(), targets)
             })
             .collect()
     }
 
-    /// The process id of a per-process service.
-    pub fn pid(&self, name: &str) -> Option<u32> {
-        self.processes.get(name).map(|p| p.process.pid())
+    /// The base URL of every replica of a service, or of one (`replica`, 1-based).
+    pub fn replica_urls(&self, service: &str, replica: Option<u32>) -> Vec<String> {
+        let Some(keys) = self.replicas.get(service) else {
+            // In-process and external services: one instance each.
+            return match (self.urls.get(service), replica) {
+                (Some(url), None | Some(1)) => vec![url.clone()],
+                _ => Vec::new(),
+            };
+        };
+        self.replica_keys(keys, replica)
+            .filter_map(|k| self.processes.get(k))
+            .map(|p| format!("http://{}", p.addr))
+            .collect()
+    }
+
+    /// `(process key, pid)` of every replica of a per-process service, or of one.
+    pub fn replica_pids(&self, service: &str, replica: Option<u32>) -> Vec<(String, u32)> {
+        let Some(keys) = self.replicas.get(service) else {
+            return Vec::new();
+        };
+        self.replica_keys(keys, replica)
+            .filter_map(|k| self.processes.get(k).map(|p| (k.clone(), p.process.pid())))
+            .collect()
+    }
+
+    fn replica_keys<'a>(
+        &self,
+        keys: &'a [String],
+        replica: Option<u32>,
+    ) -> impl Iterator<Item = &'a String> {
+        keys.iter().enumerate().filter_map(move |(i, k)| {
+            let wanted = replica.is_none_or(|r| usize::try_from(r).ok() == Some(i + 1));
+            wanted.then_some(k)
+        })
     }
 
     /// Every per-process service's process id.
@@ -337,22 +402,25 @@ impl Fleet {
         self.proxies.get(&(from.to_string(), to.to_string()))
     }
 
-    /// Starts a per-process service again on its old address (after a kill or a crash), so
-    /// scrape targets and upstream URLs stay valid.
-    pub async fn restart(&mut self, name: &str) -> Result<(), FleetError> {
-        let Some(old) = self.processes.remove(name) else {
-            return Err(FleetError::Unknown(name.to_string()));
+    /// Starts a per-process service (by process key: `orders`, or `orders#2` for a replica)
+    /// again on its old address (after a kill or a crash), so scrape targets and upstream
+    /// URLs stay valid.
+    pub async fn restart(&mut self, key: &str) -> Result<(), FleetError> {
+        let Some(old) = self.processes.remove(key) else {
+            return Err(FleetError::Unknown(key.to_string()));
         };
         let ServiceProcess {
+            service,
             mut process,
             args,
             addr,
         } = old;
         process.stop().await;
-        let (process, new_addr) = self.spawn(name, &args, &addr.to_string()).await?;
+        let (process, new_addr) = self.spawn(key, &service, &args, &addr.to_string()).await?;
         self.processes.insert(
-            name.to_string(),
+            key.to_string(),
             ServiceProcess {
+                service,
                 process,
                 args,
                 addr: new_addr,

@@ -307,6 +307,8 @@ fn stack_config(
             .iter()
             .any(|f| f.target() == "collector->log-store"),
         log_dir: Some(log_dir.to_path_buf()),
+        service_relabel_configs: relabel_values(&scenario.services.relabel_configs),
+        service_metric_relabel_configs: relabel_values(&scenario.services.metric_relabel_configs),
         prometheus_version: scenario.stack.prometheus_version,
         trace_store: scenario.stack.trace_store,
         ..StackConfig::default()
@@ -317,6 +319,14 @@ fn stack_config(
         }
     }
     Ok(config)
+}
+
+/// The scenario's relabel rules as the JSON objects the stack renders.
+fn relabel_values(rules: &[crate::scenario::relabel::RelabelConfig]) -> Vec<serde_json::Value> {
+    rules
+        .iter()
+        .filter_map(|r| serde_json::to_value(r).ok())
+        .collect()
 }
 
 /// What every phase of one run shares.
@@ -380,11 +390,9 @@ impl Run<'_> {
         } else {
             Vec::new()
         };
-        for (service, target) in &scrape_targets {
-            if let Err(e) = self
-                .stack
-                .set_service_targets(service, std::slice::from_ref(target))
-            {
+        for (service, targets) in &scrape_targets {
+            let job = self.scenario.services.job_of(service);
+            if let Err(e) = self.stack.set_service_targets(service, job, targets) {
                 fleet.stop().await;
                 return Err(RunError::Internal(e));
             }
@@ -412,7 +420,8 @@ impl Run<'_> {
                     registry: &registry,
                     observers,
                     backends: &backends,
-                    expected_up: scrape_targets.len(),
+                    // One target per replica.
+                    expected_up: scrape_targets.iter().map(|(_, t)| t.len()).sum(),
                 },
                 phases,
                 placeholders,

@@ -35,12 +35,22 @@ impl StackHandle {
         matches!(self, StackHandle::Native(_) | StackHandle::Compose(_))
     }
 
-    /// Points the stack's Prometheus at a service's metrics endpoints.
-    pub fn set_service_targets(&self, service: &str, targets: &[String]) -> Result<(), String> {
+    /// Points the stack's Prometheus at a service's metrics endpoints (one per replica),
+    /// labelled with the scrape job the scenario names.
+    pub fn set_service_targets(
+        &self,
+        service: &str,
+        job: &str,
+        targets: &[String],
+    ) -> Result<(), String> {
         let error = |e: crate::stack::NativeError| error_chain(&e);
         match self {
-            StackHandle::Native(s) => s.set_service_targets(service, targets).map_err(error),
-            StackHandle::Compose(s) => s.set_service_targets(service, targets).map_err(error),
+            StackHandle::Native(s) => s
+                .set_service_job_targets(service, job, targets)
+                .map_err(error),
+            StackHandle::Compose(s) => s
+                .set_service_job_targets(service, job, targets)
+                .map_err(error),
             StackHandle::External(..) | StackHandle::Kubernetes(_) => Err(format!(
                 "cannot add scrape targets for {service} to a stack gauntlet does not run"
             )),
@@ -117,15 +127,23 @@ pub(super) struct RunTargets<'a> {
 }
 
 impl FaultTargets for RunTargets<'_> {
-    fn service_url(&self, service: &str) -> Option<String> {
-        self.fleet.urls().get(service).cloned()
+    fn service_urls(&self, service: &str, replica: Option<u32>) -> Vec<String> {
+        self.fleet.replica_urls(service, replica)
     }
 
-    fn process(&self, target: &str) -> Option<u32> {
-        self.fleet.pid(target).or_else(|| match self.stack {
-            StackHandle::Native(s) => s.component_pid(target),
-            _ => None,
-        })
+    fn processes(&self, target: &str, replica: Option<u32>) -> Vec<(String, u32)> {
+        let services = self.fleet.replica_pids(target, replica);
+        if !services.is_empty() {
+            return services;
+        }
+        match self.stack {
+            StackHandle::Native(s) => s
+                .component_pid(target)
+                .map(|pid| (target.to_string(), pid))
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     fn container(&self, name: &str) -> Option<String> {

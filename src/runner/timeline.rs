@@ -46,8 +46,8 @@ pub(super) struct Timeline {
 /// A fault waiting to be rolled back.
 struct Active {
     index: usize,
-    guard: Option<FaultGuard>,
-    restart: Option<Restart>,
+    guards: Vec<FaultGuard>,
+    restarts: Vec<Restart>,
     window: Option<ProxyWindow>,
 }
 
@@ -113,8 +113,8 @@ pub(super) async fn run_faults(
             let call_start = (Instant::now(), SystemTime::now());
             match crate::fault::inject(fault, &targets, registry).await {
                 Ok(Injected {
-                    guard,
-                    restart,
+                    guards,
+                    restarts,
                     effective_at_call_start,
                     window,
                 }) => {
@@ -146,12 +146,12 @@ pub(super) async fn run_faults(
                             now + d,
                             Active {
                                 index,
-                                guard,
-                                restart,
+                                guards,
+                                restarts,
                                 window,
                             },
                         )),
-                        None => held.extend(guard),
+                        None => held.extend(guards),
                     }
                 }
                 Err(e) => {
@@ -208,24 +208,25 @@ async fn roll_back(
 ) {
     let fault = &scenario.faults[active.index];
     let mut problems = Vec::new();
-    if let Some(g) = active.guard
-        && let Err(e) = g.rollback().await
-    {
-        problems.push(format!("rollback failed: {}", error_chain(&e)));
+    for g in active.guards {
+        if let Err(e) = g.rollback().await {
+            problems.push(format!("rollback failed: {}", error_chain(&e)));
+        }
     }
-    let restarted = match &active.restart {
-        Some(Restart::Service(service)) => fleet
-            .restart(service)
-            .await
-            .map_err(|e| format!("restarting {service} failed: {}", error_chain(&e))),
-        Some(Restart::StackComponent(component)) => stack
-            .restart_component(component)
-            .await
-            .map_err(|e| format!("restarting {component} failed: {e}")),
-        None => Ok(()),
-    };
-    if let Err(e) = restarted {
-        problems.push(e);
+    for restart in &active.restarts {
+        let restarted = match restart {
+            Restart::Service(service) => fleet
+                .restart(service)
+                .await
+                .map_err(|e| format!("restarting {service} failed: {}", error_chain(&e))),
+            Restart::StackComponent(component) => stack
+                .restart_component(component)
+                .await
+                .map_err(|e| format!("restarting {component} failed: {e}")),
+        };
+        if let Err(e) = restarted {
+            problems.push(e);
+        }
     }
     let now = Instant::now();
     for p in &problems {

@@ -10,6 +10,7 @@ pub mod floor;
 pub mod model;
 pub mod raw;
 pub mod references;
+pub mod relabel;
 pub mod source;
 pub mod validate;
 pub mod values;

@@ -171,6 +171,26 @@ pub struct ServicesSpec {
     /// service's HTTP faults act there. A name without an endpoint is an upstream only its
     /// callers reach (it is not scraped).
     pub fault_proxies: BTreeMap<String, FaultProxySpec>,
+    /// The names the sample services' HTTP metrics are exposed under.
+    pub dialect: crate::services::Dialect,
+    /// Service → `job` label, where it is not the service name.
+    pub jobs: BTreeMap<String, String>,
+    /// Service → process count, where it is more than one.
+    pub replicas: BTreeMap<String, u32>,
+    pub relabel_configs: Vec<super::relabel::RelabelConfig>,
+    pub metric_relabel_configs: Vec<super::relabel::RelabelConfig>,
+}
+
+impl ServicesSpec {
+    /// The `job` label of a service's targets.
+    pub fn job_of<'a>(&'a self, service: &'a str) -> &'a str {
+        self.jobs.get(service).map_or(service, String::as_str)
+    }
+
+    /// How many processes run a service.
+    pub fn replicas_of(&self, service: &str) -> u32 {
+        self.replicas.get(service).copied().unwrap_or(1)
+    }
 }
 
 /// One HTTP fault proxy, as validated (both addresses on loopback).
@@ -216,12 +236,18 @@ pub struct Fault {
     #[serde(with = "humantime_serde_compat::option")]
     pub duration: Option<Duration>,
     pub action: FaultAction,
+    /// One replica of the target service (1-based); `None`: every replica.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<u32>,
 }
 
 impl Fault {
-    /// The thing the fault acts on, for overlap checks and reports.
+    /// The thing the fault acts on, for overlap checks and reports (`orders#2`: one replica).
     pub fn target(&self) -> String {
-        self.action.target()
+        match self.replica {
+            Some(r) => format!("{}#{r}", self.action.target()),
+            None => self.action.target(),
+        }
     }
 }
 

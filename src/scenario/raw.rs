@@ -102,6 +102,18 @@ pub struct RawServices {
     pub endpoints: Option<BTreeMap<String, String>>,
     /// How often services export batched spans and logs.
     pub export_interval: Option<String>,
+    /// The names the sample services' HTTP metrics are exposed under.
+    pub dialect: Option<String>,
+    /// Service → the `job` label its targets carry (default: the service name).
+    pub jobs: Option<BTreeMap<String, String>>,
+    /// Service → how many processes run it (default 1).
+    pub replicas: Option<BTreeMap<String, u32>>,
+    /// Prometheus `relabel_configs` of the services' scrape config, as written.
+    #[serde(alias = "relabel_configs")]
+    pub relabel_configs: Option<Vec<super::relabel::RelabelConfig>>,
+    /// Prometheus `metric_relabel_configs` of the services' scrape config, as written.
+    #[serde(alias = "metric_relabel_configs")]
+    pub metric_relabel_configs: Option<Vec<super::relabel::RelabelConfig>>,
     /// external mode: service name → the HTTP fault proxy gauntlet runs in front of it.
     pub fault_proxy: Option<BTreeMap<String, RawFaultProxy>>,
 }
@@ -164,6 +176,8 @@ pub struct RawFault {
     pub selector: Option<String>,
     pub namespace: Option<String>,
     pub workload: Option<String>,
+    /// One replica of the service (1-based); without it the fault hits every replica.
+    pub replica: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::config::{
     FleetConfig, Instrumentation, LogOutput, ServiceConfig, ServiceName, TraceSampling,
 };
+use super::dialect::Dialect;
 use super::fleet::start_fleet;
 use super::service::{ServiceError, start};
 
@@ -31,7 +32,7 @@ pub struct ServicesArgs {
     pub listen: SocketAddr,
 
     /// An upstream of the --only service as NAME=URL (repeatable), e.g.
-    /// `worker=http://127.0.0.1:9000`.
+    /// `worker=http://127.0.0.1:9000`; replicas as NAME=URL,URL,... (called round-robin).
     #[arg(long = "upstream", value_name = "NAME=URL", value_parser = parse_upstream)]
     pub upstreams: Vec<(ServiceName, String)>,
 
@@ -64,6 +65,10 @@ pub struct ServicesArgs {
     /// How often spans and log records are exported.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub export_interval: Duration,
+
+    /// The names the HTTP metrics are exposed under.
+    #[arg(long, value_enum, default_value_t = Dialect::Gauntlet)]
+    pub dialect: Dialect,
 }
 
 fn parse_upstream(text: &str) -> Result<(ServiceName, String), String> {
@@ -95,6 +100,7 @@ pub async fn run_cli(args: ServicesArgs) -> Result<(), ServiceError> {
             cfg.log_output = log_output;
             cfg.upstream_timeout = args.upstream_timeout;
             cfg.export_interval = args.export_interval;
+            cfg.dialect = args.dialect;
             let svc = start(cfg).await?;
             print_line(&format!("READY {} {}", svc.name(), svc.url()))?;
             tokio::select! {
@@ -131,6 +137,7 @@ pub async fn run_cli(args: ServicesArgs) -> Result<(), ServiceError> {
                 log_output,
                 upstream_timeout: args.upstream_timeout,
                 export_interval: args.export_interval,
+                dialect: args.dialect,
             })
             .await?;
             let lines: Vec<String> = fleet

@@ -4,6 +4,8 @@
 
 use crate::error_chain;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -20,7 +22,24 @@ use super::telemetry::Telemetry;
 #[derive(Debug, Clone)]
 pub(crate) struct Upstreams {
     client: reqwest::Client,
-    base: BTreeMap<ServiceName, String>,
+    base: Arc<BTreeMap<ServiceName, Replicas>>,
+}
+
+/// The replicas of one upstream, called in turn.
+#[derive(Debug)]
+struct Replicas {
+    urls: Vec<String>,
+    next: AtomicUsize,
+}
+
+impl Replicas {
+    fn pick(&self) -> Option<&str> {
+        if self.urls.is_empty() {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.urls.len();
+        self.urls.get(i).map(String::as_str)
+    }
 }
 
 /// A call that reached the upstream and got an answer.
@@ -45,9 +64,20 @@ pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest:
 
 impl Upstreams {
     pub fn new(client: reqwest::Client, base: ValidatedUpstreams) -> Self {
+        let base = base
+            .0
+            .into_iter()
+            .map(|(name, urls)| {
+                let replicas = Replicas {
+                    urls,
+                    next: AtomicUsize::new(0),
+                };
+                (name, replicas)
+            })
+            .collect();
         Self {
             client,
-            base: base.0,
+            base: Arc::new(base),
         }
     }
 
@@ -69,12 +99,16 @@ impl Upstreams {
         path: &str,
         json: Option<&serde_json::Value>,
     ) -> Result<Reply, AppError> {
-        let base = self.base.get(&target).ok_or_else(|| {
-            AppError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("no upstream {target} configured"),
-            )
-        })?;
+        let base = self
+            .base
+            .get(&target)
+            .and_then(Replicas::pick)
+            .ok_or_else(|| {
+                AppError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("no upstream {target} configured"),
+                )
+            })?;
         let url = format!("{base}{path}");
         let mut rb = self.client.request(method.clone(), &url);
         if let Some(body) = json {
@@ -165,6 +199,26 @@ mod tests {
             axum::serve(listener, app).await.expect("serve");
         });
         (addr, task)
+    }
+
+    #[test]
+    fn replicas_are_called_in_turn() {
+        let replicas = Replicas {
+            urls: vec!["http://a".into(), "http://b".into(), "http://c".into()],
+            next: AtomicUsize::new(0),
+        };
+        let picked: Vec<&str> = (0..7).filter_map(|_| replicas.pick()).collect();
+        assert_eq!(
+            picked,
+            [
+                "http://a", "http://b", "http://c", "http://a", "http://b", "http://c", "http://a"
+            ]
+        );
+        let none = Replicas {
+            urls: Vec::new(),
+            next: AtomicUsize::new(0),
+        };
+        assert_eq!(none.pick(), None);
     }
 
     #[tokio::test]

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::dialect::Dialect;
+
 /// The six sample services. Their kebab-case names are the `service` label, the OTel
 /// `service.name` and the CLI spelling.
 #[derive(
@@ -222,7 +224,8 @@ pub struct ServiceConfig {
     pub name: ServiceName,
     /// Address to bind; port 0 lets the OS choose.
     pub listen: SocketAddr,
-    /// Base URLs (`http://127.0.0.1:1234`) of the services this one calls.
+    /// Base URLs (`http://127.0.0.1:1234`) of the services this one calls; replicas of one
+    /// upstream as a comma-separated list, called in turn (round-robin).
     pub upstreams: BTreeMap<ServiceName, String>,
     /// OTLP/HTTP base URL (e.g. `http://127.0.0.1:4318`); `/v1/traces` and `/v1/logs` are
     /// appended. `None`: spans and log records are still made (ids in logs, exemplars) but
@@ -237,6 +240,8 @@ pub struct ServiceConfig {
     pub upstream_timeout: Duration,
     /// How often batched spans and log records are exported.
     pub export_interval: Duration,
+    /// The names the HTTP metrics are exposed under.
+    pub dialect: Dialect,
 }
 
 impl ServiceConfig {
@@ -254,6 +259,7 @@ impl ServiceConfig {
             log_output: LogOutput::Stdout,
             upstream_timeout: Duration::from_secs(5),
             export_interval: Duration::from_secs(1),
+            dialect: Dialect::default(),
         }
     }
 
@@ -264,12 +270,16 @@ impl ServiceConfig {
         for &needed in self.name.required_upstreams() {
             match self.upstreams.get(&needed) {
                 None => problems.push(format!("missing upstream {needed}")),
-                Some(url) => match parse_base_url(url) {
-                    Ok(u) => {
-                        upstreams.insert(needed, u);
+                Some(urls) => {
+                    let mut replicas = Vec::new();
+                    for url in urls.split(',') {
+                        match parse_base_url(url) {
+                            Ok(u) => replicas.push(u),
+                            Err(why) => problems.push(format!("upstream {needed}: {why}")),
+                        }
                     }
-                    Err(why) => problems.push(format!("upstream {needed}: {why}")),
-                },
+                    upstreams.insert(needed, replicas);
+                }
             }
         }
         for extra in self.upstreams.keys() {
@@ -304,9 +314,9 @@ impl ServiceConfig {
     }
 }
 
-/// Upstream base URLs that passed validation (no trailing slash).
+/// Upstream base URLs that passed validation (no trailing slash), one per replica.
 #[derive(Debug, Clone)]
-pub struct ValidatedUpstreams(pub(crate) BTreeMap<ServiceName, String>);
+pub struct ValidatedUpstreams(pub(crate) BTreeMap<ServiceName, Vec<String>>);
 
 fn parse_base_url(text: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(text).map_err(|e| format!("invalid url {text:?}: {e}"))?;
@@ -336,6 +346,7 @@ pub struct FleetConfig {
     pub log_output: LogOutput,
     pub upstream_timeout: Duration,
     pub export_interval: Duration,
+    pub dialect: Dialect,
 }
 
 impl Default for FleetConfig {
@@ -350,6 +361,7 @@ impl Default for FleetConfig {
             log_output: base.log_output,
             upstream_timeout: base.upstream_timeout,
             export_interval: base.export_interval,
+            dialect: base.dialect,
         }
     }
 }
@@ -392,6 +404,32 @@ mod tests {
                 "api-gateway does not call worker".to_owned(),
                 "otlp endpoint: url \"ftp://x\" is not http(s)".to_owned(),
             ]
+        );
+    }
+
+    #[test]
+    fn an_upstream_may_list_its_replicas() {
+        let mut cfg = ServiceConfig::new(ServiceName::Orders, "127.0.0.1:0".parse().expect("addr"));
+        cfg.upstreams.insert(
+            ServiceName::Worker,
+            "http://127.0.0.1:1/,http://127.0.0.1:2".into(),
+        );
+        let ok = cfg.validate().expect("valid");
+        assert_eq!(
+            ok.0.get(&ServiceName::Worker).map(Vec::as_slice),
+            Some(
+                &[
+                    "http://127.0.0.1:1".to_owned(),
+                    "http://127.0.0.1:2".to_owned()
+                ][..]
+            )
+        );
+        cfg.upstreams
+            .insert(ServiceName::Worker, "http://127.0.0.1:1,nope".into());
+        let err = cfg.validate().expect_err("a bad replica url");
+        assert_eq!(
+            err.problems,
+            vec!["upstream worker: invalid url \"nope\": relative URL without a base".to_owned()]
         );
     }
 

@@ -29,6 +29,7 @@ pub async fn start_fleet(cfg: FleetConfig) -> Result<RunningFleet, ServiceError>
         sc.log_output = cfg.log_output.clone();
         sc.upstream_timeout = cfg.upstream_timeout;
         sc.export_interval = cfg.export_interval;
+        sc.dialect = cfg.dialect;
         // On error the services started so far are dropped, which stops them.
         let running = start(sc).await?;
         services.insert(name, running);

@@ -18,6 +18,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::config::ServiceName;
+use super::dialect::Dialect;
 
 /// Content type of `/metrics` (OpenMetrics is what carries exemplars).
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -47,6 +48,37 @@ pub(crate) struct DurationLabels {
     pub method: &'static str,
     pub route: &'static str,
 }
+
+/// `prometheus-client` dialect: the client libraries' HTTP middleware labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ClientRequestLabels {
+    pub method: &'static str,
+    pub endpoint: &'static str,
+    pub status: u16,
+}
+
+/// `prometheus-client` dialect: the histogram carries the status as `code`, as SLO
+/// generators expect.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ClientDurationLabels {
+    pub method: &'static str,
+    pub endpoint: &'static str,
+    pub code: u16,
+}
+
+/// `otel-semconv` dialect: the HTTP server attributes, dots made underscores by the
+/// Prometheus translation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct SemconvLabels {
+    pub http_request_method: &'static str,
+    pub http_route: &'static str,
+    pub http_response_status_code: u16,
+}
+
+/// The OpenTelemetry specification's advisory buckets for `http.server.request.duration`.
+const SEMCONV_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
 
 /// Exemplar label: the trace id as 32 lowercase hex digits, formatted only at scrape time.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -79,6 +111,80 @@ fn duration_histogram() -> ExemplarHistogram {
     HistogramWithExemplars::new(DURATION_BUCKETS.into_iter())
 }
 
+fn semconv_histogram() -> ExemplarHistogram {
+    HistogramWithExemplars::new(SEMCONV_BUCKETS.into_iter())
+}
+
+type HistogramFamily<L> = Family<L, ExemplarHistogram, fn() -> ExemplarHistogram>;
+
+/// The HTTP request metrics in the chosen dialect.
+#[derive(Debug)]
+pub(crate) enum HttpMetrics {
+    Gauntlet {
+        requests: Family<RequestLabels, CounterWithExemplar<TraceExemplar>>,
+        duration: HistogramFamily<DurationLabels>,
+    },
+    PrometheusClient {
+        requests: Family<ClientRequestLabels, CounterWithExemplar<TraceExemplar>>,
+        duration: HistogramFamily<ClientDurationLabels>,
+    },
+    OtelSemconv {
+        duration: HistogramFamily<SemconvLabels>,
+    },
+}
+
+impl HttpMetrics {
+    fn register(dialect: Dialect, registry: &mut Registry) -> Self {
+        match dialect {
+            Dialect::Gauntlet => {
+                let requests = Family::default();
+                registry.register(
+                    "http_requests",
+                    "HTTP requests served, by route template and status",
+                    requests.clone(),
+                );
+                let duration: HistogramFamily<DurationLabels> =
+                    Family::new_with_constructor(duration_histogram);
+                registry.register_with_unit(
+                    "http_request_duration",
+                    "HTTP request latency, by route template",
+                    Unit::Seconds,
+                    duration.clone(),
+                );
+                HttpMetrics::Gauntlet { requests, duration }
+            }
+            Dialect::PrometheusClient => {
+                let requests = Family::default();
+                registry.register(
+                    "http_requests",
+                    "HTTP requests served, by endpoint and status",
+                    requests.clone(),
+                );
+                let duration: HistogramFamily<ClientDurationLabels> =
+                    Family::new_with_constructor(duration_histogram);
+                registry.register_with_unit(
+                    "http_request_duration",
+                    "HTTP request latency, by endpoint and status code",
+                    Unit::Seconds,
+                    duration.clone(),
+                );
+                HttpMetrics::PrometheusClient { requests, duration }
+            }
+            Dialect::OtelSemconv => {
+                let duration: HistogramFamily<SemconvLabels> =
+                    Family::new_with_constructor(semconv_histogram);
+                registry.register_with_unit(
+                    "http_server_request_duration",
+                    "Duration of HTTP server requests",
+                    Unit::Seconds,
+                    duration.clone(),
+                );
+                HttpMetrics::OtelSemconv { duration }
+            }
+        }
+    }
+}
+
 fn task_histogram() -> Histogram {
     Histogram::new(TASK_BUCKETS)
 }
@@ -88,8 +194,7 @@ fn task_histogram() -> Histogram {
 pub(crate) struct Metrics {
     pub service: &'static str,
     registry: Registry,
-    pub requests: Family<RequestLabels, CounterWithExemplar<TraceExemplar>>,
-    pub duration: Family<DurationLabels, ExemplarHistogram, fn() -> ExemplarHistogram>,
+    pub http: HttpMetrics,
     pub orders_created: Counter,
     pub task_queue_size: Gauge,
     pub workflow_steps: Family<StatusLabel, Counter>,
@@ -110,22 +215,9 @@ pub(crate) const FAULT_KINDS: [&str; 8] = [
 ];
 
 impl Metrics {
-    pub fn new(service: ServiceName) -> Self {
+    pub fn new(service: ServiceName, dialect: Dialect) -> Self {
         let mut registry = Registry::default();
-        let requests = Family::<RequestLabels, CounterWithExemplar<TraceExemplar>>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests served, by route template and status",
-            requests.clone(),
-        );
-        let duration: Family<DurationLabels, ExemplarHistogram, fn() -> ExemplarHistogram> =
-            Family::new_with_constructor(duration_histogram);
-        registry.register_with_unit(
-            "http_request_duration",
-            "HTTP request latency, by route template",
-            Unit::Seconds,
-            duration.clone(),
-        );
+        let http = HttpMetrics::register(dialect, &mut registry);
         let orders_created = Counter::default();
         let task_queue_size = Gauge::default();
         let workflow_steps = Family::<StatusLabel, Counter>::default();
@@ -167,8 +259,7 @@ impl Metrics {
         Self {
             service: service.as_str(),
             registry,
-            requests,
-            duration,
+            http,
             orders_created,
             task_queue_size,
             workflow_steps,
@@ -186,25 +277,55 @@ impl Metrics {
         elapsed: Duration,
         exemplar: Option<TraceId>,
     ) {
-        let labels = RequestLabels {
-            service: self.service,
-            method,
-            route,
-            status,
-        };
         let ex = exemplar.map(|t| TraceExemplar {
             trace_id: TraceIdLabel(t),
         });
-        self.requests
-            .get_or_create(&labels)
-            .inc_by(1, ex.clone(), None);
-        self.duration
-            .get_or_create(&DurationLabels {
-                service: self.service,
-                method,
-                route,
-            })
-            .observe(elapsed.as_secs_f64(), ex, None);
+        let secs = elapsed.as_secs_f64();
+        match &self.http {
+            HttpMetrics::Gauntlet { requests, duration } => {
+                let service = self.service;
+                requests
+                    .get_or_create(&RequestLabels {
+                        service,
+                        method,
+                        route,
+                        status,
+                    })
+                    .inc_by(1, ex.clone(), None);
+                duration
+                    .get_or_create(&DurationLabels {
+                        service,
+                        method,
+                        route,
+                    })
+                    .observe(secs, ex, None);
+            }
+            HttpMetrics::PrometheusClient { requests, duration } => {
+                requests
+                    .get_or_create(&ClientRequestLabels {
+                        method,
+                        endpoint: route,
+                        status,
+                    })
+                    .inc_by(1, ex.clone(), None);
+                duration
+                    .get_or_create(&ClientDurationLabels {
+                        method,
+                        endpoint: route,
+                        code: status,
+                    })
+                    .observe(secs, ex, None);
+            }
+            HttpMetrics::OtelSemconv { duration } => {
+                duration
+                    .get_or_create(&SemconvLabels {
+                        http_request_method: method,
+                        http_route: route,
+                        http_response_status_code: status,
+                    })
+                    .observe(secs, ex, None);
+            }
+        }
     }
 
     /// The OpenMetrics text of every metric.
@@ -309,7 +430,7 @@ mod tests {
 
     #[test]
     fn encodes_openmetrics_with_exemplar_and_fault_gauges() {
-        let m = Metrics::new(ServiceName::Orders);
+        let m = Metrics::new(ServiceName::Orders, Dialect::Gauntlet);
         let trace = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").expect("hex");
         m.record_request(
             "GET",
@@ -333,5 +454,37 @@ mod tests {
         assert!(text.contains("process_resident_memory_bytes "), "{text}");
         assert!(!text.contains("task_queue_size"), "{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn dialects_rename_the_http_metrics_and_their_labels() {
+        let text = |dialect| {
+            let m = Metrics::new(ServiceName::Orders, dialect);
+            m.record_request("POST", "/orders", 503, Duration::from_millis(30), None);
+            m.encode().expect("encodes")
+        };
+        let client = text(Dialect::PrometheusClient);
+        assert!(
+            client.contains(
+                "http_requests_total{method=\"POST\",endpoint=\"/orders\",status=\"503\"} 1"
+            ),
+            "{client}"
+        );
+        assert!(
+            client.contains(
+                "http_request_duration_seconds_count{method=\"POST\",endpoint=\"/orders\",code=\"503\"} 1"
+            ),
+            "{client}"
+        );
+        assert!(!client.contains("route="), "{client}");
+        let otel = text(Dialect::OtelSemconv);
+        assert!(
+            otel.contains(
+                "http_server_request_duration_seconds_count{http_request_method=\"POST\",http_route=\"/orders\",http_response_status_code=\"503\"} 1"
+            ),
+            "{otel}"
+        );
+        assert!(otel.contains("le=\"0.075\""), "{otel}");
+        assert!(!otel.contains("http_requests_total"), "{otel}");
     }
 }

@@ -11,6 +11,7 @@ pub mod capacity;
 pub mod cli;
 mod client;
 pub mod config;
+pub mod dialect;
 mod faults;
 mod fleet;
 mod frontend;
@@ -36,6 +37,7 @@ pub use config::{
     ConfigError, FleetConfig, Instrumentation, LogCapture, LogOutput, ServiceConfig, ServiceName,
     TraceSampling,
 };
+pub use dialect::Dialect;
 pub use faults::InvalidFault;
 pub use fleet::{RunningFleet, start_fleet};
 pub use service::{RunningService, ServiceError, start};

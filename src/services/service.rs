@@ -110,7 +110,7 @@ pub async fn start(cfg: ServiceConfig) -> Result<RunningService, ServiceError> {
         service: name,
         source,
     })?;
-    let metrics = Arc::new(Metrics::new(name));
+    let metrics = Arc::new(Metrics::new(name, cfg.dialect));
     let faults = Faults::new(name, metrics.clone());
     let (stop, stopping) = watch::channel(false);
     let (kill, killed) = watch::channel(false);

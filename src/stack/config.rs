@@ -65,6 +65,11 @@ pub struct StackConfig {
     /// Route the collector's log export through a fault proxy (native provider), so a
     /// scenario can take the log store away from the pipeline.
     pub interpose_log_store: bool,
+    /// `relabel_configs` of the services' scrape config, rendered as written (each a
+    /// Prometheus `relabel_config` object).
+    pub service_relabel_configs: Vec<serde_json::Value>,
+    /// `metric_relabel_configs` of the services' scrape config, rendered as written.
+    pub service_metric_relabel_configs: Vec<serde_json::Value>,
     /// Which Prometheus (and Alertmanager) to run: Debian's 2.42 or the provisioned 3.16.
     pub prometheus_version: super::versions::PrometheusVersion,
     /// Where Jaeger keeps spans (`stack.trace-store`; OpenSearch in the native stack only).
@@ -94,6 +99,8 @@ impl StackConfig {
             telemetry_flush: Duration::from_millis(200),
             max_traces: 100_000,
             interpose_log_store: false,
+            service_relabel_configs: Vec::new(),
+            service_metric_relabel_configs: Vec::new(),
             prometheus_version: super::versions::PrometheusVersion::DEFAULT,
             trace_store: super::opensearch::TraceStore::Memory,
         }

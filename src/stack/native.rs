@@ -32,6 +32,8 @@ use super::running::{ComponentInfo, LogStoreKind, StackUrls, describe_components
 use super::template::{TemplateError, render};
 use super::versions::{PrometheusVersion, Tool};
 
+/// The subdirectory of `targets/` the services' scrape config reads.
+const SERVICES_TARGETS: &str = "services";
 /// How many times a start is retried when a component lost the race for a port.
 const START_ATTEMPTS: usize = 3;
 /// How much of a component's log goes into an error.
@@ -339,7 +341,8 @@ pub(crate) fn prepare(
         .clone()
         .unwrap_or_else(|| run_path.join("logs"));
     let targets_dir = run_path.join("targets");
-    for dir in [&log_dir, &targets_dir] {
+    let service_targets_dir = targets_dir.join(SERVICES_TARGETS);
+    for dir in [&log_dir, &targets_dir, &service_targets_dir] {
         std::fs::create_dir_all(dir).map_err(|source| NativeError::Write {
             path: dir.clone(),
             source,
@@ -674,7 +677,18 @@ impl NativeStack {
         service: &str,
         targets: &[String],
     ) -> Result<(), NativeError> {
-        write_labelled_targets(&self.targets_dir, service, targets, true)
+        self.set_service_job_targets(service, service, targets)
+    }
+
+    /// [`set_service_targets`](Self::set_service_targets) with the `job` label the user
+    /// picked (one per service, or one for the fleet), in the services' scrape config.
+    pub fn set_service_job_targets(
+        &self,
+        service: &str,
+        job: &str,
+        targets: &[String],
+    ) -> Result<(), NativeError> {
+        write_service_targets(&self.targets_dir, service, job, targets)
     }
 
     /// Stops every component (SIGTERM, grace, SIGKILL, per process group, concurrently) and
@@ -767,6 +781,18 @@ pub(crate) fn write_targets(dir: &Path, job: &str, targets: &[String]) -> Result
     write_labelled_targets(dir, job, targets, false)
 }
 
+/// Writes `<dir>/services/<service>.json`: the targets of a service under test, labelled
+/// `job=<job>` and `service=<service>`, for the services' own scrape config.
+pub(crate) fn write_service_targets(
+    dir: &Path,
+    service: &str,
+    job: &str,
+    targets: &[String],
+) -> Result<(), NativeError> {
+    let labels = serde_json::json!({ "job": job, "service": service });
+    write_file_sd(&dir.join(SERVICES_TARGETS), service, targets, labels)
+}
+
 /// [`write_targets`], optionally adding `service=<job>` (the label the rules and dashboards
 /// group sample services by).
 pub(crate) fn write_labelled_targets(
@@ -775,13 +801,29 @@ pub(crate) fn write_labelled_targets(
     targets: &[String],
     service_label: bool,
 ) -> Result<(), NativeError> {
-    let valid_job = !job.is_empty()
-        && job
+    let labels = if service_label {
+        serde_json::json!({ "job": job, "service": job })
+    } else {
+        serde_json::json!({ "job": job })
+    };
+    write_file_sd(dir, job, targets, labels)
+}
+
+/// Writes `<dir>/<name>.json` atomically (a checked name, `host:port` targets); no targets
+/// removes it.
+fn write_file_sd(
+    dir: &Path,
+    name: &str,
+    targets: &[String],
+    labels: serde_json::Value,
+) -> Result<(), NativeError> {
+    let valid_name = !name.is_empty()
+        && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !valid_job {
+    if !valid_name {
         return Err(NativeError::InvalidJob {
-            job: job.to_string(),
+            job: name.to_string(),
         });
     }
     for t in targets {
@@ -790,12 +832,12 @@ pub(crate) fn write_labelled_targets(
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if !ok {
             return Err(NativeError::InvalidTarget {
-                job: job.to_string(),
+                job: name.to_string(),
                 target: t.clone(),
             });
         }
     }
-    let path = dir.join(format!("{job}.json"));
+    let path = dir.join(format!("{name}.json"));
     if targets.is_empty() {
         return match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -804,14 +846,9 @@ pub(crate) fn write_labelled_targets(
             _ => Ok(()),
         };
     }
-    let labels = if service_label {
-        serde_json::json!({ "job": job, "service": job })
-    } else {
-        serde_json::json!({ "job": job })
-    };
     let body = serde_json::json!([{ "targets": targets, "labels": labels }]);
     // The temp name does not match the `*.json` glob, so Prometheus never reads a partial file.
-    let tmp = dir.join(format!(".{job}.json.tmp"));
+    let tmp = dir.join(format!(".{name}.json.tmp"));
     std::fs::write(&tmp, body.to_string()).map_err(|source| NativeError::Write {
         path: tmp.clone(),
         source,
@@ -937,6 +974,15 @@ fn render_all(
         // JSON is valid YAML and quotes paths safely.
         ("rule_files", serde_json::json!(rule_files).to_string()),
         ("targets_dir", targets_dir.display().to_string()),
+        // JSON is valid YAML: the user's relabel rules as written, quoted safely.
+        (
+            "relabel_configs",
+            serde_json::Value::from(config.service_relabel_configs.clone()).to_string(),
+        ),
+        (
+            "metric_relabel_configs",
+            serde_json::Value::from(config.service_metric_relabel_configs.clone()).to_string(),
+        ),
         (
             "scrape_protocol_fallback",
             scrape_protocol_fallback(config.prometheus_version),
@@ -1212,6 +1258,92 @@ mod tests {
         );
         write_targets(dir.path(), "orders", &[]).expect("remove");
         assert!(!dir.path().join("orders.json").exists());
+    }
+
+    #[test]
+    fn service_targets_carry_the_job_the_user_picked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join(SERVICES_TARGETS)).expect("mkdir");
+        let replicas = ["127.0.0.1:8081".to_string(), "127.0.0.1:8082".to_string()];
+        write_service_targets(dir.path(), "orders", "myservice", &replicas).expect("write");
+        let text = std::fs::read_to_string(dir.path().join("services/orders.json")).expect("read");
+        assert_eq!(
+            text,
+            r#"[{"labels":{"job":"myservice","service":"orders"},"targets":["127.0.0.1:8081","127.0.0.1:8082"]}]"#
+        );
+    }
+
+    /// The scenario's relabel rules reach the services' scrape config as written, and
+    /// Prometheus's own checker accepts the result.
+    #[test]
+    fn relabel_rules_are_rendered_as_written_and_promtool_accepts_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rule = |yaml: &str| -> serde_json::Value { yaml_serde::from_str(yaml).expect("yaml") };
+        let config = StackConfig {
+            service_relabel_configs: vec![rule(
+                "{source_labels: [service], regex: 'orders', target_label: team, replacement: shop}",
+            )],
+            service_metric_relabel_configs: vec![
+                rule("{source_labels: [status], target_label: code}"),
+                rule("{action: labeldrop, regex: 'exported_.*'}"),
+            ],
+            ..StackConfig::for_tests()
+        };
+        let fake = PathBuf::from("/bin/true");
+        let binaries = NativeBinaries {
+            prometheus: fake.clone(),
+            alertmanager: fake.clone(),
+            jaeger: fake.clone(),
+            victoria_logs: fake,
+            opensearch: None,
+        };
+        let ports = Ports::allocate().expect("ports");
+        let targets = dir.path().join("targets");
+        render_all(
+            &config,
+            &binaries,
+            &ports,
+            ports.log_store_http,
+            dir.path(),
+            &targets,
+            "t",
+        )
+        .expect("renders");
+        let path = dir.path().join("prometheus.yml");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let doc: yaml_serde::Value = yaml_serde::from_str(&text).expect("yaml");
+        let jobs = doc["scrape_configs"].as_sequence().expect("scrape configs");
+        let services = jobs
+            .iter()
+            .find(|j| j["job_name"].as_str() == Some("gauntlet-services"))
+            .expect("the services' scrape config");
+        assert_eq!(
+            services["relabel_configs"][0]["target_label"].as_str(),
+            Some("team")
+        );
+        assert_eq!(
+            services["metric_relabel_configs"][1]["action"].as_str(),
+            Some("labeldrop")
+        );
+        let own = jobs
+            .iter()
+            .find(|j| j["job_name"].as_str() == Some("gauntlet"))
+            .expect("the stack's scrape config");
+        assert!(own.get("metric_relabel_configs").is_none(), "{text}");
+        let promtool = std::process::Command::new("promtool")
+            .args(["check", "config"])
+            .arg(&path)
+            .output()
+            .map_err(|e| format!("promtool: {e}"));
+        let Some(out) = crate::testing::require("promtool", promtool) else {
+            return;
+        };
+        assert!(
+            out.status.success(),
+            "promtool refused the rendered config: {}{}\n{text}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `stack.telemetry-flush` is the batch timeout the collector runs with (compose renders

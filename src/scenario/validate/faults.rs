@@ -464,11 +464,13 @@ impl Validator {
             .name
             .clone()
             .unwrap_or_else(|| format!("{}@{}", action.kind(), action.target()));
+        let replica = self.replica(path, r.replica, &action, svc);
         Some(Fault {
             name,
             at: at?,
             duration,
             action,
+            replica,
         })
     }
 
@@ -519,7 +521,11 @@ impl Validator {
     fn overlaps(&mut self, faults: &[Fault]) {
         for (j, b) in faults.iter().enumerate() {
             for (i, a) in faults.iter().enumerate().take(j) {
-                if a.target() != b.target() || !windows_overlap(a, b) {
+                // One replica and all of them overlap; two different replicas do not.
+                let other_replica =
+                    a.replica.is_some() && b.replica.is_some() && a.replica != b.replica;
+                if a.action.target() != b.action.target() || other_replica || !windows_overlap(a, b)
+                {
                     continue;
                 }
                 let same_kind = a.action.kind() == b.action.kind();
@@ -586,6 +592,7 @@ fn set_fault_fields(r: &RawFault) -> Vec<&'static str> {
         ("selector", r.selector.is_some()),
         ("namespace", r.namespace.is_some()),
         ("workload", r.workload.is_some()),
+        ("replica", r.replica.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
@@ -621,6 +628,13 @@ fn link_problem(
         } else {
             format!("gauntlet cannot interpose on {from} -> {to}")
         });
+    }
+    if let Some(s) = svc
+        && let Some(replicated) = [from, to].into_iter().find(|n| s.replicas_of(n) > 1)
+    {
+        return Some(format!(
+            "{replicated} runs replicas: one proxy cannot stand for all of them; target one replica with a service fault instead"
+        ));
     }
     let per_process = svc.is_none_or(|s| s.mode == ServicesMode::PerProcess);
     (!per_process).then(|| {

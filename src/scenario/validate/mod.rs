@@ -15,6 +15,7 @@ mod alertmanager;
 mod expectations;
 mod faults;
 mod proxies;
+mod shape;
 mod trace_store;
 
 pub use expectations::EXPECT_KINDS;
@@ -258,6 +259,9 @@ impl Validator {
             .remove("load")
             .and_then(|v| self.piece::<RawLoad>("load", v))
             .and_then(|r| self.load(&r, &known_services));
+        if let (Some(s), Some(l)) = (services.as_ref(), load.as_ref()) {
+            self.replicated_load_target(s, &l.target);
+        }
 
         let steady_raw = self.window_raw(&mut sections, "steady-state");
         let recover_raw = self.window_raw(&mut sections, "recover");
@@ -976,12 +980,18 @@ impl Validator {
                 names.push(name.clone());
             }
         }
+        let shape = self.shape(r, mode, provider, &names);
         ServicesSpec {
             mode,
             instrumentation,
             names,
             endpoints,
             export_interval,
+            dialect: shape.dialect,
+            jobs: shape.jobs,
+            replicas: shape.replicas,
+            relabel_configs: shape.relabel_configs,
+            metric_relabel_configs: shape.metric_relabel_configs,
             fault_proxies,
         }
     }

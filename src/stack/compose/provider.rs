@@ -229,7 +229,17 @@ impl ComposeStack {
         service: &str,
         targets: &[String],
     ) -> Result<(), NativeError> {
-        native::write_labelled_targets(&self.targets_dir, service, targets, true)
+        native::write_service_targets(&self.targets_dir, service, service, targets)
+    }
+
+    /// Like [`set_service_targets`](Self::set_service_targets) with the user's `job` label.
+    pub fn set_service_job_targets(
+        &self,
+        service: &str,
+        job: &str,
+        targets: &[String],
+    ) -> Result<(), NativeError> {
+        native::write_service_targets(&self.targets_dir, service, job, targets)
     }
 
     /// What runs and where.
