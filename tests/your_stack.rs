@@ -1,5 +1,5 @@
 //! "Test your own service", against the real native stack: the shipped worked example
-//! `scenarios/your-service.yaml`, run with its ports pointed at two tiny HTTP services this
+//! `examples/your-service.yaml`, run with its ports pointed at two tiny HTTP services this
 //! test starts itself (gauntlet starts neither). `shop` counts its requests by status in its
 //! own `/metrics` (Prometheus text, client-library conventions) and calls `payments` through
 //! the HTTP fault proxy gauntlet interposes. The faults act on the proxy; shop's own metrics,
@@ -162,9 +162,9 @@ async fn your_own_service_fails_through_the_fault_proxy_and_its_own_alert_fires_
     let (shop_addr, numbers) = start_shop(format!("http://127.0.0.1:{proxy_port}")).await;
 
     // The shipped worked example, with its ports replaced by this test's.
-    let example = std::fs::read_to_string(root().join("scenarios/your-service.yaml"))
+    let example = std::fs::read_to_string(root().join("examples/your-service.yaml"))
         .expect("worked example");
-    let rules = root().join("scenarios/your-service/rules.yml");
+    let rules = root().join("examples/your-service/rules.yml");
     let text = example
         .replace("127.0.0.1:8080", &shop_addr.to_string())
         .replace("127.0.0.1:8091", &format!("127.0.0.1:{proxy_port}"))
@@ -287,7 +287,7 @@ expect:
   # The service's own numbers: its traffic stops (the scrape still reaches it).
   - {{ metric: 'sum(rate(http_requests_total{{service="shop"}}[2s])) == 0 and on() up{{service="shop"}} == 1', within: 6s }}
 "#,
-            rules = root().join("scenarios/your-service/rules.yml").display(),
+            rules = root().join("examples/your-service/rules.yml").display(),
         ),
     )
     .expect("scenario");
