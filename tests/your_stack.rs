@@ -162,8 +162,8 @@ async fn your_own_service_fails_through_the_fault_proxy_and_its_own_alert_fires_
     let (shop_addr, numbers) = start_shop(format!("http://127.0.0.1:{proxy_port}")).await;
 
     // The shipped worked example, with its ports replaced by this test's.
-    let example = std::fs::read_to_string(root().join("examples/your-service.yaml"))
-        .expect("worked example");
+    let example =
+        std::fs::read_to_string(root().join("examples/your-service.yaml")).expect("worked example");
     let rules = root().join("examples/your-service/rules.yml");
     let text = example
         .replace("127.0.0.1:8080", &shop_addr.to_string())
