@@ -1238,6 +1238,18 @@ async fn wait_ready(
 mod tests {
     use super::*;
 
+    /// Binaries for rendering tests: nothing is started.
+    fn fake_binaries() -> NativeBinaries {
+        let fake = PathBuf::from("/bin/true");
+        NativeBinaries {
+            prometheus: fake.clone(),
+            alertmanager: fake.clone(),
+            jaeger: fake.clone(),
+            victoria_logs: fake,
+            opensearch: None,
+        }
+    }
+
     #[test]
     fn targets_files_are_written_validated_and_removed() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1289,14 +1301,7 @@ mod tests {
             ],
             ..StackConfig::for_tests()
         };
-        let fake = PathBuf::from("/bin/true");
-        let binaries = NativeBinaries {
-            prometheus: fake.clone(),
-            alertmanager: fake.clone(),
-            jaeger: fake.clone(),
-            victoria_logs: fake,
-            opensearch: None,
-        };
+        let binaries = fake_binaries();
         let ports = Ports::allocate().expect("ports");
         let targets = dir.path().join("targets");
         render_all(
@@ -1355,14 +1360,7 @@ mod tests {
             telemetry_flush: Duration::from_millis(750),
             ..StackConfig::for_tests()
         };
-        let fake = PathBuf::from("/bin/true");
-        let binaries = NativeBinaries {
-            prometheus: fake.clone(),
-            alertmanager: fake.clone(),
-            jaeger: fake.clone(),
-            victoria_logs: fake,
-            opensearch: None,
-        };
+        let binaries = fake_binaries();
         let ports = Ports::allocate().expect("ports");
         let targets = dir.path().join("targets");
         render_all(
@@ -1388,14 +1386,7 @@ mod tests {
     fn every_template_renders_with_the_values_native_supplies() {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = StackConfig::for_tests();
-        let fake = PathBuf::from("/bin/true");
-        let binaries = NativeBinaries {
-            prometheus: fake.clone(),
-            alertmanager: fake.clone(),
-            jaeger: fake.clone(),
-            victoria_logs: fake,
-            opensearch: None,
-        };
+        let binaries = fake_binaries();
         let ports = Ports::allocate().expect("ports");
         let targets = dir.path().join("targets");
         let launches = render_all(
