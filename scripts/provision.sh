@@ -8,6 +8,10 @@
 #     stamp file records the same pin).
 #   - Prometheus 3.16 (prometheus-3.16, promtool-3.16) and Alertmanager 0.31 (alertmanager-0.31,
 #     amtool-0.31) the same way, beside Debian's 2.42 / 0.25 (`stack.prometheus-version`).
+#   - The local Kubernetes control plane (`gauntlet cluster up`, tests/kube_control_plane.rs):
+#     etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok from the tools
+#     modules tools/go/{etcd,kubernetes,kwok}, the same way (cached by the pinned version; a cold
+#     build is about 1,000 CPU-seconds and needs about 3 GB of memory per compile job).
 #   - The OpenSearch launcher (tools/java/opensearch-launcher, Maven on Java 17), for
 #     `stack.trace-store: opensearch`: jars in ${GAUNTLET_HOME}/opensearch/<version>/ and a
 #     `bin/opensearch-launcher` wrapper (skipped when its stamp records the same version and
@@ -19,6 +23,7 @@
 #   GAUNTLET_SKIP_APT=1        do not touch Debian packages
 #   GAUNTLET_FORCE_BUILD=1     rebuild the Go and Java tools even when the stamp matches
 #   GAUNTLET_SKIP_OPENSEARCH=1 do not build the OpenSearch launcher
+#   GAUNTLET_SKIP_KUBE=1       do not build the local Kubernetes control plane
 #
 # Loki, Grafana and Tempo are AGPL: this project builds and runs none of them. VictoriaLogs
 # (Apache-2.0) is the native stack's log store.
@@ -128,6 +133,32 @@ for t in alertmanager amtool; do
     "github.com/prometheus/alertmanager/cmd/$t" "$t $am_version" \
     -trimpath -ldflags "$(prom_version_flags "$am_version")"
 done
+# --- Local Kubernetes control plane (etcd, kube-*, kwok) ------------------------------------
+# What `gauntlet cluster up` and the Kubernetes tests start: a real API server with RBAC, its
+# controllers and scheduler, and kwok as the kubelet stand-in (pods run no containers).
+kube_binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+if [[ "${GAUNTLET_SKIP_KUBE:-0}" == 1 ]]; then
+  log "kubernetes: skipped (GAUNTLET_SKIP_KUBE=1)"
+else
+  etcd_version="$(pinned_version "$repo_root/tools/go/etcd" go.etcd.io/etcd/server/v3)"
+  build_go_tool_as etcd etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 \
+    "etcd $etcd_version" -trimpath -ldflags "-s -w"
+  # k8s.io/kubernetes v1.x.y is published as module version v1.x.y; the -X flags are what
+  # upstream's release build sets, so `--version` and /version report the real release.
+  kube_version="$(pinned_version "$repo_root/tools/go/kubernetes" k8s.io/kubernetes)"
+  kube_minor="$(cut -d. -f2 <<<"$kube_version")"
+  kube_v="k8s.io/component-base/version"
+  kube_ldflags="-s -w -X $kube_v.gitVersion=$kube_version -X $kube_v.gitMajor=1 \
+-X $kube_v.gitMinor=$kube_minor -X $kube_v.gitTreeState=clean -X $kube_v.buildDate=1970-01-01T00:00:00Z"
+  for t in kube-apiserver kube-controller-manager kube-scheduler; do
+    build_go_tool_as "$t" kubernetes k8s.io/kubernetes "k8s.io/kubernetes/cmd/$t" \
+      "$t $kube_version" -trimpath -ldflags "$kube_ldflags"
+  done
+  kwok_version="$(pinned_version "$repo_root/tools/go/kwok" sigs.k8s.io/kwok)"
+  build_go_tool_as kwok kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok "kwok $kwok_version" \
+    -trimpath -ldflags "-s -w"
+fi
+
 # --- OpenSearch launcher (Java 17, Maven) ---------------------------------------------------
 # An embedded single-node OpenSearch started by our own main class; only the scenarios that
 # set `stack.trace-store: opensearch` run it.
@@ -197,17 +228,17 @@ first_line() { # first non-empty output line of a command, or "missing"
   { "$@" 2>&1 || true; } | sed -n '/./{p;q}'
 }
 log "versions:"
-printf '  %-14s %s\n' prometheus "$(first_line prometheus --version)"
-printf '  %-14s %s\n' alertmanager "$(first_line prometheus-alertmanager --version)"
+printf '  %-24s %s\n' prometheus "$(first_line prometheus --version)"
+printf '  %-24s %s\n' alertmanager "$(first_line prometheus-alertmanager --version)"
 for t in jaeger victoria-logs "prometheus-$prom3_short" "promtool-$prom3_short" \
-         "alertmanager-$am_short" "amtool-$am_short" opensearch-launcher; do
+         "alertmanager-$am_short" "amtool-$am_short" opensearch-launcher "${kube_binaries[@]}"; do
   if [[ -x "$bin/$t" ]]; then
-    printf '  %-14s %s (%s)\n' "$t" "$(cat "$bin/$t.version" 2>/dev/null || echo unstamped)" "$bin/$t"
+    printf '  %-24s %s (%s)\n' "$t" "$(cat "$bin/$t.version" 2>/dev/null || echo unstamped)" "$bin/$t"
   else
-    printf '  %-14s missing\n' "$t"
+    printf '  %-24s missing\n' "$t"
   fi
 done
-printf '  %-14s %s\n' docker "$(first_line docker --version)"
-printf '  %-14s %s\n' wrk "$(first_line wrk --version)"
-printf '  %-14s %s\n' go "$(first_line go version)"
-printf '  %-14s %s\n' java "$(first_line java -version)"
+printf '  %-24s %s\n' docker "$(first_line docker --version)"
+printf '  %-24s %s\n' wrk "$(first_line wrk --version)"
+printf '  %-24s %s\n' go "$(first_line go version)"
+printf '  %-24s %s\n' java "$(first_line java -version)"
