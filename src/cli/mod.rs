@@ -44,6 +44,9 @@ pub enum Command {
     /// Start or stop the observability stack on its own.
     #[command(subcommand)]
     Stack(StackCommand),
+    /// Run a local Kubernetes control plane (etcd, API server, controllers, scheduler, kwok).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Run the instrumented sample services.
     Services(crate::services::ServicesArgs),
     /// Re-render reports from a saved results.json.
@@ -64,6 +67,12 @@ pub enum StackCommand {
     Up(crate::stack::cli::StackUpArgs),
     /// Stop a stack started with `stack up --detach`.
     Down(crate::stack::cli::StackDownArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Start the control plane, print its kubeconfig and keep it running until Ctrl-C.
+    Up(crate::cluster::local::cli::ClusterUpArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,6 +105,13 @@ pub async fn run(cli: Cli) -> i32 {
             crate::stack::cli::stack_down(&args, &mut std::io::stdout()).await,
             exit_code::STACK_FAILED,
         ),
+        Command::Cluster(ClusterCommand::Up(args)) => {
+            install_cleanup();
+            report(
+                crate::cluster::local::cli::cluster_up(&args, &mut std::io::stdout()).await,
+                exit_code::STACK_FAILED,
+            )
+        }
         Command::Services(args) => {
             install_cleanup();
             report(

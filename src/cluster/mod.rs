@@ -6,6 +6,8 @@
 //! - [`faults`]: pod-kill, scale-to-zero, rollout-restart, network-partition with rollback
 //! - [`discover`]: find Prometheus, Alertmanager, Jaeger, Loki/VictoriaLogs, Grafana Services
 //!   and port-forward to them through the API
+//! - [`local`]: a real control plane on this machine (etcd, kube-apiserver, controllers,
+//!   scheduler, kwok) for tests and `gauntlet cluster up`
 //! - [`workers`]: distributed load as a Kubernetes Job, the exact merge of worker results,
 //!   and the `load-worker` entry point
 //!
@@ -15,11 +17,13 @@ pub mod api;
 pub mod discover;
 pub mod faults;
 pub mod guard;
+pub mod local;
 pub mod workers;
 
 pub use api::{ApiCall, ApiError, Method, Name, Selector, Workload, WorkloadKind, connect};
 pub use discover::{Component, ForwardLimits, PortForwards};
 pub use faults::{Injection, KubeFault, KubeFaultError, KubeFaults};
+pub use local::{KubeBinaries, LocalControlPlane, LocalError, LocalOptions, StartupTimes};
 pub use guard::{GuardError, Mode, PlanError, PlannedAction, Refusal, plan, render_plan};
 pub use workers::{
     DistributedLoad, DistributedReport, JobConfig, LoadWorkerArgs, MergedLoad, WorkerError,

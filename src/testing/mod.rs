@@ -35,6 +35,26 @@ pub fn require<T>(what: &str, availability: Result<T, String>) -> Option<T> {
 
 use std::path::{Path, PathBuf};
 
+/// Starts the local Kubernetes control plane (`cluster::local`) for a test. Missing binaries
+/// give `None` after a `SKIPPED` line (a failure under `GAUNTLET_REQUIRE_STACK=1`); any other
+/// start error fails the test with the component's log, since the binaries are there and
+/// should work.
+pub async fn local_control_plane(
+    options: &crate::cluster::LocalOptions,
+) -> Option<crate::cluster::LocalControlPlane> {
+    let binaries = require(
+        "local kubernetes control plane",
+        crate::cluster::KubeBinaries::find().map_err(|e| e.to_string()),
+    )?;
+    match crate::cluster::LocalControlPlane::start_with(&binaries, options).await {
+        Ok(plane) => Some(plane),
+        Err(e) => panic!(
+            "the local control plane did not start: {}",
+            crate::error_chain::error_chain(&e)
+        ),
+    }
+}
+
 use crate::report::{ExpectationStatus, ScenarioResult};
 use crate::runner::{RunContext, ScenarioRun};
 

@@ -1,0 +1,704 @@
+//! Starting, using and stopping the local control plane.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{LocalError, kwok, pki};
+use crate::stack::ManagedProcess;
+use crate::stack::binaries::find_executable;
+use crate::stack::process::{pid_exists, process_state};
+use crate::verdict::poll::{Backoff, Probe, poll_until};
+
+/// The name of the one fake node kwok runs pods on.
+pub const NODE_NAME: &str = "kwok-node-0";
+
+/// Bytes of a component's log quoted when it fails to start.
+const LOG_TAIL_BYTES: u64 = 3000;
+
+/// The controllers the plane runs: workloads, namespaces, ServiceAccounts and their tokens,
+/// garbage collection and endpoints. Left out: node lifecycle and taint eviction (kwok's node
+/// has no real kubelet heartbeat to judge, and eviction would only add noise), cloud, volume
+/// and certificate controllers (nothing here uses them).
+const CONTROLLERS: &[&str] = &[
+    "deployment-controller",
+    "replicaset-controller",
+    "statefulset-controller",
+    "daemonset-controller",
+    "job-controller",
+    "cronjob-controller",
+    "ttl-after-finished-controller",
+    "replicationcontroller-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "root-ca-certificate-publisher-controller",
+    "garbage-collector-controller",
+    "pod-garbage-collector-controller",
+    "endpoints-controller",
+    "endpointslice-controller",
+    "disruption-controller",
+    "resourcequota-controller",
+    "clusterrole-aggregation-controller",
+];
+
+/// Where each control-plane executable is (`$GAUNTLET_HOME/bin`, then `PATH`; an environment
+/// variable per binary overrides both).
+#[derive(Debug, Clone)]
+pub struct KubeBinaries {
+    pub etcd: PathBuf,
+    pub kube_apiserver: PathBuf,
+    pub kube_controller_manager: PathBuf,
+    pub kube_scheduler: PathBuf,
+    pub kwok: PathBuf,
+}
+
+impl KubeBinaries {
+    /// Finds all five, or names every one that is missing and how to get it.
+    pub fn find() -> Result<Self, LocalError> {
+        const HINT: &str = "run scripts/provision.sh (builds the local Kubernetes control plane from tools/go into $GAUNTLET_HOME/bin)";
+        let mut missing = Vec::new();
+        let mut find = |name: &str, env: &str| match find_executable(&[name], Some(env), HINT) {
+            Ok(path) => path,
+            Err(reason) => {
+                missing.push(reason);
+                PathBuf::new()
+            }
+        };
+        let found = KubeBinaries {
+            etcd: find("etcd", "GAUNTLET_ETCD"),
+            kube_apiserver: find("kube-apiserver", "GAUNTLET_KUBE_APISERVER"),
+            kube_controller_manager: find(
+                "kube-controller-manager",
+                "GAUNTLET_KUBE_CONTROLLER_MANAGER",
+            ),
+            kube_scheduler: find("kube-scheduler", "GAUNTLET_KUBE_SCHEDULER"),
+            kwok: find("kwok", "GAUNTLET_KWOK"),
+        };
+        if missing.is_empty() {
+            Ok(found)
+        } else {
+            Err(LocalError::MissingBinary(missing.join("; ")))
+        }
+    }
+}
+
+/// How to start the plane.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// Keep the run's files (certificates, kubeconfigs, logs, etcd data) here instead of a
+    /// fresh temporary directory. Created if missing, refused if not empty; removed on stop
+    /// either way.
+    pub dir: Option<PathBuf>,
+    /// More kwok configuration documents (YAML): `ClusterLogs`, `ClusterPortForward`, `Stage`.
+    pub kwok_config: Vec<String>,
+    /// Whether pods owned by a Job succeed right after they run (so Jobs complete).
+    pub job_pods_complete: bool,
+    /// Limit for the whole start, from etcd to the node being Ready.
+    pub ready_timeout: Duration,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            dir: None,
+            kwok_config: Vec::new(),
+            job_pods_complete: true,
+            ready_timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+/// How long the start took, from the first process spawned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StartupTimes {
+    /// The API server answered `/readyz`.
+    pub api_ready: Duration,
+    /// The fake node was Ready (pods can run from here on).
+    pub node_ready: Duration,
+}
+
+/// The run directory, removed when dropped (after the processes, which are declared first).
+#[derive(Debug)]
+struct RunDir(PathBuf);
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.0)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(%error, dir = %self.0.display(), "cannot remove the control plane's run directory");
+        }
+    }
+}
+
+/// A running control plane. Stop it with [`stop`](Self::stop); dropping it also kills every
+/// process group and removes the run directory.
+#[derive(Debug)]
+pub struct LocalControlPlane {
+    // Declared before `dir`: fields drop in order, so processes die before their files go.
+    processes: Vec<ManagedProcess>,
+    dir: RunDir,
+    server: String,
+    ca_cert: PathBuf,
+    kubeconfig: PathBuf,
+    kwok_port: u16,
+    startup: StartupTimes,
+}
+
+/// A component that is starting: what to poll and whose log to quote.
+struct Starting<'a> {
+    component: &'a str,
+    processes: &'a [ManagedProcess],
+}
+
+impl LocalControlPlane {
+    /// Finds the binaries and starts the plane; [`LocalError::MissingBinary`] when one is not
+    /// installed.
+    pub async fn start(options: &LocalOptions) -> Result<Self, LocalError> {
+        let binaries = KubeBinaries::find()?;
+        Self::start_with(&binaries, options).await
+    }
+
+    /// Starts etcd, the API server, the controller manager, the scheduler and kwok, creates the
+    /// fake node and waits until it is Ready. On any failure everything started is stopped.
+    pub async fn start_with(
+        binaries: &KubeBinaries,
+        options: &LocalOptions,
+    ) -> Result<Self, LocalError> {
+        let dir = run_dir(options.dir.as_deref())?;
+        let root = dir.0.clone();
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| LocalError::Io { path, source }
+        };
+        let pki_dir = root.join("pki");
+        let logs = root.join("logs");
+        for d in [&pki_dir, &logs] {
+            std::fs::create_dir_all(d).map_err(io(d))?;
+        }
+        let pki = pki::make(&pki_dir)?;
+        let admin = pki::client(&pki_dir, "admin", "gauntlet-admin", "system:masters")?;
+        // The control plane's own components are cluster admins here (one identity each, so
+        // audit and logs tell them apart); RBAC binds everyone else, which the tests prove.
+        let kcm = pki::client(
+            &pki_dir,
+            "controller-manager",
+            "system:kube-controller-manager",
+            "system:masters",
+        )?;
+        let scheduler = pki::client(
+            &pki_dir,
+            "scheduler",
+            "system:kube-scheduler",
+            "system:masters",
+        )?;
+        let kwok_id = pki::client(
+            &pki_dir,
+            "kwok",
+            &format!("system:node:{NODE_NAME}"),
+            "system:masters",
+        )?;
+        let [
+            etcd_port,
+            peer_port,
+            api_port,
+            kcm_port,
+            sched_port,
+            kwok_port,
+        ] = <[u16; 6]>::try_from(crate::stack::ports::allocate_ports(6)?)
+            .expect("allocate_ports(6) returns six ports");
+        let server = format!("https://127.0.0.1:{api_port}");
+        let kubeconfig = root.join("admin.kubeconfig");
+        let mut component_configs = Vec::new();
+        for (name, id) in [
+            ("admin", &admin),
+            ("controller-manager", &kcm),
+            ("scheduler", &scheduler),
+            ("kwok", &kwok_id),
+        ] {
+            let path = root.join(format!("{name}.kubeconfig"));
+            pki::write_kubeconfig(&path, &server, &pki.ca_cert, pki::Credential::Cert(id))?;
+            component_configs.push(path);
+        }
+        let kwok_config = root.join("kwok.yaml");
+        pki::write_private(
+            &kwok_config,
+            &kwok::config(options.job_pods_complete, &options.kwok_config),
+        )?;
+
+        let started = Instant::now();
+        let deadline = started + options.ready_timeout;
+        let mut plane = LocalControlPlane {
+            processes: Vec::new(),
+            dir,
+            server: server.clone(),
+            ca_cert: pki.ca_cert.clone(),
+            kubeconfig,
+            kwok_port,
+            startup: StartupTimes {
+                api_ready: Duration::ZERO,
+                node_ready: Duration::ZERO,
+            },
+        };
+
+        let etcd_url = format!("http://127.0.0.1:{etcd_port}");
+        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let mut etcd = std::process::Command::new(&binaries.etcd);
+        etcd.arg("--name=gauntlet")
+            .arg(format!("--data-dir={}", root.join("etcd").display()))
+            .arg(format!("--listen-client-urls={etcd_url}"))
+            .arg(format!("--advertise-client-urls={etcd_url}"))
+            .arg(format!("--listen-peer-urls={peer_url}"))
+            .arg(format!("--initial-advertise-peer-urls={peer_url}"))
+            .arg(format!("--initial-cluster=gauntlet={peer_url}"))
+            // A throwaway store: durability across power loss buys nothing here.
+            .arg("--unsafe-no-fsync")
+            .arg("--log-level=warn");
+        plane.spawn("etcd", etcd, &logs)?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| LocalError::Client {
+                kubeconfig: PathBuf::from("(etcd health check)"),
+                source: Box::new(e),
+            })?;
+        let health = format!("{etcd_url}/health");
+        plane
+            .wait("etcd", deadline, || {
+                let http = http.clone();
+                let health = health.clone();
+                async move {
+                    match http.get(&health).send().await {
+                        Ok(r) if r.status().is_success() => Ok(()),
+                        Ok(r) => Err(format!("HTTP {}", r.status())),
+                        Err(e) => Err(crate::error_chain::error_chain(&e)),
+                    }
+                }
+            })
+            .await?;
+
+        let mut api = std::process::Command::new(&binaries.kube_apiserver);
+        api.arg(format!("--etcd-servers={etcd_url}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg("--advertise-address=127.0.0.1")
+            .arg(format!("--secure-port={api_port}"))
+            .arg(format!("--cert-dir={}", root.join("apiserver").display()))
+            // One API server, no kube-proxy: nothing reads the kubernetes Service's endpoints.
+            .arg("--endpoint-reconciler-type=none")
+            .arg("--authorization-mode=Node,RBAC")
+            // An allocation range only; nothing routes to it.
+            .arg("--service-cluster-ip-range=10.96.0.0/16")
+            .arg(format!("--client-ca-file={}", pki.ca_cert.display()))
+            .arg(format!("--tls-cert-file={}", pki.serving_cert.display()))
+            .arg(format!(
+                "--tls-private-key-file={}",
+                pki.serving_key.display()
+            ))
+            .arg(format!(
+                "--service-account-key-file={}",
+                pki.sa_pub.display()
+            ))
+            .arg(format!(
+                "--service-account-signing-key-file={}",
+                pki.sa_key.display()
+            ))
+            .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
+            // Pod logs and port-forward go to kwok's server, whose certificate the CA signed.
+            .arg(format!(
+                "--kubelet-client-certificate={}",
+                admin.cert.display()
+            ))
+            .arg(format!("--kubelet-client-key={}", admin.key.display()))
+            .arg(format!(
+                "--kubelet-certificate-authority={}",
+                pki.ca_cert.display()
+            ))
+            .arg("--kubelet-preferred-address-types=InternalIP")
+            .arg("--profiling=false");
+        plane.spawn("kube-apiserver", api, &logs)?;
+        let admin_config = plane.kubeconfig.clone();
+        plane
+            .wait("kube-apiserver", deadline, || {
+                let admin_config = admin_config.clone();
+                async move {
+                    let client = client_from(&admin_config)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let request = http::Request::get("/readyz")
+                        .body(Vec::new())
+                        .expect("a GET with a static path is a valid request");
+                    client
+                        .request_text(request)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| crate::error_chain::error_chain(&e))
+                }
+            })
+            .await?;
+        plane.startup.api_ready = started.elapsed();
+
+        let common = |cmd: &mut std::process::Command, config: &Path, port: u16| {
+            cmd.arg(format!("--kubeconfig={}", config.display()))
+                .arg(format!("--authentication-kubeconfig={}", config.display()))
+                .arg(format!("--authorization-kubeconfig={}", config.display()))
+                .arg("--bind-address=127.0.0.1")
+                .arg(format!("--secure-port={port}"))
+                .arg("--leader-elect=false");
+        };
+        let mut kcm_cmd = std::process::Command::new(&binaries.kube_controller_manager);
+        common(&mut kcm_cmd, &component_configs[1], kcm_port);
+        kcm_cmd
+            .arg(format!("--controllers={}", CONTROLLERS.join(",")))
+            .arg(format!(
+                "--service-account-private-key-file={}",
+                pki.sa_key.display()
+            ))
+            .arg(format!("--root-ca-file={}", pki.ca_cert.display()))
+            .arg(format!(
+                "--cert-dir={}",
+                root.join("controller-manager").display()
+            ));
+        plane.spawn("kube-controller-manager", kcm_cmd, &logs)?;
+        let mut sched_cmd = std::process::Command::new(&binaries.kube_scheduler);
+        common(&mut sched_cmd, &component_configs[2], sched_port);
+        sched_cmd.arg(format!("--cert-dir={}", root.join("scheduler").display()));
+        plane.spawn("kube-scheduler", sched_cmd, &logs)?;
+        let mut kwok_cmd = std::process::Command::new(&binaries.kwok);
+        kwok_cmd
+            .arg(format!("--kubeconfig={}", component_configs[3].display()))
+            .arg(format!("--config={}", kwok_config.display()))
+            .arg(format!(
+                "--manage-nodes-with-annotation-selector={}={}",
+                kwok::NODE_ANNOTATION.0,
+                kwok::NODE_ANNOTATION.1
+            ))
+            .arg("--node-ip=127.0.0.1")
+            .arg(format!("--node-port={kwok_port}"))
+            .arg(format!("--server-address=127.0.0.1:{kwok_port}"))
+            .arg(format!("--tls-cert-file={}", pki.serving_cert.display()))
+            .arg(format!(
+                "--tls-private-key-file={}",
+                pki.serving_key.display()
+            ))
+            .arg("--cidr=10.244.0.0/16");
+        plane.spawn("kwok", kwok_cmd, &logs)?;
+
+        let admin = plane.admin_client().await?;
+        let node = kwok::node(NODE_NAME);
+        let create = http::Request::post("/api/v1/nodes")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(&node).expect("a JSON value always serializes"))
+            .expect("a POST with a static path is a valid request");
+        admin
+            .request::<serde_json::Value>(create)
+            .await
+            .map_err(|source| LocalError::Api {
+                what: format!("cannot create the fake node {NODE_NAME}"),
+                source: Box::new(source),
+            })?;
+        plane
+            .wait("kwok", deadline, || {
+                let admin = admin.clone();
+                async move { node_ready(&admin).await }
+            })
+            .await?;
+        plane.startup.node_ready = started.elapsed();
+        tracing::info!(
+            dir = %root.display(),
+            server = %plane.server,
+            api_ready = ?plane.startup.api_ready,
+            node_ready = ?plane.startup.node_ready,
+            "local control plane up"
+        );
+        Ok(plane)
+    }
+
+    fn spawn(
+        &mut self,
+        name: &str,
+        command: std::process::Command,
+        logs: &Path,
+    ) -> Result<(), LocalError> {
+        self.processes
+            .push(ManagedProcess::spawn(name, command, logs)?);
+        Ok(())
+    }
+
+    /// Polls `probe` until it answers `Ok`, any started process exits, or `deadline` passes;
+    /// errors quote the log of the component that failed.
+    async fn wait<F, Fut>(
+        &self,
+        component: &str,
+        deadline: Instant,
+        mut probe: F,
+    ) -> Result<(), LocalError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>>,
+    {
+        let watched: Vec<(String, u32)> = self
+            .processes
+            .iter()
+            .map(|p| (p.name().to_owned(), p.pid()))
+            .collect();
+        let outcome = poll_until(
+            deadline,
+            Backoff {
+                initial: Duration::from_millis(50),
+                max: Duration::from_millis(500),
+            },
+            || {
+                let exited = watched
+                    .iter()
+                    .find(|(_, pid)| !pid_exists(*pid) || process_state(*pid) == Some('Z'))
+                    .map(|(name, _)| name.clone());
+                let answer = probe();
+                async move {
+                    // A dead component ends the wait at once, with its own log.
+                    if let Some(name) = exited {
+                        return Probe::Met(Err(name));
+                    }
+                    match answer.await {
+                        Ok(()) => Probe::Met(Ok(())),
+                        Err(last) => Probe::NotYet(last),
+                    }
+                }
+            },
+        )
+        .await;
+        let starting = Starting {
+            component,
+            processes: &self.processes,
+        };
+        match outcome.met.map(|seen| seen.evidence) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(exited)) => Err(starting.failure(&exited, "exited while starting".into())),
+            None => {
+                let last = outcome
+                    .last_observed
+                    .map(|(what, _)| what)
+                    .unwrap_or_else(|| "no answer".into());
+                Err(starting.failure(component, format!("not ready in time (last: {last})")))
+            }
+        }
+    }
+
+    /// `https://127.0.0.1:<port>`: the API server.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The run directory (certificates, kubeconfigs, `logs/`, etcd's data).
+    pub fn dir(&self) -> &Path {
+        &self.dir.0
+    }
+
+    /// The components' logs, one `<name>.log` each.
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.0.join("logs")
+    }
+
+    /// The cluster CA's certificate (PEM), which signed the API server's certificate.
+    pub fn ca_cert_path(&self) -> &Path {
+        &self.ca_cert
+    }
+
+    /// A kubeconfig for a cluster admin (`system:masters`): `export KUBECONFIG=<this>`.
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The fake node's name.
+    pub fn node_name(&self) -> &str {
+        NODE_NAME
+    }
+
+    /// The port of kwok's kubelet endpoint (pod logs, port-forward), on 127.0.0.1.
+    pub fn kwok_port(&self) -> u16 {
+        self.kwok_port
+    }
+
+    /// How long the start took.
+    pub fn startup(&self) -> StartupTimes {
+        self.startup
+    }
+
+    /// `(name, pid)` of every component; each pid is also its process group.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.processes
+            .iter()
+            .map(|p| (p.name().to_owned(), p.pid()))
+            .collect()
+    }
+
+    /// Resident memory of the components now (sum of `VmRSS`), in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        self.processes.iter().map(|p| rss_of(p.pid())).sum()
+    }
+
+    /// A client with the admin kubeconfig.
+    pub async fn admin_client(&self) -> Result<kube::Client, LocalError> {
+        client_from(&self.kubeconfig).await
+    }
+
+    /// Asks the API server for a token of ServiceAccount `namespace/name` (TokenRequest, one
+    /// hour) and writes a kubeconfig that uses it, `sa-<namespace>-<name>.kubeconfig` in the
+    /// run directory. The ServiceAccount must exist.
+    pub async fn service_account_kubeconfig(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<PathBuf, LocalError> {
+        let admin = self.admin_client().await?;
+        let body = serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": { "expirationSeconds": 3600 },
+        });
+        let ns = crate::cluster::Name::parse("namespace", namespace)?;
+        let sa = crate::cluster::Name::parse("service account", name)?;
+        let request = http::Request::post(format!(
+            "/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token"
+        ))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(&body).expect("a JSON value always serializes"))
+        .expect("validated names make a valid path");
+        let answer: serde_json::Value =
+            admin
+                .request(request)
+                .await
+                .map_err(|source| LocalError::Api {
+                    what: format!("cannot get a token for service account {ns}/{sa}"),
+                    source: Box::new(source),
+                })?;
+        let Some(token) = answer["status"]["token"].as_str().filter(|t| !t.is_empty()) else {
+            return Err(LocalError::NoToken(format!("{ns}/{sa}")));
+        };
+        let path = self.dir.0.join(format!("sa-{ns}-{sa}.kubeconfig"));
+        pki::write_kubeconfig(
+            &path,
+            &self.server,
+            &self.ca_cert,
+            pki::Credential::Token(token),
+        )?;
+        Ok(path)
+    }
+
+    /// A client authenticated as ServiceAccount `namespace/name` (see
+    /// [`service_account_kubeconfig`](Self::service_account_kubeconfig)).
+    pub async fn service_account_client(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<kube::Client, LocalError> {
+        let path = self.service_account_kubeconfig(namespace, name).await?;
+        client_from(&path).await
+    }
+
+    /// Stops every component (kwok and the controllers first, etcd last) and removes the run
+    /// directory.
+    pub async fn stop(mut self) {
+        while let Some(mut p) = self.processes.pop() {
+            p.stop().await;
+        }
+        // `self` drops here: no processes left, and RunDir removes the directory.
+    }
+}
+
+impl Starting<'_> {
+    fn failure(&self, name: &str, problem: String) -> LocalError {
+        let process = self
+            .processes
+            .iter()
+            .find(|p| p.name() == name)
+            .or_else(|| self.processes.iter().find(|p| p.name() == self.component));
+        LocalError::NotReady {
+            component: name.to_owned(),
+            problem,
+            log: process
+                .map(|p| p.log_path().to_path_buf())
+                .unwrap_or_default(),
+            log_tail: process
+                .map(|p| p.log_tail(LOG_TAIL_BYTES))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn run_dir(dir: Option<&Path>) -> Result<RunDir, LocalError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LocalError::Io { path, source }
+    };
+    match dir {
+        Some(dir) => {
+            if dir.exists() {
+                let mut entries = std::fs::read_dir(dir).map_err(io(dir))?;
+                if entries.next().is_some() {
+                    return Err(LocalError::DirNotEmpty(dir.to_path_buf()));
+                }
+            }
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+            let dir = std::fs::canonicalize(dir).map_err(io(dir))?;
+            Ok(RunDir(dir))
+        }
+        None => {
+            let tmp = tempfile::Builder::new()
+                .prefix("gauntlet-cluster-")
+                .tempdir()
+                .map_err(io(&std::env::temp_dir()))?;
+            Ok(RunDir(tmp.keep()))
+        }
+    }
+}
+
+async fn client_from(kubeconfig: &Path) -> Result<kube::Client, LocalError> {
+    let err = |source: Box<dyn std::error::Error + Send + Sync>| LocalError::Client {
+        kubeconfig: kubeconfig.to_path_buf(),
+        source,
+    };
+    let file = kube::config::Kubeconfig::read_from(kubeconfig).map_err(|e| err(Box::new(e)))?;
+    let config =
+        kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(|e| err(Box::new(e)))?;
+    kube::Client::try_from(config).map_err(|e| err(Box::new(e)))
+}
+
+/// Whether the fake node reports `Ready=True`.
+async fn node_ready(admin: &kube::Client) -> Result<(), String> {
+    let request = http::Request::get(format!("/api/v1/nodes/{NODE_NAME}"))
+        .body(Vec::new())
+        .expect("a GET with a static path is a valid request");
+    let node: serde_json::Value = admin
+        .request(request)
+        .await
+        .map_err(|e| crate::error_chain::error_chain(&e))?;
+    let ready = node["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Ready")
+        .map(|c| c["status"].as_str().unwrap_or_default().to_owned());
+    match ready.as_deref() {
+        Some("True") => Ok(()),
+        Some(other) => Err(format!("node {NODE_NAME} Ready={other}")),
+        None => Err(format!("node {NODE_NAME} has no Ready condition yet")),
+    }
+}
+
+/// `VmRSS` of `pid` in bytes (0 when it is gone).
+fn rss_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
+}
