@@ -18,10 +18,12 @@ pub const NODE_NAME: &str = "kwok-node-0";
 const LOG_TAIL_BYTES: u64 = 3000;
 
 /// The controllers the plane runs: workloads, namespaces, ServiceAccounts and their tokens,
-/// garbage collection and endpoints. Left out: node lifecycle and taint eviction (kwok's node
-/// has no real kubelet heartbeat to judge, and eviction would only add noise), cloud, volume
-/// and certificate controllers (nothing here uses them).
+/// garbage collection, endpoints, and node lifecycle (it lifts the `not-ready` taint every new
+/// node gets once kwok reports it Ready; kwok renews the node's Lease so it stays Ready).
+/// Left out: taint eviction, cloud, volume and certificate controllers (nothing here uses
+/// them).
 const CONTROLLERS: &[&str] = &[
+    "node-lifecycle-controller",
     "deployment-controller",
     "replicaset-controller",
     "statefulset-controller",
@@ -115,7 +117,7 @@ impl Default for LocalOptions {
 pub struct StartupTimes {
     /// The API server answered `/readyz`.
     pub api_ready: Duration,
-    /// The fake node was Ready (pods can run from here on).
+    /// The fake node was Ready and untainted (pods can run from here on).
     pub node_ready: Duration,
 }
 
@@ -270,13 +272,7 @@ impl LocalControlPlane {
             .wait("etcd", deadline, || {
                 let http = http.clone();
                 let health = health.clone();
-                async move {
-                    match http.get(&health).send().await {
-                        Ok(r) if r.status().is_success() => Ok(()),
-                        Ok(r) => Err(format!("HTTP {}", r.status())),
-                        Err(e) => Err(crate::error_chain::error_chain(&e)),
-                    }
-                }
+                async move { http_ok(&http, &health).await }
             })
             .await?;
 
@@ -319,23 +315,27 @@ impl LocalControlPlane {
             .arg("--kubelet-preferred-address-types=InternalIP")
             .arg("--profiling=false");
         plane.spawn("kube-apiserver", api, &logs)?;
-        let admin_config = plane.kubeconfig.clone();
+        // `/readyz` is public (system:public-info-viewer), so plain HTTPS trusting our CA will
+        // do; a kube client here would log every refused connection as an error.
+        let ca_pem = std::fs::read(&pki.ca_cert).map_err(io(&pki.ca_cert))?;
+        let https = reqwest::Certificate::from_pem(&ca_pem)
+            .and_then(|ca| {
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .timeout(Duration::from_secs(2))
+                    .tls_certs_only([ca])
+                    .build()
+            })
+            .map_err(|e| LocalError::Client {
+                kubeconfig: plane.kubeconfig.clone(),
+                source: Box::new(e),
+            })?;
+        let readyz = format!("{server}/readyz");
         plane
             .wait("kube-apiserver", deadline, || {
-                let admin_config = admin_config.clone();
-                async move {
-                    let client = client_from(&admin_config)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let request = http::Request::get("/readyz")
-                        .body(Vec::new())
-                        .expect("a GET with a static path is a valid request");
-                    client
-                        .request_text(request)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| crate::error_chain::error_chain(&e))
-                }
+                let https = https.clone();
+                let readyz = readyz.clone();
+                async move { http_ok(&https, &readyz).await }
             })
             .await?;
         plane.startup.api_ready = started.elapsed();
@@ -383,7 +383,8 @@ impl LocalControlPlane {
                 "--tls-private-key-file={}",
                 pki.serving_key.display()
             ))
-            .arg("--cidr=10.244.0.0/16");
+            .arg("--cidr=10.244.0.0/16")
+            .arg("--node-lease-duration-seconds=40");
         plane.spawn("kwok", kwok_cmd, &logs)?;
 
         let admin = plane.admin_client().await?;
@@ -668,6 +669,15 @@ async fn client_from(kubeconfig: &Path) -> Result<kube::Client, LocalError> {
     kube::Client::try_from(config).map_err(|e| err(Box::new(e)))
 }
 
+/// `Ok` when `url` answers 2xx, else what it answered.
+async fn http_ok(client: &reqwest::Client, url: &str) -> Result<(), String> {
+    match client.get(url).send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("HTTP {}", r.status())),
+        Err(e) => Err(crate::error_chain::error_chain(&e)),
+    }
+}
+
 /// Whether the fake node reports `Ready=True`.
 async fn node_ready(admin: &kube::Client) -> Result<(), String> {
     let request = http::Request::get(format!("/api/v1/nodes/{NODE_NAME}"))
@@ -683,7 +693,17 @@ async fn node_ready(admin: &kube::Client) -> Result<(), String> {
         .flatten()
         .find(|c| c["type"] == "Ready")
         .map(|c| c["status"].as_str().unwrap_or_default().to_owned());
+    // The node lifecycle controller lifts the taint every new node gets; until then nothing
+    // schedules.
+    let tainted = node["spec"]["taints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|t| t["key"] == "node.kubernetes.io/not-ready");
     match ready.as_deref() {
+        Some("True") if tainted => Err(format!(
+            "node {NODE_NAME} is Ready but still tainted node.kubernetes.io/not-ready"
+        )),
         Some("True") => Ok(()),
         Some(other) => Err(format!("node {NODE_NAME} Ready={other}")),
         None => Err(format!("node {NODE_NAME} has no Ready condition yet")),
