@@ -511,3 +511,85 @@ async fn rbac_yaml_allows_every_call_gauntlet_makes_and_forbids_the_rest() {
     assert!(!can(&sa, "deletecollection", "pods", "", "other").await);
     plane.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_up_prints_a_working_kubeconfig_and_sigterm_removes_everything() {
+    use std::io::BufRead as _;
+    if gauntlet::testing::require(
+        "local kubernetes control plane",
+        gauntlet::cluster::KubeBinaries::find().map_err(|e| e.to_string()),
+    )
+    .is_none()
+    {
+        return;
+    }
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let dir = scratch.path().join("cluster");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(["cluster", "up", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gauntlet cluster up starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    while !printed.iter().any(|l: &String| l.starts_with("running;")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => printed.push(line),
+            Err(e) => {
+                let _ = child.kill();
+                panic!(
+                    "cluster up did not say running ({e}); printed:\n{}",
+                    printed.join("\n")
+                );
+            }
+        }
+    }
+    let kubeconfig = dir
+        .canonicalize()
+        .expect("dir exists")
+        .join("admin.kubeconfig");
+    assert!(
+        printed.contains(&format!("export KUBECONFIG={}", kubeconfig.display())),
+        "{printed:?}"
+    );
+    // The printed kubeconfig reaches a cluster whose node is Ready.
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig parses"),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("kubeconfig loads");
+    let client = kube::Client::try_from(config).expect("client");
+    let node = admin(
+        &client,
+        call(Method::Get, "/api/v1/nodes/kwok-node-0", None),
+    )
+    .await;
+    assert_eq!(node["metadata"]["name"], "kwok-node-0");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits")),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status}");
+    // The reader thread ends at EOF, when the process has exited.
+    let rest: Vec<String> = rx.iter().collect();
+    assert_eq!(rest, ["stopping the control plane", "stopped"]);
+    assert!(!dir.exists(), "{} survived SIGTERM", dir.display());
+}

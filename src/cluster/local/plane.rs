@@ -259,21 +259,21 @@ impl LocalControlPlane {
             .arg("--unsafe-no-fsync")
             .arg("--log-level=warn");
         plane.spawn("etcd", etcd, &logs)?;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .map_err(|e| LocalError::Client {
-                kubeconfig: PathBuf::from("(etcd health check)"),
-                source: Box::new(e),
-            })?;
-        let health = format!("{etcd_url}/health");
-        plane
-            .wait("etcd", deadline, || {
-                let http = http.clone();
-                let health = health.clone();
-                async move { http_ok(&http, &health).await }
+        // etcd speaks plain HTTP; the API server's `/readyz` is public
+        // (system:public-info-viewer), so HTTPS trusting our CA will do. A kube client here
+        // would log every refused connection as an error.
+        let ca_pem = std::fs::read(&pki.ca_cert).map_err(io(&pki.ca_cert))?;
+        let http = reqwest::Certificate::from_pem(&ca_pem)
+            .and_then(|ca| {
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .timeout(Duration::from_secs(2))
+                    .tls_certs_only([ca])
+                    .build()
             })
+            .map_err(LocalError::HttpClient)?;
+        plane
+            .wait_http("etcd", deadline, &http, format!("{etcd_url}/health"))
             .await?;
 
         let mut api = std::process::Command::new(&binaries.kube_apiserver);
@@ -315,28 +315,13 @@ impl LocalControlPlane {
             .arg("--kubelet-preferred-address-types=InternalIP")
             .arg("--profiling=false");
         plane.spawn("kube-apiserver", api, &logs)?;
-        // `/readyz` is public (system:public-info-viewer), so plain HTTPS trusting our CA will
-        // do; a kube client here would log every refused connection as an error.
-        let ca_pem = std::fs::read(&pki.ca_cert).map_err(io(&pki.ca_cert))?;
-        let https = reqwest::Certificate::from_pem(&ca_pem)
-            .and_then(|ca| {
-                reqwest::Client::builder()
-                    .no_proxy()
-                    .timeout(Duration::from_secs(2))
-                    .tls_certs_only([ca])
-                    .build()
-            })
-            .map_err(|e| LocalError::Client {
-                kubeconfig: plane.kubeconfig.clone(),
-                source: Box::new(e),
-            })?;
-        let readyz = format!("{server}/readyz");
         plane
-            .wait("kube-apiserver", deadline, || {
-                let https = https.clone();
-                let readyz = readyz.clone();
-                async move { http_ok(&https, &readyz).await }
-            })
+            .wait_http(
+                "kube-apiserver",
+                deadline,
+                &http,
+                format!("{server}/readyz"),
+            )
             .await?;
         plane.startup.api_ready = started.elapsed();
 
@@ -426,6 +411,22 @@ impl LocalControlPlane {
         self.processes
             .push(ManagedProcess::spawn(name, command, logs)?);
         Ok(())
+    }
+
+    /// [`wait`](Self::wait) until `url` answers 2xx.
+    async fn wait_http(
+        &self,
+        component: &str,
+        deadline: Instant,
+        client: &reqwest::Client,
+        url: String,
+    ) -> Result<(), LocalError> {
+        self.wait(component, deadline, || {
+            let client = client.clone();
+            let url = url.clone();
+            async move { http_ok(&client, &url).await }
+        })
+        .await
     }
 
     /// Polls `probe` until it answers `Ok`, any started process exits, or `deadline` passes;
