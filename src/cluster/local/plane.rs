@@ -59,14 +59,12 @@ pub struct KubeBinaries {
 impl KubeBinaries {
     /// Finds all five, or names every one that is missing and how to get it.
     pub fn find() -> Result<Self, LocalError> {
-        const HINT: &str = "run scripts/provision.sh (builds the local Kubernetes control plane from tools/go into $GAUNTLET_HOME/bin)";
         let mut missing = Vec::new();
-        let mut find = |name: &str, env: &str| match find_executable(&[name], Some(env), HINT) {
-            Ok(path) => path,
-            Err(reason) => {
-                missing.push(reason);
+        let mut find = |name: &'static str, env: &str| {
+            find_executable(&[name], Some(env), "").unwrap_or_else(|_| {
+                missing.push(name);
                 PathBuf::new()
-            }
+            })
         };
         let found = KubeBinaries {
             etcd: find("etcd", "GAUNTLET_ETCD"),
@@ -79,10 +77,13 @@ impl KubeBinaries {
             kwok: find("kwok", "GAUNTLET_KWOK"),
         };
         if missing.is_empty() {
-            Ok(found)
-        } else {
-            Err(LocalError::MissingBinary(missing.join("; ")))
+            return Ok(found);
         }
+        Err(LocalError::MissingBinary(format!(
+            "{} not found in {} or PATH (or GAUNTLET_ETCD, GAUNTLET_KUBE_APISERVER, …); run scripts/provision.sh, which builds the local Kubernetes control plane from tools/go",
+            missing.join(", "),
+            crate::stack::config::gauntlet_home().join("bin").display(),
+        )))
     }
 }
 
