@@ -123,6 +123,39 @@ async fn running_pods(client: &kube::Client, ns: &str, app: &str) -> Result<usiz
         .unwrap_or(0))
 }
 
+/// Waits until `n` pods labelled `app=<app>` in `ns` are Running.
+async fn wait_running(client: &kube::Client, ns: &str, app: &str, n: usize) {
+    wait_for(
+        &format!("{n} Running pods of {app}"),
+        Duration::from_secs(60),
+        || async move {
+            match running_pods(client, ns, app).await? {
+                m if m == n => Ok(()),
+                m => Err(format!("{m} running")),
+            }
+        },
+    )
+    .await;
+}
+
+/// Waits until the number at JSON `pointer` of the object at `path` is `want`.
+async fn wait_count(client: &kube::Client, path: &str, pointer: &str, want: u64) {
+    wait_for(
+        &format!("{path} {pointer} = {want}"),
+        Duration::from_secs(60),
+        || async move {
+            let object = send(client, &call(Method::Get, path, None))
+                .await
+                .map_err(|code| format!("HTTP {code:?}"))?;
+            match object.pointer(pointer).and_then(Value::as_u64) {
+                Some(n) if n == want => Ok(()),
+                other => Err(format!("{pointer} {other:?}")),
+            }
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn deployment_pods_run_and_stop_leaves_no_process_and_no_directory() {
     let Some(plane) = start().await else { return };
@@ -138,39 +171,13 @@ async fn deployment_pods_run_and_stop_leaves_no_process_and_no_directory() {
     admin(&client, namespace("shop", json!({}))).await;
     let created = std::time::Instant::now();
     admin(&client, deployment("shop", "web", 2)).await;
-    wait_for(
-        "2 Running pods of deployment web",
-        Duration::from_secs(60),
-        || {
-            let client = client.clone();
-            async move {
-                match running_pods(&client, "shop", "web").await? {
-                    2 => Ok(()),
-                    n => Err(format!("{n} running")),
-                }
-            }
-        },
+    wait_running(&client, "shop", "web", 2).await;
+    wait_count(
+        &client,
+        "/apis/apps/v1/namespaces/shop/deployments/web",
+        "/status/availableReplicas",
+        2,
     )
-    .await;
-    wait_for("deployment web available", Duration::from_secs(30), || {
-        let client = client.clone();
-        async move {
-            let d = send(
-                &client,
-                &call(
-                    Method::Get,
-                    "/apis/apps/v1/namespaces/shop/deployments/web",
-                    None,
-                ),
-            )
-            .await
-            .map_err(|code| format!("HTTP {code:?}"))?;
-            match d["status"]["availableReplicas"].as_u64() {
-                Some(2) => Ok(()),
-                other => Err(format!("availableReplicas {other:?}")),
-            }
-        }
-    })
     .await;
     eprintln!(
         "MEASURED: deployment to 2 available pods {:?}, rss {} MiB",
@@ -636,36 +643,14 @@ async fn kwok_serves_configured_logs_and_port_forward_and_jobs_complete() {
         ),
     )
     .await;
-    wait_for("the Job to complete", Duration::from_secs(60), || {
-        let client = client.clone();
-        async move {
-            let j = send(
-                &client,
-                &call(
-                    Method::Get,
-                    "/apis/batch/v1/namespaces/shop/jobs/once",
-                    None,
-                ),
-            )
-            .await
-            .map_err(|code| format!("HTTP {code:?}"))?;
-            match j["status"]["succeeded"].as_u64() {
-                Some(1) => Ok(()),
-                other => Err(format!("succeeded {other:?}")),
-            }
-        }
-    })
+    wait_count(
+        &client,
+        "/apis/batch/v1/namespaces/shop/jobs/once",
+        "/status/succeeded",
+        1,
+    )
     .await;
-    wait_for("1 Running pod of web", Duration::from_secs(60), || {
-        let client = client.clone();
-        async move {
-            match running_pods(&client, "shop", "web").await? {
-                1 => Ok(()),
-                n => Err(format!("{n} running")),
-            }
-        }
-    })
-    .await;
+    wait_running(&client, "shop", "web", 1).await;
     let pods = send(
         &client,
         &call(
