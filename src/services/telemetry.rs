@@ -11,11 +11,12 @@ use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
+use http::header::{HeaderName, HeaderValue};
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_http::HeaderExtractor;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLogger, SdkLoggerProvider};
@@ -28,10 +29,15 @@ use super::config::{LogOutput, ServiceConfig, TraceSampling};
 const SCOPE: &str = "gauntlet-services";
 /// Longest a flush or shutdown of the exporters may take.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// The W3C TraceContext headers (<https://www.w3.org/TR/trace-context/#header-name>).
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 thread_local! {
     /// Reused buffer for JSON log lines.
     static LINE: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(512));
+    /// `YYYY-MM-DDTHH:MM:SS` of the last second a line was stamped in, and that second.
+    static STAMP: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
 }
 
 /// Building an exporter failed.
@@ -171,16 +177,30 @@ impl Telemetry {
         let Some(tracer) = &self.tracer else {
             return Context::new();
         };
-        let parent = self.propagator.extract(&HeaderExtractor(headers));
+        let parent = self.extract(headers);
         let span = tracer
             .span_builder(Cow::Borrowed(name))
             .with_kind(SpanKind::Server)
-            .with_attributes([
+            .with_attributes(with_status_room([
                 KeyValue::new("http.request.method", method),
                 KeyValue::new("http.route", route),
-            ])
+            ]))
             .start_with_context(tracer, &parent);
         parent.with_span(span)
+    }
+
+    /// The caller's trace context. The common `traceparent` (version 00, lowercase, no
+    /// `tracestate`) is parsed here without the propagator's allocations; anything else goes
+    /// to the SDK's W3C propagator, so both agree on every input.
+    fn extract(&self, headers: &HeaderMap) -> Context {
+        if !headers.contains_key(TRACESTATE)
+            && let Some(sc) = headers
+                .get(TRACEPARENT)
+                .and_then(|v| parse_traceparent_v00(v.as_bytes()))
+        {
+            return Context::current().with_remote_span_context(sc);
+        }
+        self.propagator.extract(&HeaderExtractor(headers))
     }
 
     /// Starts an internal span (e.g. task processing) under `parent`.
@@ -210,20 +230,34 @@ impl Telemetry {
         let span = tracer
             .span_builder(Cow::Borrowed(name))
             .with_kind(SpanKind::Client)
-            .with_attributes([
+            .with_attributes(with_status_room([
                 KeyValue::new("http.request.method", method),
                 KeyValue::new("peer.service", peer),
                 KeyValue::new("url.full", url),
-            ])
+            ]))
             .start_with_context(tracer, parent);
         parent.with_span(span)
     }
 
-    /// Writes `traceparent` for `cx` into outgoing headers.
+    /// Writes `traceparent` (and `tracestate`, when the trace carries one) for `cx` into
+    /// outgoing headers, as the W3C TraceContext propagator does but without its
+    /// per-call string formatting and header-name allocations, and without sending an
+    /// empty `tracestate` (the recommendation allows leaving it out).
     pub fn inject(&self, cx: &Context, headers: &mut HeaderMap) {
-        if self.tracer.is_some() {
-            self.propagator
-                .inject_context(cx, &mut HeaderInjector(headers));
+        if self.tracer.is_none() {
+            return;
+        }
+        let span = cx.span();
+        let sc = span.span_context();
+        if !sc.is_valid() {
+            return;
+        }
+        headers.insert(TRACEPARENT, traceparent_value(sc));
+        let state = sc.trace_state().header();
+        if !state.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&state)
+        {
+            headers.insert(TRACESTATE, v);
         }
     }
 
@@ -293,21 +327,25 @@ impl Telemetry {
         level: Level,
         sc: &opentelemetry::trace::SpanContext,
     ) {
-        use std::fmt::Write as _;
         out.clear();
-        let micros = entry.latency.as_micros();
-        let _ = write!(
-            out,
-            r#"{{"ts":"{}","level":"{}","service":"{}","route":"{}","method":"{}","status":{},"latency_ms":{}.{:03},"#,
-            humantime::format_rfc3339_millis(SystemTime::now()),
-            level.text(),
-            self.service,
-            entry.route,
-            entry.method,
-            entry.status,
-            micros / 1000,
-            micros % 1000,
-        );
+        out.push_str(r#"{"ts":""#);
+        push_timestamp(out, SystemTime::now());
+        out.push_str(r#"","level":""#);
+        out.push_str(level.text());
+        out.push_str(r#"","service":""#);
+        out.push_str(self.service);
+        out.push_str(r#"","route":""#);
+        out.push_str(entry.route);
+        out.push_str(r#"","method":""#);
+        out.push_str(entry.method);
+        out.push_str(r#"","status":"#);
+        push_uint(out, u64::from(entry.status));
+        out.push_str(r#","latency_ms":"#);
+        let micros = u64::try_from(entry.latency.as_micros()).unwrap_or(u64::MAX);
+        push_uint(out, micros / 1000);
+        out.push('.');
+        push_3_digits(out, micros % 1000);
+        out.push(',');
         if sc.is_valid() {
             out.push_str(r#""trace_id":""#);
             push_hex(out, &sc.trace_id().to_bytes());
@@ -317,7 +355,9 @@ impl Telemetry {
         } else {
             out.push_str(r#""trace_id":null,"span_id":null,"#);
         }
-        let _ = write!(out, r#""msg":"{}""#, entry.msg);
+        out.push_str(r#""msg":""#);
+        out.push_str(entry.msg);
+        out.push('"');
         if let Some(e) = entry.error {
             out.push_str(r#","error":"#);
             out.push_str(&serde_json::Value::from(e).to_string());
@@ -408,6 +448,118 @@ impl Providers {
     }
 }
 
+/// Writes `t` as RFC 3339 UTC with milliseconds, as `humantime::format_rfc3339_millis`
+/// does; the calendar part is formatted once per second per thread.
+fn push_timestamp(out: &mut String, t: SystemTime) {
+    use std::fmt::Write as _;
+    let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    STAMP.with_borrow_mut(|(cached, text)| {
+        if *cached != secs {
+            text.clear();
+            let whole = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+            let _ = write!(text, "{}", humantime::format_rfc3339_seconds(whole));
+            // Drop the zone letter: the milliseconds go before it.
+            text.pop();
+            *cached = secs;
+        }
+        out.push_str(text);
+    });
+    out.push('.');
+    push_3_digits(out, u64::from(since.subsec_millis()));
+    out.push('Z');
+}
+
+/// Decimal digits of `n`, without the formatting machinery.
+fn push_uint(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        out.push(char::from(b));
+    }
+}
+
+/// `n` (below 1000) as exactly three digits.
+fn push_3_digits(out: &mut String, n: u64) {
+    let n = n % 1000;
+    for d in [n / 100, n / 10 % 10, n % 10] {
+        out.push(char::from(b'0' + d as u8));
+    }
+}
+
+/// The span context of a `traceparent` in its common form: version `00`, lowercase hex,
+/// valid ids. `None` for anything else (which the SDK's propagator then decides on).
+fn parse_traceparent_v00(b: &[u8]) -> Option<opentelemetry::trace::SpanContext> {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    if b.len() != 55 || &b[..3] != b"00-" || b[35] != b'-' || b[52] != b'-' {
+        return None;
+    }
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    fn bytes<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
+        let mut out = [0u8; N];
+        for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+            *o = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        }
+        Some(out)
+    }
+    let trace: [u8; 16] = bytes(&b[3..35])?;
+    let span: [u8; 8] = bytes(&b[36..52])?;
+    let [flags]: [u8; 1] = bytes(&b[53..55])?;
+    let sc = SpanContext::new(
+        TraceId::from_bytes(trace),
+        SpanId::from_bytes(span),
+        TraceFlags::new(flags) & TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    sc.is_valid().then_some(sc)
+}
+
+/// A span's start attributes with room for the `http.response.status_code` [`end_span`]
+/// adds, so ending the span does not grow the vector (the SDK keeps the builder's vector).
+///
+/// [`end_span`]: Telemetry::end_span
+fn with_status_room<const N: usize>(kvs: [KeyValue; N]) -> Vec<KeyValue> {
+    let mut v = Vec::with_capacity(N + 1);
+    v.extend(kvs);
+    v
+}
+
+/// `00-{trace id}-{span id}-{flags}`, the version-00 `traceparent` (only the sampled flag is
+/// defined, so only that one is sent).
+fn traceparent_value(sc: &opentelemetry::trace::SpanContext) -> HeaderValue {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 55];
+    buf[..3].copy_from_slice(b"00-");
+    for (i, b) in sc.trace_id().to_bytes().iter().enumerate() {
+        buf[3 + 2 * i] = DIGITS[usize::from(b >> 4)];
+        buf[4 + 2 * i] = DIGITS[usize::from(b & 0xf)];
+    }
+    buf[35] = b'-';
+    for (i, b) in sc.span_id().to_bytes().iter().enumerate() {
+        buf[36 + 2 * i] = DIGITS[usize::from(b >> 4)];
+        buf[37 + 2 * i] = DIGITS[usize::from(b & 0xf)];
+    }
+    buf[52] = b'-';
+    buf[53] = b'0';
+    buf[54] = if sc.is_sampled() { b'1' } else { b'0' };
+    HeaderValue::from_bytes(&buf).expect("hex digits and dashes are valid header bytes")
+}
+
 /// Lowercase hex without the formatting machinery (ids are written on every request).
 fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -480,14 +632,138 @@ mod tests {
     use super::*;
     use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
+    /// Full instrumentation without an exporter, lines formatted but discarded.
+    fn tracing_only(name: super::super::config::ServiceName) -> Telemetry {
+        let mut cfg = ServiceConfig::new(name, "127.0.0.1:0".parse().expect("addr"));
+        cfg.log_output = LogOutput::Discard;
+        Telemetry::new(&cfg).expect("no exporter to build")
+    }
+
+    /// The hand-written `traceparent` is the one the SDK's propagator writes, and an empty
+    /// `tracestate` is left out.
+    #[test]
+    fn traceparent_matches_the_propagator() {
+        let t = tracing_only(super::super::config::ServiceName::Frontend);
+        for (flags, state) in [
+            (TraceFlags::SAMPLED, TraceState::default()),
+            (TraceFlags::default(), TraceState::default()),
+            (
+                TraceFlags::SAMPLED,
+                TraceState::from_key_value([("vendor", "x1")]).expect("valid"),
+            ),
+        ] {
+            let sc = SpanContext::new(
+                TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").expect("hex"),
+                SpanId::from_hex("00f067aa0ba902b7").expect("hex"),
+                flags,
+                true,
+                state,
+            );
+            let cx = Context::new().with_remote_span_context(sc);
+            let mut ours = HeaderMap::new();
+            t.inject(&cx, &mut ours);
+            let mut sdk = HeaderMap::new();
+            TraceContextPropagator::new()
+                .inject_context(&cx, &mut opentelemetry_http::HeaderInjector(&mut sdk));
+            assert_eq!(ours.get("traceparent"), sdk.get("traceparent"));
+            let sdk_state = sdk.get("tracestate").filter(|v| !v.is_empty());
+            assert_eq!(ours.get("tracestate"), sdk_state);
+        }
+        let mut none = HeaderMap::new();
+        t.inject(&Context::new(), &mut none);
+        assert!(none.is_empty());
+    }
+
+    /// The fast `traceparent` path and the SDK's propagator agree on every input.
+    #[test]
+    fn extract_matches_the_propagator() {
+        let t = tracing_only(super::super::config::ServiceName::Products);
+        let cases: [(&str, Option<&str>); 11] = [
+            (
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                None,
+            ),
+            (
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+                None,
+            ),
+            (
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03",
+                None,
+            ),
+            (
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                Some("a=1"),
+            ),
+            (
+                "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+                None,
+            ),
+            (
+                "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+                None,
+            ),
+            (
+                "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+                None,
+            ),
+            (
+                "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                None,
+            ),
+            (
+                " 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                None,
+            ),
+            (
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0g",
+                None,
+            ),
+            ("garbage", None),
+        ];
+        for (traceparent, tracestate) in cases {
+            let mut h = HeaderMap::new();
+            h.insert(
+                "traceparent",
+                HeaderValue::from_str(traceparent).expect("ascii"),
+            );
+            if let Some(s) = tracestate {
+                h.insert("tracestate", HeaderValue::from_str(s).expect("ascii"));
+            }
+            let ours = t.extract(&h);
+            let sdk = TraceContextPropagator::new().extract(&HeaderExtractor(&h));
+            assert_eq!(
+                ours.span().span_context(),
+                sdk.span().span_context(),
+                "{traceparent}"
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_match_humantime() {
+        let base = SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_523_450_123);
+        for t in [
+            base,
+            base + Duration::from_millis(1),
+            base + Duration::from_millis(877),
+            base + Duration::from_millis(1_000),
+            base + Duration::from_secs(86_400 * 400) + Duration::from_micros(999_999),
+        ] {
+            let mut ours = String::new();
+            push_timestamp(&mut ours, t);
+            assert_eq!(ours, humantime::format_rfc3339_millis(t).to_string());
+        }
+        for n in [0, 7, 10, 999, 1_000, 65_535, u64::MAX] {
+            let mut s = String::new();
+            push_uint(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
+    }
+
     #[test]
     fn json_line_is_valid_json_with_ids_and_escaped_error() {
-        let mut cfg = ServiceConfig::new(
-            super::super::config::ServiceName::ApiGateway,
-            "127.0.0.1:0".parse().expect("addr"),
-        );
-        cfg.log_output = LogOutput::Discard;
-        let t = Telemetry::new(&cfg).expect("no exporter to build");
+        let t = tracing_only(super::super::config::ServiceName::ApiGateway);
         let sc = SpanContext::new(
             TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").expect("hex"),
             SpanId::from_hex("b7ad6b7169203331").expect("hex"),
