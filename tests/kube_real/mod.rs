@@ -102,6 +102,24 @@ where
     }
 }
 
+/// [`eventually`] that answers `None` instead of panicking.
+pub async fn eventually_or_none<T, F, Fut>(within: Duration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Sends one raw API request as the client's user; `Err` carries the API's Status.
 pub async fn send(
     client: &kube::Client,
@@ -329,8 +347,7 @@ impl Cluster {
     pub async fn running_pods(&self, namespace: &str, selector: &str, n: usize) -> Vec<Pod> {
         let pods: Api<Pod> = Api::namespaced(self.admin.clone(), namespace);
         let params = ListParams::default().labels(selector);
-        eventually(
-            &format!("{n} running pods {selector} in {namespace}"),
+        let found = eventually_or_none(
             SETTLE,
             || async {
                 let list = pods.list(&params).await.ok()?;
@@ -344,7 +361,25 @@ impl Cluster {
                 (running.len() == n).then_some(running)
             },
         )
-        .await
+        .await;
+        match found {
+            Some(pods) => pods,
+            None => {
+                let all = pods.list(&ListParams::default()).await.map(|l| {
+                    l.items
+                        .iter()
+                        .map(|p| format!("{:?} {:?} node={:?}", p.metadata.name, p.status.as_ref().and_then(|s| s.phase.clone()), p.spec.as_ref().and_then(|s| s.node_name.clone())))
+                        .collect::<Vec<_>>()
+                });
+                let events = get(&self.admin, &format!("/api/v1/namespaces/{namespace}/events")).await;
+                let events: Vec<String> = events
+                    .iter()
+                    .flat_map(|e| e["items"].as_array().cloned().unwrap_or_default())
+                    .map(|e| format!("{} {} {}", e["involvedObject"]["name"], e["reason"], e["message"]))
+                    .collect();
+                panic!("not {n} running pods {selector} in {namespace} within {SETTLE:?}: pods {all:?}\nevents {events:#?}")
+            }
+        }
     }
 
     /// All pods matching `selector` in `namespace`, whatever their phase, sorted by name.
