@@ -511,3 +511,193 @@ async fn rbac_yaml_allows_every_call_gauntlet_makes_and_forbids_the_rest() {
     assert!(!can(&sa, "deletecollection", "pods", "", "other").await);
     plane.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_up_prints_a_working_kubeconfig_and_sigterm_removes_everything() {
+    use std::io::BufRead as _;
+    if gauntlet::testing::require(
+        "local kubernetes control plane",
+        gauntlet::cluster::KubeBinaries::find().map_err(|e| e.to_string()),
+    )
+    .is_none()
+    {
+        return;
+    }
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let dir = scratch.path().join("cluster");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(["cluster", "up", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gauntlet cluster up starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    while !printed.iter().any(|l: &String| l.starts_with("running;")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => printed.push(line),
+            Err(e) => {
+                let _ = child.kill();
+                panic!(
+                    "cluster up did not say running ({e}); printed:\n{}",
+                    printed.join("\n")
+                );
+            }
+        }
+    }
+    let kubeconfig = dir
+        .canonicalize()
+        .expect("dir exists")
+        .join("admin.kubeconfig");
+    assert!(
+        printed.contains(&format!("export KUBECONFIG={}", kubeconfig.display())),
+        "{printed:?}"
+    );
+    // The printed kubeconfig reaches a cluster whose node is Ready.
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig parses"),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("kubeconfig loads");
+    let client = kube::Client::try_from(config).expect("client");
+    let node = admin(
+        &client,
+        call(Method::Get, "/api/v1/nodes/kwok-node-0", None),
+    )
+    .await;
+    assert_eq!(node["metadata"]["name"], "kwok-node-0");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits")),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status}");
+    // The reader thread ends at EOF, when the process has exited.
+    let rest: Vec<String> = rx.iter().collect();
+    assert_eq!(rest, ["stopping the control plane", "stopped"]);
+    assert!(!dir.exists(), "{} survived SIGTERM", dir.display());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kwok_serves_configured_logs_and_port_forward_and_jobs_complete() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let log = scratch.path().join("app.log");
+    std::fs::write(&log, "2026-01-01T00:00:00Z stdout F hello from kwok\n").expect("write log");
+    // The port-forward target: a loopback server answering one fixed line.
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let target_port = target.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = target.accept().await {
+            let _ = conn.write_all(b"forwarded\n").await;
+        }
+    });
+    let options = LocalOptions {
+        kwok_config: vec![format!(
+            "apiVersion: kwok.x-k8s.io/v1alpha1\nkind: ClusterLogs\nmetadata: {{ name: logs }}\n\
+             spec:\n  selector: {{ matchNamespaces: [shop] }}\n  logs:\n  - containers: [app]\n    logsFile: {}\n\
+             ---\n\
+             apiVersion: kwok.x-k8s.io/v1alpha1\nkind: ClusterPortForward\nmetadata: {{ name: forwards }}\n\
+             spec:\n  selector: {{ matchNamespaces: [shop] }}\n  forwards:\n  - ports: [8080]\n    target: {{ port: {target_port}, address: 127.0.0.1 }}\n",
+            log.display()
+        )],
+        ..LocalOptions::default()
+    };
+    let Some(plane) = gauntlet::testing::local_control_plane(&options).await else {
+        return;
+    };
+    let client = plane.admin_client().await.expect("admin client");
+    admin(&client, namespace("shop", json!({}))).await;
+    admin(&client, deployment("shop", "web", 1)).await;
+    admin(
+        &client,
+        call(
+            Method::Post,
+            "/apis/batch/v1/namespaces/shop/jobs",
+            Some(job("once")),
+        ),
+    )
+    .await;
+    wait_for("the Job to complete", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move {
+            let j = send(
+                &client,
+                &call(
+                    Method::Get,
+                    "/apis/batch/v1/namespaces/shop/jobs/once",
+                    None,
+                ),
+            )
+            .await
+            .map_err(|code| format!("HTTP {code:?}"))?;
+            match j["status"]["succeeded"].as_u64() {
+                Some(1) => Ok(()),
+                other => Err(format!("succeeded {other:?}")),
+            }
+        }
+    })
+    .await;
+    wait_for("1 Running pod of web", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move {
+            match running_pods(&client, "shop", "web").await? {
+                1 => Ok(()),
+                n => Err(format!("{n} running")),
+            }
+        }
+    })
+    .await;
+    let pods = send(
+        &client,
+        &call(
+            Method::Get,
+            "/api/v1/namespaces/shop/pods?labelSelector=app%3Dweb",
+            None,
+        ),
+    )
+    .await
+    .expect("list pods");
+    let pod = pods["items"][0]["metadata"]["name"]
+        .as_str()
+        .expect("pod name")
+        .to_owned();
+    let name = Name::parse("pod", &pod).expect("valid");
+    let shop = Name::parse("namespace", "shop").expect("valid");
+    let text = ApiCall::pod_log(&shop, &name, "app", 10, 4096)
+        .send_text(&client)
+        .await
+        .expect("pod log through the API server and kwok");
+    assert_eq!(text.trim(), "hello from kwok");
+
+    let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, "shop");
+    let mut forward = api.portforward(&pod, &[8080]).await.expect("port-forward");
+    let mut stream = forward.take_stream(8080).expect("stream for 8080");
+    // Read exactly the line: whether the target's close reaches the stream is kwok's business.
+    let mut answer = [0u8; 10];
+    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut answer))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    assert_eq!(&answer, b"forwarded\n");
+    drop(stream);
+    plane.stop().await;
+}

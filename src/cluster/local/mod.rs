@@ -49,6 +49,8 @@ pub enum LocalError {
         log: PathBuf,
         log_tail: String,
     },
+    #[error("cannot build the HTTP client for readiness checks")]
+    HttpClient(#[source] reqwest::Error),
     #[error("kubernetes client for {kubeconfig}")]
     Client {
         kubeconfig: PathBuf,

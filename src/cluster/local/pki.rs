@@ -18,7 +18,6 @@ const VALID_DAYS: &str = "2";
 #[derive(Debug, Clone)]
 pub struct Pki {
     pub ca_cert: PathBuf,
-    pub ca_key: PathBuf,
     pub serving_cert: PathBuf,
     pub serving_key: PathBuf,
     pub sa_key: PathBuf,
@@ -96,7 +95,6 @@ pub fn make(dir: &Path) -> Result<Pki, LocalError> {
     openssl(dir, &["pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub"])?;
     Ok(Pki {
         ca_cert: dir.join("ca.crt"),
-        ca_key: dir.join("ca.key"),
         serving_cert: dir.join("serving.crt"),
         serving_key: dir.join("serving.key"),
         sa_key: dir.join("sa.key"),

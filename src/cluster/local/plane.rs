@@ -18,10 +18,12 @@ pub const NODE_NAME: &str = "kwok-node-0";
 const LOG_TAIL_BYTES: u64 = 3000;
 
 /// The controllers the plane runs: workloads, namespaces, ServiceAccounts and their tokens,
-/// garbage collection and endpoints. Left out: node lifecycle and taint eviction (kwok's node
-/// has no real kubelet heartbeat to judge, and eviction would only add noise), cloud, volume
-/// and certificate controllers (nothing here uses them).
+/// garbage collection, endpoints, and node lifecycle (it lifts the `not-ready` taint every new
+/// node gets once kwok reports it Ready; kwok renews the node's Lease so it stays Ready).
+/// Left out: taint eviction, cloud, volume and certificate controllers (nothing here uses
+/// them).
 const CONTROLLERS: &[&str] = &[
+    "node-lifecycle-controller",
     "deployment-controller",
     "replicaset-controller",
     "statefulset-controller",
@@ -57,14 +59,12 @@ pub struct KubeBinaries {
 impl KubeBinaries {
     /// Finds all five, or names every one that is missing and how to get it.
     pub fn find() -> Result<Self, LocalError> {
-        const HINT: &str = "run scripts/provision.sh (builds the local Kubernetes control plane from tools/go into $GAUNTLET_HOME/bin)";
         let mut missing = Vec::new();
-        let mut find = |name: &str, env: &str| match find_executable(&[name], Some(env), HINT) {
-            Ok(path) => path,
-            Err(reason) => {
-                missing.push(reason);
+        let mut find = |name: &'static str, env: &str| {
+            find_executable(&[name], Some(env), "").unwrap_or_else(|_| {
+                missing.push(name);
                 PathBuf::new()
-            }
+            })
         };
         let found = KubeBinaries {
             etcd: find("etcd", "GAUNTLET_ETCD"),
@@ -77,10 +77,13 @@ impl KubeBinaries {
             kwok: find("kwok", "GAUNTLET_KWOK"),
         };
         if missing.is_empty() {
-            Ok(found)
-        } else {
-            Err(LocalError::MissingBinary(missing.join("; ")))
+            return Ok(found);
         }
+        Err(LocalError::MissingBinary(format!(
+            "{} not found in {} or PATH (or GAUNTLET_ETCD, GAUNTLET_KUBE_APISERVER, …); run scripts/provision.sh, which builds the local Kubernetes control plane from tools/go",
+            missing.join(", "),
+            crate::stack::config::gauntlet_home().join("bin").display(),
+        )))
     }
 }
 
@@ -120,7 +123,7 @@ impl Default for LocalOptions {
 pub struct StartupTimes {
     /// The API server answered `/readyz`.
     pub api_ready: Duration,
-    /// The fake node was Ready (pods can run from here on).
+    /// The fake node was Ready and untainted (pods can run from here on).
     pub node_ready: Duration,
 }
 
@@ -262,27 +265,21 @@ impl LocalControlPlane {
             .arg("--unsafe-no-fsync")
             .arg("--log-level=warn");
         plane.spawn("etcd", etcd, &logs)?;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .map_err(|e| LocalError::Client {
-                kubeconfig: PathBuf::from("(etcd health check)"),
-                source: Box::new(e),
-            })?;
-        let health = format!("{etcd_url}/health");
-        plane
-            .wait("etcd", deadline, || {
-                let http = http.clone();
-                let health = health.clone();
-                async move {
-                    match http.get(&health).send().await {
-                        Ok(r) if r.status().is_success() => Ok(()),
-                        Ok(r) => Err(format!("HTTP {}", r.status())),
-                        Err(e) => Err(crate::error_chain::error_chain(&e)),
-                    }
-                }
+        // etcd speaks plain HTTP; the API server's `/readyz` is public
+        // (system:public-info-viewer), so HTTPS trusting our CA will do. A kube client here
+        // would log every refused connection as an error.
+        let ca_pem = std::fs::read(&pki.ca_cert).map_err(io(&pki.ca_cert))?;
+        let http = reqwest::Certificate::from_pem(&ca_pem)
+            .and_then(|ca| {
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .timeout(Duration::from_secs(2))
+                    .tls_certs_only([ca])
+                    .build()
             })
+            .map_err(LocalError::HttpClient)?;
+        plane
+            .wait_http("etcd", deadline, &http, format!("{etcd_url}/health"))
             .await?;
 
         let mut api = std::process::Command::new(&binaries.kube_apiserver);
@@ -324,24 +321,13 @@ impl LocalControlPlane {
             .arg("--kubelet-preferred-address-types=InternalIP")
             .arg("--profiling=false");
         plane.spawn("kube-apiserver", api, &logs)?;
-        let admin_config = plane.kubeconfig.clone();
         plane
-            .wait("kube-apiserver", deadline, || {
-                let admin_config = admin_config.clone();
-                async move {
-                    let client = client_from(&admin_config)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let request = http::Request::get("/readyz")
-                        .body(Vec::new())
-                        .expect("a GET with a static path is a valid request");
-                    client
-                        .request_text(request)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| crate::error_chain::error_chain(&e))
-                }
-            })
+            .wait_http(
+                "kube-apiserver",
+                deadline,
+                &http,
+                format!("{server}/readyz"),
+            )
             .await?;
         plane.startup.api_ready = started.elapsed();
 
@@ -388,7 +374,8 @@ impl LocalControlPlane {
                 "--tls-private-key-file={}",
                 pki.serving_key.display()
             ))
-            .arg("--cidr=10.244.0.0/16");
+            .arg("--cidr=10.244.0.0/16")
+            .arg("--node-lease-duration-seconds=40");
         if !options.kwok_crds.is_empty() {
             plane.install_kwok_crds(&options.kwok_crds, deadline).await?;
             kwok_cmd.arg(format!("--enable-crds={}", options.kwok_crds.join(",")));
@@ -482,6 +469,22 @@ impl LocalControlPlane {
         self.processes
             .push(ManagedProcess::spawn(name, command, logs)?);
         Ok(())
+    }
+
+    /// [`wait`](Self::wait) until `url` answers 2xx.
+    async fn wait_http(
+        &self,
+        component: &str,
+        deadline: Instant,
+        client: &reqwest::Client,
+        url: String,
+    ) -> Result<(), LocalError> {
+        self.wait(component, deadline, || {
+            let client = client.clone();
+            let url = url.clone();
+            async move { http_ok(&client, &url).await }
+        })
+        .await
     }
 
     /// Polls `probe` until it answers `Ok`, any started process exits, or `deadline` passes;
@@ -725,6 +728,15 @@ async fn client_from(kubeconfig: &Path) -> Result<kube::Client, LocalError> {
     kube::Client::try_from(config).map_err(|e| err(Box::new(e)))
 }
 
+/// `Ok` when `url` answers 2xx, else what it answered.
+async fn http_ok(client: &reqwest::Client, url: &str) -> Result<(), String> {
+    match client.get(url).send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("HTTP {}", r.status())),
+        Err(e) => Err(crate::error_chain::error_chain(&e)),
+    }
+}
+
 /// Whether the fake node reports `Ready=True`.
 async fn node_ready(admin: &kube::Client) -> Result<(), String> {
     let request = http::Request::get(format!("/api/v1/nodes/{NODE_NAME}"))
@@ -740,7 +752,17 @@ async fn node_ready(admin: &kube::Client) -> Result<(), String> {
         .flatten()
         .find(|c| c["type"] == "Ready")
         .map(|c| c["status"].as_str().unwrap_or_default().to_owned());
+    // The node lifecycle controller lifts the taint every new node gets; until then nothing
+    // schedules.
+    let tainted = node["spec"]["taints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|t| t["key"] == "node.kubernetes.io/not-ready");
     match ready.as_deref() {
+        Some("True") if tainted => Err(format!(
+            "node {NODE_NAME} is Ready but still tainted node.kubernetes.io/not-ready"
+        )),
         Some("True") => Ok(()),
         Some(other) => Err(format!("node {NODE_NAME} Ready={other}")),
         None => Err(format!("node {NODE_NAME} has no Ready condition yet")),
