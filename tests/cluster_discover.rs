@@ -173,10 +173,14 @@ async fn the_connection_cap_holds_extra_connections_and_dropping_the_forwards_st
         max_connections: 1,
         ..ForwardLimits::default()
     };
-    let forwards =
-        PortForwards::start(&cluster.gauntlet(), &monitoring(), vec![target(9090)], limits)
-            .await
-            .expect("listening");
+    let forwards = PortForwards::start(
+        &cluster.gauntlet(),
+        &monitoring(),
+        vec![target(9090)],
+        limits,
+    )
+    .await
+    .expect("listening");
     let local = forwards.forwards()[0].local;
 
     let mut first = TcpStream::connect(local).await.expect("connect");

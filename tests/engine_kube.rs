@@ -87,8 +87,16 @@ impl Rig {
         let port = gauntlet::stack::ports::allocate_port().expect("a free port");
         let otlp = urls.otlp_http.as_str().trim_end_matches('/').to_string();
         let command: Vec<String> = [
-            "gauntlet", "services", "--no-progress", "--only", "users", "--listen",
-            &format!("127.0.0.1:{port}"), "--otlp-endpoint", &otlp, "--no-json-logs",
+            "gauntlet",
+            "services",
+            "--no-progress",
+            "--only",
+            "users",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--otlp-endpoint",
+            &otlp,
+            "--no-json-logs",
         ]
         .map(String::from)
         .to_vec();
@@ -281,7 +289,11 @@ recover:
     // replica, its pod was replaced, and the users process was killed and started again.
     assert_eq!(rig.replicas().await, json!(1));
     let users = rig.cluster.kubelet().started_for("users-");
-    assert_eq!(users.len(), 2, "killed by the scale to 0, started by the rollback: {users:?}");
+    assert_eq!(
+        users.len(),
+        2,
+        "killed by the scale to 0, started by the rollback: {users:?}"
+    );
     assert_ne!(users[0].pod, users[1].pod, "a new pod");
     assert!(!process_alive(users[0].pid) && process_alive(users[1].pid));
     // Nothing addressed the stack directly: Prometheus was read through port-forwards.
@@ -337,7 +349,8 @@ expect:
 
     // Interrupt once both faults are in and the load Job's workers run.
     let admin = rig.cluster.admin();
-    let policy = "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/gauntlet-partition-cut-users";
+    let policy =
+        "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/gauntlet-partition-cut-users";
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let injected = get(&admin, policy).await.is_some()
@@ -439,9 +452,9 @@ expect:
     assert_eq!(workers.len(), 2, "{workers:?}");
     let ended = rig.cluster.kubelet().ended();
     assert!(
-        workers
+        workers.iter().all(|w| ended
             .iter()
-            .all(|w| ended.iter().any(|e| e.pod == w.pod && e.exit_code == Some(0))),
+            .any(|e| e.pod == w.pod && e.exit_code == Some(0))),
         "{ended:?}"
     );
     let jobs = get(&rig.cluster.admin(), "/apis/batch/v1/namespaces/shop/jobs")

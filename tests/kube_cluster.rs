@@ -59,9 +59,16 @@ fn fault(fault_name: &str, action: FaultAction) -> Fault {
 /// A long-running `gauntlet` process for a workload's pods: the users service on a port
 /// the OS picks.
 fn service_command() -> Vec<String> {
-    ["gauntlet", "services", "--no-progress", "--only", "users", "--no-json-logs"]
-        .map(String::from)
-        .to_vec()
+    [
+        "gauntlet",
+        "services",
+        "--no-progress",
+        "--only",
+        "users",
+        "--no-json-logs",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn pod_names(pods: &[k8s_openapi::api::core::v1::Pod]) -> Vec<String> {
@@ -90,14 +97,10 @@ fn generation(v: &Value) -> (i64, Value) {
 /// Waits until every process started for pods named `prefix*` other than `alive` has ended
 /// and `n` are running; returns the running pids.
 async fn processes(cluster: &Cluster, prefix: &str, n: usize) -> Vec<u32> {
-    eventually(
-        &format!("{n} processes for {prefix}*"),
-        SETTLE,
-        || async {
-            let pids = cluster.kubelet().running_pids(prefix);
-            (pids.len() == n && pids.iter().all(|p| process_alive(*p))).then_some(pids)
-        },
-    )
+    eventually(&format!("{n} processes for {prefix}*"), SETTLE, || async {
+        let pids = cluster.kubelet().running_pids(prefix);
+        (pids.len() == n && pids.iter().all(|p| process_alive(*p))).then_some(pids)
+    })
     .await
 }
 
@@ -145,10 +148,17 @@ async fn scale_to_zero_stops_the_pods_processes_and_the_rollback_brings_new_ones
         .await
         .expect("injected");
     assert_eq!(injection.previous_replicas, Some(1));
-    assert_eq!(deployment(&cluster, "shop", "users").await["spec"]["replicas"], 0);
+    assert_eq!(
+        deployment(&cluster, "shop", "users").await["spec"]["replicas"],
+        0
+    );
     // The ReplicaSet controller deletes the pod, kwok removes it, the kubelet kills it.
     eventually("users pods gone", SETTLE, || async {
-        cluster.pods("shop", "app=users").await.is_empty().then_some(())
+        cluster
+            .pods("shop", "app=users")
+            .await
+            .is_empty()
+            .then_some(())
     })
     .await;
     processes(&cluster, "users-", 0).await;
@@ -160,7 +170,10 @@ async fn scale_to_zero_stops_the_pods_processes_and_the_rollback_brings_new_ones
         .rollback()
         .await
         .expect("rolled back");
-    assert_eq!(deployment(&cluster, "shop", "users").await["spec"]["replicas"], 1);
+    assert_eq!(
+        deployment(&cluster, "shop", "users").await["spec"]["replicas"],
+        1
+    );
     let after = cluster.running_pods("shop", "app=users", 1).await;
     assert_ne!(pod_names(&after), pod_names(&before), "a new pod");
     let second = processes(&cluster, "users-", 1).await;
@@ -306,10 +319,7 @@ async fn pod_kill_and_rollout_restart_replace_pods_and_processes() {
         )
         .await
         .expect_err("refused");
-    assert!(
-        matches!(err.refusal(), Some(Refusal::Pods { .. })),
-        "{err}"
-    );
+    assert!(matches!(err.refusal(), Some(Refusal::Pods { .. })), "{err}");
     assert_eq!(pod_names(&cluster.pods("shop", "app=legacy").await), legacy);
 
     // A namespace without the opt-in label: refused, the workload unchanged.
@@ -436,9 +446,7 @@ fn addr(url: &reqwest::Url) -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovered_observability_answers_through_the_apiservers_port_forward() {
-    let Some(_) =
-        gauntlet::testing::require("native stack", NativeBinaries::available())
-    else {
+    let Some(_) = gauntlet::testing::require("native stack", NativeBinaries::available()) else {
         return;
     };
     let Some(cluster) = Cluster::start().await else {
@@ -488,8 +496,16 @@ async fn discovered_observability_answers_through_the_apiservers_port_forward() 
     }
     for component in [Component::Alertmanager, Component::Jaeger] {
         let url = forwards.url(component).expect("forwarded");
-        let status = http.get(url.clone()).send().await.expect("answers").status();
-        assert!(status.is_success() || status.is_redirection(), "{component:?} {status}");
+        let status = http
+            .get(url.clone())
+            .send()
+            .await
+            .expect("answers")
+            .status();
+        assert!(
+            status.is_success() || status.is_redirection(),
+            "{component:?} {status}"
+        );
     }
     drop(forwards);
     stack.stop().await;
@@ -623,7 +639,11 @@ async fn workers_that_cannot_start_fail_the_job_with_their_log_and_the_job_is_de
     let err = DistributedLoad::new(cluster.gauntlet(), config)
         .run(
             &FaultRegistry::new(),
-            &health_plan("127.0.0.1:9".parse().expect("addr"), 10.0, Duration::from_secs(1)),
+            &health_plan(
+                "127.0.0.1:9".parse().expect("addr"),
+                10.0,
+                Duration::from_secs(1),
+            ),
         )
         .await
         .expect_err("workers failed");
@@ -666,7 +686,11 @@ async fn a_hung_worker_is_stopped_by_the_jobs_deadline_and_the_job_is_deleted() 
         let (admin, seen) = (cluster.admin(), Arc::clone(&seen));
         kube_real::AbortOnDrop(tokio::spawn(async move {
             loop {
-                let job = get(&admin, "/apis/batch/v1/namespaces/shop/jobs/gauntlet-load-hung").await;
+                let job = get(
+                    &admin,
+                    "/apis/batch/v1/namespaces/shop/jobs/gauntlet-load-hung",
+                )
+                .await;
                 let failed = job.as_ref().and_then(|j| {
                     j["status"]["conditions"].as_array()?.iter().find_map(|c| {
                         // FailureTarget comes first, Failed once the pods are gone.
@@ -687,7 +711,11 @@ async fn a_hung_worker_is_stopped_by_the_jobs_deadline_and_the_job_is_deleted() 
     let err = DistributedLoad::new(cluster.gauntlet(), config)
         .run(
             &FaultRegistry::new(),
-            &health_plan("127.0.0.1:9".parse().expect("addr"), 1.0, Duration::from_secs(1)),
+            &health_plan(
+                "127.0.0.1:9".parse().expect("addr"),
+                1.0,
+                Duration::from_secs(1),
+            ),
         )
         .await
         .expect_err("deadline exceeded");

@@ -164,7 +164,12 @@ fn on_pod(inner: &Arc<Inner>, pod: Pod) {
         return stop(inner, &pod);
     }
     let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-    let Some(container) = pod.spec.as_ref().and_then(|s| s.containers.first()).cloned() else {
+    let Some(container) = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .cloned()
+    else {
         return;
     };
     let command: Vec<String> = container
@@ -174,7 +179,8 @@ fn on_pod(inner: &Arc<Inner>, pod: Pod) {
         .chain(container.args.iter().flatten())
         .cloned()
         .collect();
-    let (Some(uid), true, Some("gauntlet")) = (uid(&pod), running, command.first().map(String::as_str))
+    let (Some(uid), true, Some("gauntlet")) =
+        (uid(&pod), running, command.first().map(String::as_str))
     else {
         return;
     };
@@ -207,7 +213,17 @@ fn on_pod(inner: &Arc<Inner>, pod: Pod) {
     let task_inner = Arc::clone(inner);
     lock(&inner.tasks).spawn(async move {
         let log = task_inner.log_dir.join(format!("{namespace}_{name}.log"));
-        run_pod(&task_inner, &namespace, &name, &container.name, &container.image.unwrap_or_default(), cmd, &log, kill_rx).await;
+        run_pod(
+            &task_inner,
+            &namespace,
+            &name,
+            &container.name,
+            &container.image.unwrap_or_default(),
+            cmd,
+            &log,
+            kill_rx,
+        )
+        .await;
     });
 }
 
@@ -219,7 +235,10 @@ fn cri_line(stream: &str, text: &str) -> String {
     )
 }
 
-#[allow(clippy::too_many_arguments, reason = "one call site, all of the pod's facts")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site, all of the pod's facts"
+)]
 async fn run_pod(
     inner: &Inner,
     namespace: &str,
@@ -259,7 +278,8 @@ async fn run_pod(
         pod: pod.into(),
         pid,
     });
-    let copy = |stream: &'static str, reader: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+    let copy = |stream: &'static str,
+                reader: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
         let writer = Arc::clone(&writer);
         async move {
             let Some(reader) = reader else { return };
@@ -273,14 +293,8 @@ async fn run_pod(
             }
         }
     };
-    let out = copy(
-        "stdout",
-        child.stdout.take().map(|r| Box::new(r) as Box<_>),
-    );
-    let err = copy(
-        "stderr",
-        child.stderr.take().map(|r| Box::new(r) as Box<_>),
-    );
+    let out = copy("stdout", child.stdout.take().map(|r| Box::new(r) as Box<_>));
+    let err = copy("stderr", child.stderr.take().map(|r| Box::new(r) as Box<_>));
     let copied = async { tokio::join!(out, err) };
     let status = tokio::select! {
         _ = kill => None,
@@ -324,9 +338,7 @@ async fn finish(
     } else {
         ("Failed", "Error")
     };
-    let not_ready = |kind: &str| {
-        json!({"type": kind, "status": "False", "lastTransitionTime": now, "reason": "PodCompleted"})
-    };
+    let not_ready = |kind: &str| json!({"type": kind, "status": "False", "lastTransitionTime": now, "reason": "PodCompleted"});
     let patch = json!({"status": {
         "phase": phase,
         "conditions": [

@@ -347,20 +347,17 @@ impl Cluster {
     pub async fn running_pods(&self, namespace: &str, selector: &str, n: usize) -> Vec<Pod> {
         let pods: Api<Pod> = Api::namespaced(self.admin.clone(), namespace);
         let params = ListParams::default().labels(selector);
-        let found = eventually_or_none(
-            SETTLE,
-            || async {
-                let list = pods.list(&params).await.ok()?;
-                let mut running: Vec<Pod> = list
-                    .items
-                    .into_iter()
-                    .filter(|p| p.metadata.deletion_timestamp.is_none())
-                    .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-                    .collect();
-                running.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-                (running.len() == n).then_some(running)
-            },
-        )
+        let found = eventually_or_none(SETTLE, || async {
+            let list = pods.list(&params).await.ok()?;
+            let mut running: Vec<Pod> = list
+                .items
+                .into_iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                .collect();
+            running.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+            (running.len() == n).then_some(running)
+        })
         .await;
         match found {
             Some(pods) => pods,
@@ -368,16 +365,34 @@ impl Cluster {
                 let all = pods.list(&ListParams::default()).await.map(|l| {
                     l.items
                         .iter()
-                        .map(|p| format!("{:?} {:?} node={:?}", p.metadata.name, p.status.as_ref().and_then(|s| s.phase.clone()), p.spec.as_ref().and_then(|s| s.node_name.clone())))
+                        .map(|p| {
+                            format!(
+                                "{:?} {:?} node={:?}",
+                                p.metadata.name,
+                                p.status.as_ref().and_then(|s| s.phase.clone()),
+                                p.spec.as_ref().and_then(|s| s.node_name.clone())
+                            )
+                        })
                         .collect::<Vec<_>>()
                 });
-                let events = get(&self.admin, &format!("/api/v1/namespaces/{namespace}/events")).await;
+                let events = get(
+                    &self.admin,
+                    &format!("/api/v1/namespaces/{namespace}/events"),
+                )
+                .await;
                 let events: Vec<String> = events
                     .iter()
                     .flat_map(|e| e["items"].as_array().cloned().unwrap_or_default())
-                    .map(|e| format!("{} {} {}", e["involvedObject"]["name"], e["reason"], e["message"]))
+                    .map(|e| {
+                        format!(
+                            "{} {} {}",
+                            e["involvedObject"]["name"], e["reason"], e["message"]
+                        )
+                    })
                     .collect();
-                panic!("not {n} running pods {selector} in {namespace} within {SETTLE:?}: pods {all:?}\nevents {events:#?}")
+                panic!(
+                    "not {n} running pods {selector} in {namespace} within {SETTLE:?}: pods {all:?}\nevents {events:#?}"
+                )
             }
         }
     }

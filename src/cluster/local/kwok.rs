@@ -184,7 +184,10 @@ const CRD_KINDS: [(&str, &str, bool); 4] = [
 
 /// The API plural of kwok configuration `kind`, if kwok can read it from the API.
 pub fn crd_plural(kind: &str) -> Option<&'static str> {
-    CRD_KINDS.iter().find(|(k, ..)| *k == kind).map(|(_, p, _)| *p)
+    CRD_KINDS
+        .iter()
+        .find(|(k, ..)| *k == kind)
+        .map(|(_, p, _)| *p)
 }
 
 /// A CustomResourceDefinition for kwok configuration `kind` (see [`crd_plural`]). Its schema

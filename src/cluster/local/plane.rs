@@ -377,7 +377,9 @@ impl LocalControlPlane {
             .arg("--cidr=10.244.0.0/16")
             .arg("--node-lease-duration-seconds=40");
         if !options.kwok_crds.is_empty() {
-            plane.install_kwok_crds(&options.kwok_crds, deadline).await?;
+            plane
+                .install_kwok_crds(&options.kwok_crds, deadline)
+                .await?;
             kwok_cmd.arg(format!("--enable-crds={}", options.kwok_crds.join(",")));
         }
         plane.spawn("kwok", kwok_cmd, &logs)?;
@@ -414,7 +416,11 @@ impl LocalControlPlane {
 
     /// Creates the CustomResourceDefinitions of kwok `kinds` and waits until the API serves
     /// them (kwok exits at start when one is missing).
-    async fn install_kwok_crds(&self, kinds: &[String], deadline: Instant) -> Result<(), LocalError> {
+    async fn install_kwok_crds(
+        &self,
+        kinds: &[String],
+        deadline: Instant,
+    ) -> Result<(), LocalError> {
         let admin = self.admin_client().await?;
         let mut plurals = Vec::new();
         for kind in kinds {
@@ -422,10 +428,11 @@ impl LocalControlPlane {
                 return Err(LocalError::KwokKind(kind.clone()));
             };
             plurals.push(plural);
-            let create = http::Request::post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(serde_json::to_vec(&crd).expect("a JSON value always serializes"))
-                .expect("a POST with a static path is a valid request");
+            let create =
+                http::Request::post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(serde_json::to_vec(&crd).expect("a JSON value always serializes"))
+                    .expect("a POST with a static path is a valid request");
             admin
                 .request::<serde_json::Value>(create)
                 .await
