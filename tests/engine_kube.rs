@@ -13,7 +13,6 @@
 
 mod kube_real;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -29,12 +28,6 @@ fn root() -> PathBuf {
 
 fn exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gauntlet"))
-}
-
-fn addr(url: &reqwest::Url) -> SocketAddr {
-    let host = url.host_str().expect("host");
-    let port = url.port_or_known_default().expect("port");
-    format!("{host}:{port}").parse().expect("socket address")
 }
 
 /// The real stack: scrape and evaluate every second, the shipped rules with `for: 2s`.
@@ -73,16 +66,7 @@ impl Rig {
         let cluster = Cluster::start().await?;
         let (stack, rules) = start_stack(cluster.dir.path()).await;
         let urls = stack.urls().clone();
-        for (service, port, url) in [
-            ("prometheus", 9090, &urls.prometheus),
-            ("alertmanager", 9093, &urls.alertmanager),
-            ("jaeger", 16686, &urls.jaeger_query),
-            ("victoria-logs", 9428, &urls.log_store),
-        ] {
-            cluster
-                .observed_service("monitoring", service, port, addr(url))
-                .await;
-        }
+        cluster.observe_stack(&urls).await;
         // Fixed for the run: the rollback's new pod must come back on the same address.
         let port = gauntlet::stack::ports::allocate_port().expect("a free port");
         let otlp = urls.otlp_http.as_str().trim_end_matches('/').to_string();

@@ -437,13 +437,6 @@ async fn a_partition_is_a_network_policy_until_every_kind_of_rollback() {
         .expect("already gone is rolled back");
 }
 
-/// The address a stack URL points at.
-fn addr(url: &reqwest::Url) -> SocketAddr {
-    let host = url.host_str().expect("host");
-    let port = url.port_or_known_default().expect("port");
-    format!("{host}:{port}").parse().expect("socket address")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovered_observability_answers_through_the_apiservers_port_forward() {
     let Some(_) = gauntlet::testing::require("native stack", NativeBinaries::available()) else {
@@ -456,16 +449,7 @@ async fn discovered_observability_answers_through_the_apiservers_port_forward() 
         .await
         .expect("native stack");
     let urls = stack.urls().clone();
-    for (service, port, url) in [
-        ("prometheus", 9090, &urls.prometheus),
-        ("alertmanager", 9093, &urls.alertmanager),
-        ("jaeger", 16686, &urls.jaeger_query),
-        ("victoria-logs", 9428, &urls.log_store),
-    ] {
-        cluster
-            .observed_service("monitoring", service, port, addr(url))
-            .await;
-    }
+    cluster.observe_stack(&urls).await;
     let (forwards, problems) = PortForwards::discover_and_start(
         &cluster.gauntlet(),
         &name("namespace", "monitoring"),

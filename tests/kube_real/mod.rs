@@ -87,18 +87,14 @@ pub fn process_alive(pid: u32) -> bool {
 
 /// Polls `probe` every 100 ms until it returns `Some`, or panics naming `what` after
 /// `within`.
-pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut probe: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    match eventually_or_none(within, probe).await {
+        Some(v) => v,
+        None => panic!("not within {within:?}: {what}"),
     }
 }
 
@@ -407,6 +403,23 @@ impl Cluster {
             .items;
         items.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
         items
+    }
+
+    /// The native stack's Prometheus, Alertmanager, Jaeger and VictoriaLogs as Services in
+    /// `monitoring`, each pod's port-forward reaching the real backend.
+    pub async fn observe_stack(&self, urls: &gauntlet::stack::StackUrls) {
+        for (service, port, url) in [
+            ("prometheus", 9090, &urls.prometheus),
+            ("alertmanager", 9093, &urls.alertmanager),
+            ("jaeger", 16686, &urls.jaeger_query),
+            ("victoria-logs", 9428, &urls.log_store),
+        ] {
+            let host = url.host_str().expect("host");
+            let port_of = url.port_or_known_default().expect("port");
+            let backend = format!("{host}:{port_of}").parse().expect("socket address");
+            self.observed_service("monitoring", service, port, backend)
+                .await;
+        }
     }
 
     /// A Service `name` in `namespace` (port `port`, named `http`, selecting
