@@ -1,30 +1,25 @@
-//! Service discovery and port-forwarding.
-//!
-//! Discovery runs against the tower-test mock API. Port-forwarding needs a real HTTP upgrade,
-//! so those tests run a small fake API server on `127.0.0.1:0` that speaks the
-//! `pods/portforward` WebSocket protocol (`v4.channel.k8s.io`: a channel byte per frame, the
-//! port number as each channel's first frame) and bridges each stream to a local backend
-//! playing Prometheus — the same bytes a kubelet would move (`kube_support::bridge_portforward`,
-//! shared with the fake cluster).
+//! Service discovery and port-forwarding against a real control plane (`tests/kube_real`):
+//! gauntlet, as the `gauntlet` ServiceAccount under `deploy/rbac.yaml`, lists the Services
+//! and pods of `monitoring` from the real apiserver and opens `pods/portforward` streams
+//! through it (the apiserver's WebSocket protocol, proxied to kwok, which connects each
+//! stream to a local backend named in a kwok `PortForward` object — the simulated part: no
+//! container behind the pod). Run with `--test-threads=1` (one control plane per test).
 
-mod kube_support;
+mod kube_real;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gauntlet::cluster::discover::{ForwardTarget, PortForwards};
 use gauntlet::cluster::{Component, ForwardLimits, Name};
 use gauntlet::observe::PrometheusClient;
-use kube_support::cluster_support::{FakeApi, Seen, status};
+use kube_real::{AbortOnDrop, Cluster, create, labels};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
-/// A local "Prometheus": answers an instant query and serves a large deterministic body.
-async fn backend() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+/// The bytes behind the forwarded pod: an instant-query answer and a large deterministic body.
+async fn backend() -> (SocketAddr, AbortOnDrop) {
     let app = axum::Router::new()
         .route(
             "/api/v1/query",
@@ -40,96 +35,13 @@ async fn backend() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    (addr, task)
+    (addr, AbortOnDrop(task))
 }
 
 fn big_body() -> Vec<u8> {
     (0..1_500_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect()
-}
-
-/// The fake API server: records each portforward request and bridges its stream to `backend`.
-struct FakeKubelet {
-    addr: SocketAddr,
-    paths: Arc<Mutex<Vec<String>>>,
-    active: Arc<AtomicUsize>,
-    max_active: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeKubelet {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl FakeKubelet {
-    async fn start(backend: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let paths = Arc::new(Mutex::new(Vec::new()));
-        let active = Arc::new(AtomicUsize::new(0));
-        let max_active = Arc::new(AtomicUsize::new(0));
-        let (p, a, m) = (paths.clone(), active.clone(), max_active.clone());
-        let task = tokio::spawn(async move {
-            let mut sessions = tokio::task::JoinSet::new();
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    return;
-                };
-                let (p, a, m) = (p.clone(), a.clone(), m.clone());
-                sessions.spawn(async move {
-                    let now = a.fetch_add(1, Ordering::SeqCst) + 1;
-                    m.fetch_max(now, Ordering::SeqCst);
-                    session(tcp, backend, p).await;
-                    a.fetch_sub(1, Ordering::SeqCst);
-                });
-            }
-        });
-        FakeKubelet {
-            addr,
-            paths,
-            active,
-            max_active,
-            task,
-        }
-    }
-
-    fn client(&self) -> kube::Client {
-        let config = kube::Config::new(format!("http://{}", self.addr).parse().expect("uri"));
-        kube::Client::try_from(config).expect("client")
-    }
-
-    fn paths(&self) -> Vec<String> {
-        self.paths.lock().expect("lock").clone()
-    }
-}
-
-async fn session(tcp: TcpStream, backend: SocketAddr, paths: Arc<Mutex<Vec<String>>>) {
-    let mut port = 0u16;
-    #[expect(
-        clippy::result_large_err,
-        reason = "the error type is tungstenite's callback signature"
-    )]
-    let callback = |req: &Request, mut resp: Response| {
-        let path = req.uri().to_string();
-        port = path
-            .split("ports=")
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        paths.lock().expect("lock").push(path);
-        resp.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "v4.channel.k8s.io".parse().expect("header"),
-        );
-        Ok(resp)
-    };
-    let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
-        return;
-    };
-    kube_support::bridge_portforward(ws, port, backend).await;
 }
 
 fn target(port: u16) -> ForwardTarget {
@@ -145,28 +57,68 @@ fn monitoring() -> Name {
     Name::parse("namespace", "monitoring").expect("valid")
 }
 
-// What kube-rs sends (its query builder leaves a leading `&`).
-const PF_PATH: &str = "/api/v1/namespaces/monitoring/pods/prometheus-0/portforward?&ports=9090";
-
-#[tokio::test]
-async fn observe_clients_reach_the_pod_through_portforward_streams() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_resolves_ready_pods_and_streams_reach_them_through_the_apiserver() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
     let (backend_addr, _backend) = backend().await;
-    let kubelet = FakeKubelet::start(backend_addr).await;
-    let forwards = PortForwards::start(
-        &kubelet.client(),
+    cluster
+        .observed_service("monitoring", "prometheus", 9090, backend_addr)
+        .await;
+    // A Grafana whose only pod cannot be scheduled (Pending), and a Service that is no
+    // observability component.
+    let admin = cluster.admin();
+    create(
+        &admin,
+        "/api/v1/namespaces/monitoring/services",
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "grafana"},
+               "spec": {"selector": {"app": "grafana"}, "ports": [{"port": 80, "targetPort": 3000}]}}),
+    )
+    .await;
+    create(
+        &admin,
+        "/api/v1/namespaces/monitoring/pods",
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "grafana-0", "labels": labels(&[("app", "grafana")])},
+               "spec": {"nodeSelector": {"nowhere": "true"},
+                        "containers": [{"name": "grafana", "image": "grafana:test"}]}}),
+    )
+    .await;
+    create(
+        &admin,
+        "/api/v1/namespaces/monitoring/services",
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns"},
+               "spec": {"selector": {"k8s-app": "kube-dns"}, "ports": [{"port": 53}]}}),
+    )
+    .await;
+
+    let (forwards, problems) = PortForwards::discover_and_start(
+        &cluster.gauntlet(),
         &monitoring(),
-        vec![target(9090)],
         ForwardLimits::default(),
     )
     .await
-    .expect("listening");
+    .expect("discovered");
+    assert_eq!(forwards.forwards().len(), 1, "{:?}", forwards.forwards());
+    let f = &forwards.forwards()[0];
+    assert_eq!(
+        (f.target.component, f.target.pod.as_str(), f.target.port),
+        (Component::Prometheus, "prometheus-0", 9090)
+    );
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, Component::Grafana);
+    assert_eq!(
+        problems[0].1.to_string(),
+        "service grafana: no running and ready pod matches app=grafana"
+    );
+
     let url = forwards
         .url(Component::Prometheus)
         .expect("forwarded")
         .clone();
     assert_eq!(url.host_str(), Some("127.0.0.1"));
-    assert_ne!(url.port(), Some(9090));
-
+    assert_ne!(url.port(), Some(backend_addr.port()));
     // One connection per request, so each opens its own portforward stream.
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -192,10 +144,6 @@ async fn observe_clients_reach_the_pod_through_portforward_streams() {
         .expect("body");
     assert_eq!(big.len(), 1_500_000);
     assert!(big.as_ref() == big_body().as_slice(), "bytes differ");
-
-    let paths = kubelet.paths();
-    assert_eq!(paths.len(), 4, "{paths:?}");
-    assert!(paths.iter().all(|p| p == PF_PATH), "{paths:?}");
 }
 
 async fn send_request(tcp: &mut TcpStream) {
@@ -212,18 +160,27 @@ async fn read_some(tcp: &mut TcpStream, within: Duration) -> Option<String> {
     }
 }
 
-#[tokio::test]
-async fn the_connection_cap_holds_extra_connections_until_one_closes() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_cap_holds_extra_connections_and_dropping_the_forwards_stops_them() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
     let (backend_addr, _backend) = backend().await;
-    let kubelet = FakeKubelet::start(backend_addr).await;
+    cluster
+        .observed_service("monitoring", "prometheus", 9090, backend_addr)
+        .await;
     let limits = ForwardLimits {
         max_connections: 1,
         ..ForwardLimits::default()
     };
-    let forwards =
-        PortForwards::start(&kubelet.client(), &monitoring(), vec![target(9090)], limits)
-            .await
-            .expect("listening");
+    let forwards = PortForwards::start(
+        &cluster.gauntlet(),
+        &monitoring(),
+        vec![target(9090)],
+        limits,
+    )
+    .await
+    .expect("listening");
     let local = forwards.forwards()[0].local;
 
     let mut first = TcpStream::connect(local).await.expect("connect");
@@ -240,121 +197,22 @@ async fn the_connection_cap_holds_extra_connections_until_one_closes() {
         read_some(&mut second, Duration::from_millis(400)).await,
         None
     );
-    assert_eq!(kubelet.max_active.load(Ordering::SeqCst), 1);
-
     drop(first);
     let answer = read_some(&mut second, Duration::from_secs(10))
         .await
         .expect("served after the first closed");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert_eq!(kubelet.paths().len(), 2);
-}
 
-#[tokio::test]
-async fn dropping_the_forwards_stops_listeners_connections_and_streams() {
-    let (backend_addr, _backend) = backend().await;
-    let kubelet = FakeKubelet::start(backend_addr).await;
-    let forwards = PortForwards::start(
-        &kubelet.client(),
-        &monitoring(),
-        vec![target(9090)],
-        ForwardLimits::default(),
-    )
-    .await
-    .expect("listening");
-    let local = forwards.forwards()[0].local;
-    // A keep-alive connection with its stream open.
-    let mut open = TcpStream::connect(local).await.expect("connect");
-    send_request(&mut open).await;
-    assert!(
-        read_some(&mut open, Duration::from_secs(10))
-            .await
-            .is_some()
-    );
-    assert_eq!(kubelet.active.load(Ordering::SeqCst), 1);
-
+    // Dropping the forwards closes the listener and the held connection (EOF or reset).
     drop(forwards);
     let mut stopped = false;
     for _ in 0..100 {
-        if kubelet.active.load(Ordering::SeqCst) == 0 && TcpStream::connect(local).await.is_err() {
+        if TcpStream::connect(local).await.is_err() {
             stopped = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        stopped,
-        "listener or portforward stream still alive after drop"
-    );
-    // The held client connection was closed by the forwarder: EOF or reset, no data.
-    assert_eq!(read_some(&mut open, Duration::from_secs(2)).await, None);
-}
-
-#[tokio::test]
-async fn discovery_lists_services_resolves_ready_pods_and_reports_the_rest() {
-    let api = FakeApi::start(|s| match s.path.as_str() {
-        "/api/v1/namespaces/monitoring/services" => (
-            200,
-            json!({"apiVersion": "v1", "kind": "ServiceList", "metadata": {}, "items": [
-                {"metadata": {"name": "prometheus", "labels": {"app.kubernetes.io/name": "prometheus"}},
-                 "spec": {"selector": {"app.kubernetes.io/name": "prometheus"}, "ports": [{"name": "web", "port": 9090, "targetPort": "web"}]}},
-                {"metadata": {"name": "grafana"},
-                 "spec": {"selector": {"app": "grafana"}, "ports": [{"port": 80, "targetPort": 3000}]}},
-                {"metadata": {"name": "kube-dns"}, "spec": {"selector": {"k8s-app": "kube-dns"}, "ports": [{"port": 53}]}}
-            ]}),
-        ),
-        "/api/v1/namespaces/monitoring/pods?labelSelector=app.kubernetes.io%2Fname%3Dprometheus" => {
-            (
-                200,
-                json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
-                    {"metadata": {"name": "prometheus-0"},
-                     "spec": {"containers": [{"name": "prometheus", "ports": [{"name": "web", "containerPort": 9090}]}]},
-                     "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
-                ]}),
-            )
-        }
-        "/api/v1/namespaces/monitoring/pods?labelSelector=app%3Dgrafana" => (
-            200,
-            json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
-                {"metadata": {"name": "grafana-0"}, "status": {"phase": "Pending"}}
-            ]}),
-        ),
-        _ => status(404, "NotFound"),
-    });
-    let (forwards, problems) =
-        PortForwards::discover_and_start(&api.client, &monitoring(), ForwardLimits::default())
-            .await
-            .expect("discovered");
-    assert_eq!(
-        api.seen(),
-        [
-            Seen::new("GET", "/api/v1/namespaces/monitoring/services"),
-            Seen::new(
-                "GET",
-                "/api/v1/namespaces/monitoring/pods?labelSelector=app.kubernetes.io%2Fname%3Dprometheus"
-            ),
-            Seen::new(
-                "GET",
-                "/api/v1/namespaces/monitoring/pods?labelSelector=app%3Dgrafana"
-            ),
-        ]
-    );
-    let f = &forwards.forwards()[0];
-    assert_eq!(forwards.forwards().len(), 1);
-    assert_eq!(
-        (f.target.component, f.target.pod.as_str(), f.target.port),
-        (Component::Prometheus, "prometheus-0", 9090)
-    );
-    assert_eq!(
-        forwards.urls().keys().copied().collect::<Vec<_>>(),
-        [Component::Prometheus]
-    );
-    assert_eq!(problems.len(), 1);
-    assert_eq!(problems[0].0, Component::Grafana);
-    assert_eq!(
-        problems[0].1.to_string(),
-        "service grafana: no running and ready pod matches app=grafana"
-    );
-    // Nothing was forwarded yet: a stream opens only when a connection arrives.
-    assert_eq!(api.seen().len(), 3);
+    assert!(stopped, "listener still alive after drop");
+    assert_eq!(read_some(&mut second, Duration::from_secs(2)).await, None);
 }

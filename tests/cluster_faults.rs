@@ -1,6 +1,10 @@
-//! Kubernetes faults against a mock API server: the exact requests of every fault and its
-//! rollback, the opt-in guard refusing before any mutating request, and dry runs sending
-//! nothing at all.
+//! Kubernetes faults against a mock API server (tower-test), for what a real server cannot
+//! show: the exact requests and bodies of every fault and its rollback (the opt-in label
+//! appended to pod-kill's selector, the scale and restart patches, the partition policy), that
+//! a refusal comes before any mutating request is sent, a server error during rollback, and a
+//! dry run sending nothing at all. Behaviour — pods recreated, replicas restored, rollouts,
+//! policies created and removed, rollback on drop and `rollback_all`, refusals leaving the
+//! cluster unchanged — runs against a real control plane in `tests/kube_cluster.rs`.
 
 mod cluster_support;
 
@@ -267,71 +271,6 @@ async fn network_partition_creates_a_deny_all_policy_and_deletes_it_on_rollback(
         .expect("rolled back");
     assert_eq!(api.seen().last(), Some(&Seen::new("DELETE", POLICY_PATH)));
     assert_eq!(api.mutating().len(), 2);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dropped_partition_guard_and_rollback_all_both_delete_the_policy() {
-    let api = partition_api();
-    let registry = FaultRegistry::new();
-    let inj = faults(&api)
-        .inject(&registry, &partition())
-        .await
-        .expect("injected");
-    drop(inj.guard);
-    assert_eq!(api.seen().last(), Some(&Seen::new("DELETE", POLICY_PATH)));
-
-    let again = faults(&api)
-        .inject(&registry, &partition())
-        .await
-        .expect("injected again");
-    assert!(registry.rollback_all().await.is_empty());
-    let deletes = api.seen().iter().filter(|s| s.method == "DELETE").count();
-    assert_eq!(deletes, 2);
-    // The guard knows the registry already rolled it back: no third DELETE.
-    again.guard.expect("guard").rollback().await.expect("no-op");
-    assert_eq!(
-        api.seen().iter().filter(|s| s.method == "DELETE").count(),
-        2
-    );
-}
-
-#[tokio::test]
-async fn an_existing_policy_is_reported_and_a_vanished_one_counts_as_rolled_back() {
-    let api = FakeApi::start(|s| match (s.method.as_str(), s.path.as_str()) {
-        ("GET", "/api/v1/namespaces/shop") => namespace("shop", true),
-        ("GET", _) => pod_list("products", &[("products-0", true)]),
-        ("POST", _) => status(409, "AlreadyExists"),
-        _ => status(404, "NotFound"),
-    });
-    let err = faults(&api)
-        .inject(&FaultRegistry::new(), &partition())
-        .await
-        .expect_err("conflict");
-    assert!(
-        matches!(err, KubeFaultError::PolicyExists { ref name, .. } if name == "gauntlet-partition-cut-products"),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .contains("kubectl -n shop delete networkpolicy gauntlet-partition-cut-products")
-    );
-
-    let api = FakeApi::start(|s| match (s.method.as_str(), s.path.as_str()) {
-        ("GET", "/api/v1/namespaces/shop") => namespace("shop", true),
-        ("GET", _) => pod_list("products", &[("products-0", true)]),
-        ("POST", _) => (201, s.body.clone().unwrap_or_default()),
-        _ => status(404, "NotFound"),
-    });
-    let inj = faults(&api)
-        .inject(&FaultRegistry::new(), &partition())
-        .await
-        .expect("injected");
-    inj.guard
-        .expect("guard")
-        .rollback()
-        .await
-        .expect("404 on delete means already gone");
-    assert_eq!(api.seen().last(), Some(&Seen::new("DELETE", POLICY_PATH)));
 }
 
 #[tokio::test]

@@ -1,30 +1,26 @@
 //! `gauntlet run` on a `provider: kubernetes` scenario, end to end, as users run it (the CLI,
-//! a kubeconfig), against the fake API server of `tests/kube_support` whose effects are real:
-//! its Services port-forward to a real native Prometheus, Alertmanager, Jaeger and
-//! VictoriaLogs; its `deployment/users` is a real `gauntlet services --only users` process
-//! that scale-to-zero kills and the rollback restarts; its Jobs run real `gauntlet
+//! a kubeconfig with the `gauntlet` ServiceAccount's token, `deploy/rbac.yaml` applied),
+//! against a real control plane (`tests/kube_real`): Services in `monitoring` whose pods
+//! port-forward, through the real apiserver, to a real native Prometheus, Alertmanager, Jaeger
+//! and VictoriaLogs; `deployment/users` in `shop` whose pod the process kubelet runs as a real
+//! `gauntlet services --only users` process, so scale-to-zero really stops it and the
+//! rollback's new pod really starts it again; load Jobs whose pods run real `gauntlet
 //! load-worker` processes.
 //!
-//! What this cannot show (no cluster here): how a real API server, kubelet and CNI behave —
-//! see `deploy/README.md`.
+//! What is simulated (kwok pods, the process kubelet, NetworkPolicy not enforced) is listed in
+//! `tests/kube_real/mod.rs`; what only a user's own cluster shows, in `deploy/README.md`. Run
+//! with `--test-threads=1` (one control plane per test).
 
-mod kube_support;
+mod kube_real;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gauntlet::report::{ExpectationStatus, RunResults, ScenarioResult, ScenarioStatus};
 use gauntlet::stack::native::NativeBinaries;
 use gauntlet::stack::{NativeStack, StackConfig};
-use kube_support::{
-    FakeCluster, FakeService, FakeWorkload, LocalProcess, Seen, Spec, labels, opted_in,
-    process_alive,
-};
+use kube_real::{Cluster, SETTLE, eventually, get, opted_in, process_alive};
 use serde_json::json;
-
-const MERGE_PATCH: &str = "application/merge-patch+json";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -32,12 +28,6 @@ fn root() -> PathBuf {
 
 fn exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gauntlet"))
-}
-
-fn addr(url: &reqwest::Url) -> SocketAddr {
-    let host = url.host_str().expect("host");
-    let port = url.port_or_known_default().expect("port");
-    format!("{host}:{port}").parse().expect("socket address")
 }
 
 /// The real stack: scrape and evaluate every second, the shipped rules with `for: 2s`.
@@ -59,105 +49,69 @@ async fn start_stack(dir: &Path) -> (NativeStack, PathBuf) {
     (stack, rules[0].clone())
 }
 
-/// `deployment/users` in `shop`: a real users service on a fixed port, scraped by the stack.
-fn users_service(stack: &NativeStack, port: u16) -> Arc<LocalProcess> {
-    let otlp = stack
-        .urls()
-        .otlp_http
-        .as_str()
-        .trim_end_matches('/')
-        .to_string();
-    let process = LocalProcess::start(move || {
-        let mut c = std::process::Command::new(exe());
-        c.args(["services", "--no-progress", "--only", "users", "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["--otlp-endpoint", &otlp, "--no-json-logs"]);
-        c
-    });
-    stack
-        .set_service_targets("users", &[format!("127.0.0.1:{port}")])
-        .expect("scrape target");
-    process
-}
-
-fn observability_services(stack: &NativeStack) -> Vec<FakeService> {
-    let urls = stack.urls();
-    let service = |name: &str, port: u16, backend: SocketAddr| FakeService {
-        namespace: "monitoring".into(),
-        name: name.into(),
-        labels: labels(&[("app.kubernetes.io/name", name)]),
-        port,
-        port_name: Some("http".into()),
-        target_port: port,
-        backend,
-    };
-    vec![
-        service("prometheus", 9090, addr(&urls.prometheus)),
-        service("alertmanager", 9093, addr(&urls.alertmanager)),
-        service("jaeger", 16686, addr(&urls.jaeger_query)),
-        service("victoria-logs", 9428, addr(&urls.log_store)),
-    ]
-}
-
-async fn fake_cluster(stack: &NativeStack, users: &Arc<LocalProcess>) -> FakeCluster {
-    let mut workload = FakeWorkload::new("shop", "deployment", "users", 1);
-    workload.labels = opted_in(&[("app", "users")]);
-    workload.pod_labels = opted_in(&[("app", "users")]);
-    workload.on_scale = users.on_scale();
-    workload.on_pods_deleted = users.on_pods_deleted();
-    FakeCluster::start(Spec {
-        namespaces: vec![
-            ("shop".into(), opted_in(&[])),
-            ("monitoring".into(), labels(&[])),
-        ],
-        services: observability_services(stack),
-        workloads: vec![workload],
-        gauntlet_exe: Some(exe()),
-    })
-    .await
-}
-
-/// The real stack, the users service it scrapes, and a fake cluster in front of both.
+/// The real stack, a control plane with the observability Services and `deployment/users`
+/// (its pod a real users service on a fixed port, scraped by the stack).
 struct Rig {
-    dir: tempfile::TempDir,
     stack: NativeStack,
+    cluster: Cluster,
     rules: PathBuf,
     port: u16,
-    users: Arc<LocalProcess>,
-    fake: FakeCluster,
-    kubeconfig: PathBuf,
 }
 
 impl Rig {
-    /// `None` (skipped, with the reason) when the native stack's binaries are missing.
+    /// `None` (skipped, with the reason) when the native stack's or the control plane's
+    /// binaries are missing.
     async fn start() -> Option<Rig> {
         gauntlet::testing::require("native stack", NativeBinaries::available())?;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (stack, rules) = start_stack(dir.path()).await;
-        // Fixed for the run: a restarted service must come back on the same address.
+        let cluster = Cluster::start().await?;
+        let (stack, rules) = start_stack(cluster.dir.path()).await;
+        let urls = stack.urls().clone();
+        cluster.observe_stack(&urls).await;
+        // Fixed for the run: the rollback's new pod must come back on the same address.
         let port = gauntlet::stack::ports::allocate_port().expect("a free port");
-        let users = users_service(&stack, port);
+        let otlp = urls.otlp_http.as_str().trim_end_matches('/').to_string();
+        let command: Vec<String> = [
+            "gauntlet",
+            "services",
+            "--no-progress",
+            "--only",
+            "users",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--otlp-endpoint",
+            &otlp,
+            "--no-json-logs",
+        ]
+        .map(String::from)
+        .to_vec();
+        let users = opted_in(&[("app", "users")]);
+        cluster
+            .deployment("shop", "users", 1, &users, &users, &command)
+            .await;
+        stack
+            .set_service_targets("users", &[format!("127.0.0.1:{port}")])
+            .expect("scrape target");
+        cluster.running_pods("shop", "app=users", 1).await;
         wait_up(port).await;
-        let fake = fake_cluster(&stack, &users).await;
-        let kubeconfig = fake.write_kubeconfig(dir.path());
         Some(Rig {
-            dir,
             stack,
+            cluster,
             rules,
             port,
-            users,
-            fake,
-            kubeconfig,
         })
+    }
+
+    fn kubeconfig(&self) -> &Path {
+        self.cluster.gauntlet_kubeconfig()
     }
 
     /// Writes a kubernetes scenario for this rig: the common `stack` and `services`, then
     /// `rest` (load, faults, expectations).
     fn scenario(&self, name: &str, rest: &str) -> PathBuf {
-        let path = self.dir.path().join(format!("{name}.yaml"));
+        let path = self.cluster.dir.path().join(format!("{name}.yaml"));
         let text = format!(
             "name: {name}\n\
-             stack: {{ provider: kubernetes, context: fake, namespace: shop, observe-namespace: monitoring,\n\
+             stack: {{ provider: kubernetes, context: gauntlet-local, namespace: shop, observe-namespace: monitoring,\n\
              \x20 scrape-interval: 1s, evaluation-interval: 1s, group-wait: 1s, rules: [{rules}] }}\n\
              services: {{ endpoints: {{ users: \"http://127.0.0.1:{port}\" }} }}\n{rest}",
             rules = self.rules.display(),
@@ -165,6 +119,16 @@ impl Rig {
         );
         std::fs::write(&path, text).expect("scenario");
         path
+    }
+
+    async fn replicas(&self) -> serde_json::Value {
+        let d = get(
+            &self.cluster.admin(),
+            "/apis/apps/v1/namespaces/shop/deployments/users",
+        )
+        .await
+        .expect("deployment");
+        d["spec"]["replicas"].clone()
     }
 }
 
@@ -231,15 +195,6 @@ fn assert_skipped_because(s: &ScenarioResult, needle: &str, reason: &str) {
     assert_eq!(e.backend, gauntlet::report::NO_BACKEND);
 }
 
-fn scale_patch(replicas: i32) -> Seen {
-    Seen::with(
-        "PATCH",
-        "/apis/apps/v1/namespaces/shop/deployments/users/scale",
-        MERGE_PATCH,
-        json!({"spec": {"replicas": replicas}}),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_to_zero_through_the_api_fires_and_resolves_service_down_seen_through_port_forwards()
 {
@@ -276,8 +231,8 @@ recover:
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-    let report_dir = rig.dir.path().join("report");
-    let out = gauntlet_run(&scenario, &report_dir, &rig.kubeconfig, &[])
+    let report_dir = rig.cluster.dir.path().join("report");
+    let out = gauntlet_run(&scenario, &report_dir, rig.kubeconfig(), &[])
         .output()
         .await
         .expect("runs gauntlet");
@@ -314,29 +269,18 @@ recover:
     // The cluster's Alertmanager does not notify gauntlet: skipped, with the reason.
     assert_skipped_because(s, "pager", "notifies its own receivers");
 
-    // The fault went through the API: the exact scale PATCHes, in order, and nothing else
-    // mutating; the deployment is back at 1 replica and the process runs again.
-    let mutating = rig.fake.mutating();
+    // The fault went through the API as the ServiceAccount: the deployment is back at 1
+    // replica, its pod was replaced, and the users process was killed and started again.
+    assert_eq!(rig.replicas().await, json!(1));
+    let users = rig.cluster.kubelet().started_for("users-");
     assert_eq!(
-        mutating,
-        vec![scale_patch(0), scale_patch(1)],
-        "{mutating:#?}"
-    );
-    assert_eq!(rig.fake.replicas("shop", "users"), Some(1));
-    assert_eq!(
-        rig.users.starts(),
+        users.len(),
         2,
-        "killed by the scale to 0, started by the rollback"
+        "killed by the scale to 0, started by the rollback: {users:?}"
     );
-    assert!(rig.users.pid().is_some_and(process_alive));
-    // Prometheus was read through port-forward streams to its pod.
-    let forwards = rig
-        .fake
-        .requests()
-        .iter()
-        .filter(|r| r.path.contains("/pods/prometheus-fake-0/portforward"))
-        .count();
-    assert!(forwards > 0, "{:#?}", rig.fake.requests());
+    assert_ne!(users[0].pod, users[1].pod, "a new pod");
+    assert!(!process_alive(users[0].pid) && process_alive(users[1].pid));
+    // Nothing addressed the stack directly: Prometheus was read through port-forwards.
     let prometheus = results
         .environment
         .components
@@ -370,11 +314,11 @@ expect:
   - { alert: ServiceDown, labels: { service: users }, state: firing, after: users-down, within: 90s }
 "#,
     );
-    let report_dir = rig.dir.path().join("report");
+    let report_dir = rig.cluster.dir.path().join("report");
     let child = gauntlet_run(
         &scenario,
         &report_dir,
-        &rig.kubeconfig,
+        rig.kubeconfig(),
         &[
             "--workers",
             "2",
@@ -388,27 +332,29 @@ expect:
     .expect("spawns gauntlet");
 
     // Interrupt once both faults are in and the load Job's workers run.
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let admin = rig.cluster.admin();
+    let policy =
+        "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/gauntlet-partition-cut-users";
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let injected = rig.fake.network_policies().len() == 1
-            && rig.fake.replicas("shop", "users") == Some(0)
-            && rig.fake.jobs().len() == 1
-            && rig.fake.job_pids().len() == 2;
+        let injected = get(&admin, policy).await.is_some()
+            && rig.replicas().await == json!(0)
+            && rig.cluster.kubelet().running_pids("gauntlet-load-").len() == 2;
         if injected {
             break;
         }
         if Instant::now() > deadline {
             let out = child.wait_with_output().await.expect("output");
             panic!(
-                "faults never injected: {:#?}\n{}\n{}",
-                rig.fake.requests(),
+                "faults never injected: {:?}\n{}\n{}",
+                rig.cluster.kubelet().started(),
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let worker_pids = rig.fake.job_pids();
+    let worker_pids = rig.cluster.kubelet().running_pids("gauntlet-load-");
     let pid = nix::unistd::Pid::from_raw(child.id().expect("pid") as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
     let interrupted_at = Instant::now();
@@ -421,47 +367,17 @@ expect:
     assert!(interrupted_at.elapsed() < Duration::from_secs(15));
 
     // Everything it did in the cluster is undone.
-    assert!(
-        rig.fake.network_policies().is_empty(),
-        "{:?}",
-        rig.fake.network_policies()
-    );
-    assert_eq!(rig.fake.replicas("shop", "users"), Some(1));
-    assert!(rig.fake.jobs().is_empty(), "{:?}", rig.fake.jobs());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while worker_pids.iter().any(|p| process_alive(*p)) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(!worker_pids.iter().any(|p| process_alive(*p)));
-    let mutating: Vec<(String, String)> = rig
-        .fake
-        .mutating()
-        .into_iter()
-        .map(|r| (r.method, r.path))
-        .collect();
-    for expected in [
-        (
-            "PATCH",
-            "/apis/apps/v1/namespaces/shop/deployments/users/scale",
-        ),
-        (
-            "DELETE",
-            "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/gauntlet-partition-cut-users",
-        ),
-    ] {
-        assert!(
-            mutating
-                .iter()
-                .any(|(m, p)| m == expected.0 && p.starts_with(expected.1)),
-            "{expected:?} not in {mutating:#?}"
-        );
-    }
-    assert!(
-        mutating
-            .iter()
-            .any(|(m, p)| m == "DELETE" && p.contains("/jobs/gauntlet-load-")),
-        "{mutating:#?}"
-    );
+    assert_eq!(get(&admin, policy).await, None);
+    assert_eq!(rig.replicas().await, json!(1));
+    let jobs = get(&admin, "/apis/batch/v1/namespaces/shop/jobs")
+        .await
+        .expect("jobs");
+    assert_eq!(jobs["items"], json!([]), "{jobs:#}");
+    eventually("the workers killed", SETTLE, || async {
+        (!worker_pids.iter().any(|p| process_alive(*p))).then_some(())
+    })
+    .await;
+    rig.cluster.running_pods("shop", "app=users", 1).await;
     // The report says what happened.
     let results = results(&report_dir);
     let s = &results.scenarios[0];
@@ -488,11 +404,11 @@ expect:
   - { correlation: { find-in: [traces] }, within: 10s }
 "#,
     );
-    let report_dir = rig.dir.path().join("report");
+    let report_dir = rig.cluster.dir.path().join("report");
     let out = gauntlet_run(
         &scenario,
         &report_dir,
-        &rig.kubeconfig,
+        rig.kubeconfig(),
         &[
             "--workers",
             "2",
@@ -515,25 +431,19 @@ expect:
     assert!((60..=140).contains(&load.requests), "{load:?}");
     assert_eq!(load.failures, 0, "{load:?}");
     assert_skipped_because(s, "trace", "2 cluster worker(s)");
-    let job_requests: Vec<Seen> = rig
-        .fake
-        .mutating()
-        .into_iter()
-        .filter(|r| r.path.contains("/jobs"))
-        .collect();
-    assert_eq!(
-        job_requests.len(),
-        2,
-        "create and delete: {job_requests:#?}"
+    // The Job's two pods ran real workers (indexes 0 and 1), which exited 0; the Job is gone.
+    let workers = rig.cluster.kubelet().started_for("gauntlet-load-");
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    let ended = rig.cluster.kubelet().ended();
+    assert!(
+        workers.iter().all(|w| ended
+            .iter()
+            .any(|e| e.pod == w.pod && e.exit_code == Some(0))),
+        "{ended:?}"
     );
-    assert_eq!(job_requests[0].method, "POST");
-    let job = job_requests[0].body.as_ref().expect("job body");
-    assert_eq!(job["spec"]["completions"], json!(2));
-    assert_eq!(
-        job["spec"]["template"]["spec"]["containers"][0]["image"],
-        json!("example.org/gauntlet:test")
-    );
-    assert_eq!(job_requests[1].method, "DELETE");
-    assert!(rig.fake.jobs().is_empty());
+    let jobs = get(&rig.cluster.admin(), "/apis/batch/v1/namespaces/shop/jobs")
+        .await
+        .expect("jobs");
+    assert_eq!(jobs["items"], json!([]), "{jobs:#}");
     rig.stack.stop().await;
 }

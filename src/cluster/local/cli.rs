@@ -59,6 +59,7 @@ pub async fn cluster_up(args: &ClusterUpArgs, out: &mut dyn Write) -> Result<(),
         kwok_config,
         job_pods_complete: !args.keep_job_pods_running,
         ready_timeout: args.timeout,
+        kwok_crds: Vec::new(),
     };
     // Registered before starting, so a Ctrl-C during the start also ends in a clean stop.
     let mut shutdown = ShutdownListener::new();

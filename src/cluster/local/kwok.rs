@@ -173,6 +173,46 @@ pub fn config(job_pods_complete: bool, extra: &[String]) -> String {
         + "\n"
 }
 
+/// kwok configuration kinds it can read from the API instead of `--config` (kind, plural,
+/// namespaced), for objects added while it runs (a pod's logs, its port-forward).
+const CRD_KINDS: [(&str, &str, bool); 4] = [
+    ("Logs", "logs", true),
+    ("ClusterLogs", "clusterlogs", false),
+    ("PortForward", "portforwards", true),
+    ("ClusterPortForward", "clusterportforwards", false),
+];
+
+/// The API plural of kwok configuration `kind`, if kwok can read it from the API.
+pub fn crd_plural(kind: &str) -> Option<&'static str> {
+    CRD_KINDS
+        .iter()
+        .find(|(k, ..)| *k == kind)
+        .map(|(_, p, _)| *p)
+}
+
+/// A CustomResourceDefinition for kwok configuration `kind` (see [`crd_plural`]). Its schema
+/// is left open: kwok converts and checks what it reads.
+pub fn crd(kind: &str) -> Option<serde_json::Value> {
+    let (kind, plural, namespaced) = CRD_KINDS.iter().find(|(k, ..)| *k == kind)?;
+    Some(serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": { "name": format!("{plural}.kwok.x-k8s.io") },
+        "spec": {
+            "group": "kwok.x-k8s.io",
+            "scope": if *namespaced { "Namespaced" } else { "Cluster" },
+            "names": { "kind": kind, "listKind": format!("{kind}List"), "plural": plural, "singular": plural },
+            "versions": [{
+                "name": "v1alpha1", "served": true, "storage": true,
+                "subresources": { "status": {} },
+                "schema": { "openAPIV3Schema": {
+                    "type": "object", "x-kubernetes-preserve-unknown-fields": true
+                } }
+            }]
+        }
+    }))
+}
+
 /// The fake node kwok manages, as created through the API.
 pub fn node(name: &str) -> serde_json::Value {
     serde_json::json!({

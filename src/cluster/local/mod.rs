@@ -59,6 +59,10 @@ pub enum LocalError {
     },
     #[error(transparent)]
     InvalidName(#[from] crate::cluster::api::InvalidName),
+    #[error(
+        "kwok cannot read {0} from the API (known: Logs, ClusterLogs, PortForward, ClusterPortForward)"
+    )]
+    KwokKind(String),
     #[error("the TokenRequest for service account {0} answered without a token")]
     NoToken(String),
     #[error("{what}")]

@@ -98,6 +98,10 @@ pub struct LocalOptions {
     pub kwok_config: Vec<String>,
     /// Whether pods owned by a Job succeed right after they run (so Jobs complete).
     pub job_pods_complete: bool,
+    /// kwok kinds read from the API instead of `kwok_config` (`Logs`, `ClusterLogs`,
+    /// `PortForward`, `ClusterPortForward`): their CustomResourceDefinitions are created
+    /// before kwok starts, so such objects can be added while the plane runs.
+    pub kwok_crds: Vec<String>,
     /// Limit for the whole start, from etcd to the node being Ready.
     pub ready_timeout: Duration,
 }
@@ -108,6 +112,7 @@ impl Default for LocalOptions {
             dir: None,
             kwok_config: Vec::new(),
             job_pods_complete: true,
+            kwok_crds: Vec::new(),
             ready_timeout: Duration::from_secs(180),
         }
     }
@@ -371,6 +376,12 @@ impl LocalControlPlane {
             ))
             .arg("--cidr=10.244.0.0/16")
             .arg("--node-lease-duration-seconds=40");
+        if !options.kwok_crds.is_empty() {
+            plane
+                .install_kwok_crds(&options.kwok_crds, deadline)
+                .await?;
+            kwok_cmd.arg(format!("--enable-crds={}", options.kwok_crds.join(",")));
+        }
         plane.spawn("kwok", kwok_cmd, &logs)?;
 
         let admin = plane.admin_client().await?;
@@ -401,6 +412,59 @@ impl LocalControlPlane {
             "local control plane up"
         );
         Ok(plane)
+    }
+
+    /// Creates the CustomResourceDefinitions of kwok `kinds` and waits until the API serves
+    /// them (kwok exits at start when one is missing).
+    async fn install_kwok_crds(
+        &self,
+        kinds: &[String],
+        deadline: Instant,
+    ) -> Result<(), LocalError> {
+        let admin = self.admin_client().await?;
+        let mut plurals = Vec::new();
+        for kind in kinds {
+            let (Some(crd), Some(plural)) = (kwok::crd(kind), kwok::crd_plural(kind)) else {
+                return Err(LocalError::KwokKind(kind.clone()));
+            };
+            plurals.push(plural);
+            let create =
+                http::Request::post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(serde_json::to_vec(&crd).expect("a JSON value always serializes"))
+                    .expect("a POST with a static path is a valid request");
+            admin
+                .request::<serde_json::Value>(create)
+                .await
+                .map_err(|source| LocalError::Api {
+                    what: format!("cannot create the CustomResourceDefinition of kwok's {kind}"),
+                    source: Box::new(source),
+                })?;
+        }
+        self.wait("kube-apiserver", deadline, || {
+            let admin = admin.clone();
+            let plurals = plurals.clone();
+            async move {
+                let request = http::Request::get("/apis/kwok.x-k8s.io/v1alpha1")
+                    .body(Vec::new())
+                    .expect("a GET with a static path is a valid request");
+                let list: serde_json::Value = admin
+                    .request(request)
+                    .await
+                    .map_err(|e| crate::error_chain::error_chain(&e))?;
+                let served: Vec<&str> = list["resources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["name"].as_str())
+                    .collect();
+                match plurals.iter().find(|p| !served.contains(p)) {
+                    None => Ok(()),
+                    Some(p) => Err(format!("kwok.x-k8s.io/v1alpha1 {p} not served yet")),
+                }
+            }
+        })
+        .await
     }
 
     fn spawn(

@@ -1,0 +1,477 @@
+//! Kubernetes tests against a real control plane: the [`LocalControlPlane`] (real etcd,
+//! kube-apiserver with RBAC, kube-controller-manager, kube-scheduler, and kwok standing in
+//! for the kubelet of one fake node), `deploy/rbac.yaml` applied as written, and gauntlet
+//! talking to it as the `gauntlet` ServiceAccount with a real token.
+//!
+//! Real: every API request and its answer (admission, validation, RBAC, 404/409 Status),
+//! the Deployment, ReplicaSet and Job controllers that recreate, scale and restart pods and
+//! run Jobs (completions, `activeDeadlineSeconds`), the scheduler, and the apiserver's
+//! `pods/log` and `pods/portforward` protocols proxied to the node.
+//!
+//! Simulated, and only this:
+//! - kwok runs no containers: it marks scheduled pods Running and Ready with a fake IP.
+//! - [`ProcessKubelet`] runs the container's command as a local process for each Running pod
+//!   whose command starts with `gauntlet`, writes its output as the pod's log (CRI format,
+//!   served by kwok through a kwok `Logs` object), marks the pod Succeeded or Failed on exit
+//!   (a `pods/status` patch, as a kubelet does) and kills it when the pod is deleted.
+//! - A pod's port-forward reaches a local address named in a kwok `PortForward` object
+//!   ([`Cluster::observed_service`]), not a container.
+//! - No CNI: NetworkPolicies are stored and validated but not enforced.
+//!
+//! Without the control plane's binaries the tests report "skipped" with the reason, and fail
+//! under `GAUNTLET_REQUIRE_STACK=1`. One control plane per test (about 630 MiB): run these
+//! test binaries with `--test-threads=1`.
+
+#![allow(dead_code, reason = "each test crate uses a different subset")]
+
+mod kubelet;
+
+#[allow(unused_imports, reason = "each test crate uses a different subset")]
+pub use kubelet::{Ended, ProcessKubelet, Started};
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use gauntlet::cluster::{LocalControlPlane, LocalOptions};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use serde_json::{Value, json};
+
+/// The opt-in label gauntlet requires on namespaces, workloads and pods.
+pub const OPT_IN: (&str, &str) = ("gauntlet.io/chaos", "enabled");
+
+/// How long the control plane gets to act (create pods, run a rollout) before a wait fails.
+pub const SETTLE: Duration = Duration::from_secs(60);
+
+/// `[(k, v)]` as a label map.
+pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// `labels` plus the opt-in label.
+pub fn opted_in(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut l = labels(pairs);
+    l.insert(OPT_IN.0.into(), OPT_IN.1.into());
+    l
+}
+
+/// Aborts its task when dropped.
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether process `pid` is alive (exists and is not a zombie), from `/proc`.
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
+        Err(_) => false,
+    }
+}
+
+/// Polls `probe` every 100 ms until it returns `Some`, or panics naming `what` after
+/// `within`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    match eventually_or_none(within, probe).await {
+        Some(v) => v,
+        None => panic!("not within {within:?}: {what}"),
+    }
+}
+
+/// [`eventually`] that answers `None` instead of panicking.
+pub async fn eventually_or_none<T, F, Fut>(within: Duration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends one raw API request as the client's user; `Err` carries the API's Status.
+pub async fn send(
+    client: &kube::Client,
+    method: http::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Value, kube::Error> {
+    let mut request = http::Request::builder().method(method).uri(path);
+    let bytes = match body {
+        Some(b) => {
+            request = request.header(http::header::CONTENT_TYPE, "application/json");
+            serde_json::to_vec(b).expect("json")
+        }
+        None => Vec::new(),
+    };
+    client
+        .request::<Value>(request.body(bytes).expect("request"))
+        .await
+}
+
+/// `POST path body` as the client's user, panicking on any error.
+pub async fn create(client: &kube::Client, path: &str, body: Value) -> Value {
+    send(client, http::Method::POST, path, Some(&body))
+        .await
+        .unwrap_or_else(|e| panic!("POST {path}: {e}\n{body:#}"))
+}
+
+/// `GET path`, `None` on 404.
+pub async fn get(client: &kube::Client, path: &str) -> Option<Value> {
+    match send(client, http::Method::GET, path, None).await {
+        Ok(v) => Some(v),
+        Err(kube::Error::Api(s)) if s.code == 404 => None,
+        Err(e) => panic!("GET {path}: {e}"),
+    }
+}
+
+/// Serves `log` as every container's log of pod `namespace/pod` (a kwok `Logs` object).
+pub async fn register_logs(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    log: &Path,
+) -> Result<(), kube::Error> {
+    let body = json!({
+        "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
+        "metadata": {"name": pod, "namespace": namespace},
+        "spec": {"logs": [{"logsFile": log, "follow": false}]}
+    });
+    let path = format!("/apis/kwok.x-k8s.io/v1alpha1/namespaces/{namespace}/logs");
+    send(client, http::Method::POST, &path, Some(&body))
+        .await
+        .map(drop)
+}
+
+/// The API path of the REST collection a manifest of `kind` in `namespace` belongs to.
+fn collection(kind: &str, namespace: Option<&str>) -> String {
+    let (prefix, plural) = match kind {
+        "Namespace" => ("/api/v1", "namespaces"),
+        "ServiceAccount" => ("/api/v1", "serviceaccounts"),
+        "Role" => ("/apis/rbac.authorization.k8s.io/v1", "roles"),
+        "RoleBinding" => ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
+        "ClusterRole" => ("/apis/rbac.authorization.k8s.io/v1", "clusterroles"),
+        "ClusterRoleBinding" => ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings"),
+        other => panic!("no collection for kind {other}"),
+    };
+    match namespace {
+        Some(ns) => format!("{prefix}/namespaces/{ns}/{plural}"),
+        None => format!("{prefix}/{plural}"),
+    }
+}
+
+/// A running control plane, the process kubelet on it, and gauntlet's least-privilege
+/// client. Dropping it kills the processes and stops the plane.
+pub struct Cluster {
+    // Field order is drop order: the kubelet's processes first, then the plane.
+    kubelet: ProcessKubelet,
+    admin: kube::Client,
+    gauntlet: kube::Client,
+    gauntlet_kubeconfig: PathBuf,
+    plane: LocalControlPlane,
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// The plane with `deploy/rbac.yaml` applied, namespaces `shop` (opted in) and
+    /// `monitoring`, and a process kubelet running this test's `gauntlet` binary; `None`
+    /// (skipped, with the reason) when the binaries are missing.
+    pub async fn start() -> Option<Cluster> {
+        Self::start_with_exe(Path::new(env!("CARGO_BIN_EXE_gauntlet"))).await
+    }
+
+    /// [`start`](Self::start) with `exe` standing for `gauntlet` in container commands.
+    pub async fn start_with_exe(exe: &Path) -> Option<Cluster> {
+        let options = LocalOptions {
+            // The process kubelet ends Job pods when their process exits.
+            job_pods_complete: false,
+            kwok_crds: vec!["Logs".into(), "PortForward".into()],
+            ..LocalOptions::default()
+        };
+        let plane = gauntlet::testing::local_control_plane(&options).await?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        eprintln!("control plane up: {:?}", plane.startup());
+        let admin = plane.admin_client().await.expect("admin client");
+        let kubelet = ProcessKubelet::start(admin.clone(), exe, &dir.path().join("pod-logs"));
+        let mut cluster = Cluster {
+            kubelet,
+            admin: admin.clone(),
+            gauntlet: admin,
+            gauntlet_kubeconfig: PathBuf::new(),
+            plane,
+            dir,
+        };
+        cluster.namespace("gauntlet", &labels(&[])).await;
+        cluster.namespace("shop", &opted_in(&[])).await;
+        cluster.namespace("monitoring", &labels(&[])).await;
+        cluster.apply_rbac().await;
+        let (client, kubeconfig) = cluster.service_account_client().await;
+        cluster.gauntlet = client;
+        cluster.gauntlet_kubeconfig = kubeconfig;
+        Some(cluster)
+    }
+
+    /// Cluster-admin, for setting the scene and reading the outcome.
+    pub fn admin(&self) -> kube::Client {
+        self.admin.clone()
+    }
+
+    /// The `gauntlet` ServiceAccount's client: what gauntlet runs as.
+    pub fn gauntlet(&self) -> kube::Client {
+        self.gauntlet.clone()
+    }
+
+    /// A kubeconfig (context `gauntlet-local`) with the `gauntlet` ServiceAccount's token.
+    pub fn gauntlet_kubeconfig(&self) -> &Path {
+        &self.gauntlet_kubeconfig
+    }
+
+    pub fn kubelet(&self) -> &ProcessKubelet {
+        &self.kubelet
+    }
+
+    /// Creates namespace `name` with `labels` and waits for its `default` ServiceAccount
+    /// (pods are refused until it exists).
+    pub async fn namespace(&self, name: &str, labels: &BTreeMap<String, String>) {
+        create(
+            &self.admin,
+            "/api/v1/namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace",
+                   "metadata": {"name": name, "labels": labels}}),
+        )
+        .await;
+        let sa = format!("/api/v1/namespaces/{name}/serviceaccounts/default");
+        eventually(&format!("{sa} exists"), SETTLE, || async {
+            get(&self.admin, &sa).await
+        })
+        .await;
+    }
+
+    /// Applies every document of `deploy/rbac.yaml` as written.
+    async fn apply_rbac(&self) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/rbac.yaml");
+        let text = std::fs::read_to_string(&path).expect("deploy/rbac.yaml");
+        for doc in text.split("\n---") {
+            let value: Value = yaml_serde::from_str(doc).expect("rbac.yaml document parses");
+            if value.is_null() {
+                continue;
+            }
+            let kind = value["kind"].as_str().expect("kind");
+            let ns = value["metadata"]["namespace"].as_str();
+            create(&self.admin, &collection(kind, ns), value.clone()).await;
+        }
+    }
+
+    /// A token for `gauntlet/gauntlet` (TokenRequest), its client and kubeconfig.
+    async fn service_account_client(&self) -> (kube::Client, PathBuf) {
+        let path = self
+            .plane
+            .service_account_kubeconfig("gauntlet", "gauntlet")
+            .await
+            .expect("a token for gauntlet/gauntlet");
+        let client = self
+            .plane
+            .service_account_client("gauntlet", "gauntlet")
+            .await
+            .expect("a client for gauntlet/gauntlet");
+        (client, path)
+    }
+
+    /// A Deployment `name` in `namespace` whose pods (labelled `pod_labels`, selected by
+    /// `app=<name>`) run `command`.
+    pub async fn deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+        replicas: i32,
+        labels: &BTreeMap<String, String>,
+        pod_labels: &BTreeMap<String, String>,
+        command: &[String],
+    ) {
+        create(
+            &self.admin,
+            &format!("/apis/apps/v1/namespaces/{namespace}/deployments"),
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "labels": labels},
+                "spec": {
+                    "replicas": replicas,
+                    "selector": {"matchLabels": {"app": name}},
+                    "template": {
+                        "metadata": {"labels": pod_labels},
+                        "spec": {
+                            "automountServiceAccountToken": false,
+                            "terminationGracePeriodSeconds": 1,
+                            "containers": [{"name": "main", "image": "gauntlet:test", "command": command}]
+                        }
+                    }
+                }
+            }),
+        )
+        .await;
+    }
+
+    /// The pods matching `selector` in `namespace` that are Running and not being deleted,
+    /// once there are exactly `n`; sorted by name.
+    pub async fn running_pods(&self, namespace: &str, selector: &str, n: usize) -> Vec<Pod> {
+        let pods: Api<Pod> = Api::namespaced(self.admin.clone(), namespace);
+        let params = ListParams::default().labels(selector);
+        let found = eventually_or_none(SETTLE, || async {
+            let list = pods.list(&params).await.ok()?;
+            let mut running: Vec<Pod> = list
+                .items
+                .into_iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                .collect();
+            running.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+            (running.len() == n).then_some(running)
+        })
+        .await;
+        match found {
+            Some(pods) => pods,
+            None => {
+                let all = pods.list(&ListParams::default()).await.map(|l| {
+                    l.items
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "{:?} {:?} node={:?}",
+                                p.metadata.name,
+                                p.status.as_ref().and_then(|s| s.phase.clone()),
+                                p.spec.as_ref().and_then(|s| s.node_name.clone())
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                });
+                let events = get(
+                    &self.admin,
+                    &format!("/api/v1/namespaces/{namespace}/events"),
+                )
+                .await;
+                let events: Vec<String> = events
+                    .iter()
+                    .flat_map(|e| e["items"].as_array().cloned().unwrap_or_default())
+                    .map(|e| {
+                        format!(
+                            "{} {} {}",
+                            e["involvedObject"]["name"], e["reason"], e["message"]
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "not {n} running pods {selector} in {namespace} within {SETTLE:?}: pods {all:?}\nevents {events:#?}"
+                )
+            }
+        }
+    }
+
+    /// All pods matching `selector` in `namespace`, whatever their phase, sorted by name.
+    pub async fn pods(&self, namespace: &str, selector: &str) -> Vec<Pod> {
+        let pods: Api<Pod> = Api::namespaced(self.admin.clone(), namespace);
+        let mut items = pods
+            .list(&ListParams::default().labels(selector))
+            .await
+            .expect("list pods")
+            .items;
+        items.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        items
+    }
+
+    /// The native stack's Prometheus, Alertmanager, Jaeger and VictoriaLogs as Services in
+    /// `monitoring`, each pod's port-forward reaching the real backend.
+    pub async fn observe_stack(&self, urls: &gauntlet::stack::StackUrls) {
+        for (service, port, url) in [
+            ("prometheus", 9090, &urls.prometheus),
+            ("alertmanager", 9093, &urls.alertmanager),
+            ("jaeger", 16686, &urls.jaeger_query),
+            ("victoria-logs", 9428, &urls.log_store),
+        ] {
+            let host = url.host_str().expect("host");
+            let port_of = url.port_or_known_default().expect("port");
+            let backend = format!("{host}:{port_of}").parse().expect("socket address");
+            self.observed_service("monitoring", service, port, backend)
+                .await;
+        }
+    }
+
+    /// A Service `name` in `namespace` (port `port`, named `http`, selecting
+    /// `app.kubernetes.io/name=<name>`) with one pod `<name>-0` whose port-forward reaches
+    /// `backend` (a kwok `PortForward` object); returns once the pod is Running and Ready.
+    pub async fn observed_service(
+        &self,
+        namespace: &str,
+        name: &str,
+        port: u16,
+        backend: SocketAddr,
+    ) {
+        let selector = labels(&[("app.kubernetes.io/name", name)]);
+        let pod = format!("{name}-0");
+        create(
+            &self.admin,
+            &format!("/apis/kwok.x-k8s.io/v1alpha1/namespaces/{namespace}/portforwards"),
+            json!({
+                "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "PortForward",
+                "metadata": {"name": pod, "namespace": namespace},
+                "spec": {"forwards": [{"ports": [port],
+                    "target": {"port": backend.port(), "address": backend.ip().to_string()}}]}
+            }),
+        )
+        .await;
+        create(
+            &self.admin,
+            &format!("/api/v1/namespaces/{namespace}/services"),
+            json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": name, "labels": selector},
+                "spec": {"selector": selector, "ports": [
+                    {"name": "http", "port": port, "targetPort": port}
+                ]}
+            }),
+        )
+        .await;
+        create(
+            &self.admin,
+            &format!("/api/v1/namespaces/{namespace}/pods"),
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": pod, "labels": selector},
+                "spec": {
+                    "automountServiceAccountToken": false,
+                    "containers": [{"name": name, "image": format!("{name}:test"),
+                        "ports": [{"containerPort": port, "name": "http"}]}]
+                }
+            }),
+        )
+        .await;
+        let selector = format!("app.kubernetes.io/name={name}");
+        self.running_pods(namespace, &selector, 1).await;
+    }
+}
