@@ -9,8 +9,10 @@
 //! - [`histogram`]: log-linear latency histogram with exact merge
 //! - [`traceparent`]: W3C trace context ids
 //! - [`bench`]: `gauntlet bench load`, the generator against wrk on the same endpoint
+//! - [`cputime`]: the generator's own CPU time, for the benchmark
 
 pub mod bench;
+mod cputime;
 mod duration_ms;
 pub mod generator;
 pub mod histogram;
