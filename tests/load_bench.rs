@@ -14,7 +14,7 @@ async fn bench_runs_both_tools_alternating() {
         connections: 4,
         rounds: 1,
         wrk: PathBuf::from("wrk"),
-        cpu_rate: 500.0,
+        cpu_rate: 500,
         cpu_duration: Duration::from_secs(1),
     };
     let wrk = gauntlet::testing::require("wrk", wrk_available(&args.wrk).await);

@@ -34,8 +34,8 @@ pub struct BenchLoadArgs {
     #[arg(long, default_value = "wrk")]
     pub wrk: PathBuf,
     /// Fixed open-model rate (requests/s) at which the generator's own CPU time is measured.
-    #[arg(long, default_value_t = 2_000.0)]
-    pub cpu_rate: f64,
+    #[arg(long, default_value_t = 2_000)]
+    pub cpu_rate: u32,
     /// Length of the CPU measurement at `--cpu-rate`; `0s` skips it.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub cpu_duration: Duration,
@@ -48,7 +48,7 @@ impl Default for BenchLoadArgs {
             connections: 16,
             rounds: 2,
             wrk: PathBuf::from("wrk"),
-            cpu_rate: 2_000.0,
+            cpu_rate: 2_000,
             cpu_duration: Duration::from_secs(10),
         }
     }
@@ -72,7 +72,7 @@ pub enum BenchRun {
 /// The generator's own CPU time (user + system) during an open-model run at a fixed rate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GeneratorCpu {
-    pub rate: f64,
+    pub rate: u32,
     #[serde(rename = "duration_ms", with = "super::duration_ms")]
     pub duration: Duration,
     /// Requests completed in the run.
@@ -142,7 +142,7 @@ impl BenchReport {
         match &self.generator_cpu {
             Ok(c) => {
                 out += &format!(
-                    "generator cpu at {:.0} req/s open model for {:?}: {} ms for {} requests \
+                    "generator cpu at {} req/s open model for {:?}: {} ms for {} requests \
                      ({} failed) = {:.1} ms per 1,000 requests\n",
                     c.rate, c.duration, c.cpu_ms, c.requests, c.failed, c.cpu_ms_per_1000
                 );
@@ -263,7 +263,7 @@ async fn measure_generator_cpu(
     }
     let plan = LoadPlan {
         model: LoadModel::Open {
-            rate: args.cpu_rate,
+            rate: f64::from(args.cpu_rate),
             ramp: None,
         },
         duration: args.cpu_duration,
