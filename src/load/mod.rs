@@ -5,6 +5,7 @@
 //! - [`plan`]: what to send, validation, the loopback guard and the arrival schedule
 //! - [`journey`]: the fixed routes of each journey
 //! - [`generator`]: the scheduler and request loop (why it is not goose: see there)
+//! - [`engine`]: the HTTP client the generator sends with
 //! - [`record`]: per-request records, aggregates, per-second series, live samples
 //! - [`histogram`]: log-linear latency histogram with exact merge
 //! - [`traceparent`]: W3C trace context ids
@@ -14,6 +15,7 @@
 pub mod bench;
 mod cputime;
 mod duration_ms;
+mod engine;
 pub mod generator;
 pub mod histogram;
 pub mod journey;
