@@ -9,7 +9,7 @@
 //! TLS loopback service) keep reqwest, which brings TLS and certificate verification.
 
 use super::journey::{Step, StepMethod};
-use super::plan::{LoadPlan, PlanError, PlanProblem};
+use super::plan::{LoadPlan, PlanError, PlanProblem, resolve};
 use super::record::{ErrorKind, Outcome};
 use super::traceparent::{TRACEPARENT, TraceContext};
 
@@ -132,16 +132,7 @@ impl Plain {
         let host = url
             .host_str()
             .ok_or(PlanError::Invalid(vec![PlanProblem::NoHost]))?;
-        let port = url.port_or_known_default().unwrap_or(80);
-        // Url keeps IPv6 hosts in brackets; lookup_host wants them bare.
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
-            .await
-            .map_err(|source| PlanError::Resolve {
-                host: host.to_owned(),
-                source,
-            })?
-            .collect();
+        let addrs = resolve(url).await?;
         let authority = match url.port() {
             Some(p) => format!("{host}:{p}"),
             None => host.to_owned(),
