@@ -14,10 +14,15 @@ async fn bench_runs_both_tools_alternating() {
         connections: 4,
         rounds: 1,
         wrk: PathBuf::from("wrk"),
+        cpu_rate: 500,
+        cpu_duration: Duration::from_secs(1),
     };
     let wrk = gauntlet::testing::require("wrk", wrk_available(&args.wrk).await);
     let report = bench_load(&args).await.expect("bench");
     assert!(report.gauntlet_requests_per_sec > 100.0, "{report:?}");
+    let cpu = report.generator_cpu.as_ref().expect("linux /proc");
+    assert!(cpu.requests >= 400 && cpu.failed == 0, "{cpu:?}");
+    assert!(cpu.cpu_ms > 0 && cpu.cpu_ms_per_1000 > 0.0, "{cpu:?}");
     match report.runs.as_slice() {
         [
             BenchRun::Wrk {

@@ -4,9 +4,12 @@
 //! A trivial axum endpoint runs on its own thread and runtime (so it does not take worker
 //! threads from the generator), on `127.0.0.1:0`. Rounds alternate wrk and gauntlet's
 //! closed-model generator (traceparent on, same connection count, same duration), so drift in
-//! a shared machine's load hits both. The report is data; [`BenchReport::render`] is the text
+//! a shared machine's load hits both. Then the generator runs open-model at a fixed rate while
+//! its own CPU time is measured ([`super::cputime`]), the cost every other process on the
+//! machine pays for the load. The report is data; [`BenchReport::render`] is the text
 //! the CLI prints.
 
+use super::cputime::{CpuReading, ENDPOINT_THREAD};
 use super::generator::{self, LoadError, LoadOptions};
 use super::journey::Journey;
 use super::plan::{JourneyWeight, LoadModel, LoadPlan};
@@ -30,6 +33,12 @@ pub struct BenchLoadArgs {
     /// The wrk binary.
     #[arg(long, default_value = "wrk")]
     pub wrk: PathBuf,
+    /// Fixed open-model rate (requests/s) at which the generator's own CPU time is measured.
+    #[arg(long, default_value_t = 2_000)]
+    pub cpu_rate: u32,
+    /// Length of the CPU measurement at `--cpu-rate`; `0s` skips it.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub cpu_duration: Duration,
 }
 
 impl Default for BenchLoadArgs {
@@ -39,6 +48,8 @@ impl Default for BenchLoadArgs {
             connections: 16,
             rounds: 2,
             wrk: PathBuf::from("wrk"),
+            cpu_rate: 2_000,
+            cpu_duration: Duration::from_secs(10),
         }
     }
 }
@@ -58,6 +69,21 @@ pub enum BenchRun {
     },
 }
 
+/// The generator's own CPU time (user + system) during an open-model run at a fixed rate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GeneratorCpu {
+    pub rate: u32,
+    #[serde(rename = "duration_ms", with = "super::duration_ms")]
+    pub duration: Duration,
+    /// Requests completed in the run.
+    pub requests: u64,
+    pub failed: u64,
+    /// CPU time of every thread of the process but the endpoint's, milliseconds.
+    pub cpu_ms: u64,
+    /// `cpu_ms` per 1,000 completed requests.
+    pub cpu_ms_per_1000: f64,
+}
+
 /// The benchmark's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BenchReport {
@@ -73,6 +99,8 @@ pub struct BenchReport {
     pub ratio: Option<f64>,
     /// Why wrk did not run, if it did not.
     pub wrk_skipped: Option<String>,
+    /// The generator's CPU cost at a fixed rate; `Err` says why it was not measured.
+    pub generator_cpu: Result<GeneratorCpu, String>,
 }
 
 impl BenchReport {
@@ -110,6 +138,16 @@ impl BenchReport {
                     self.wrk_skipped.as_deref().unwrap_or("unknown reason")
                 );
             }
+        }
+        match &self.generator_cpu {
+            Ok(c) => {
+                out += &format!(
+                    "generator cpu at {} req/s open model for {:?}: {} ms for {} requests \
+                     ({} failed) = {:.1} ms per 1,000 requests\n",
+                    c.rate, c.duration, c.cpu_ms, c.requests, c.failed, c.cpu_ms_per_1000
+                );
+            }
+            Err(why) => out += &format!("generator cpu: skipped: {why}\n"),
         }
         out
     }
@@ -197,6 +235,7 @@ pub async fn bench_load(args: &BenchLoadArgs) -> Result<BenchReport, BenchError>
             .collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
+    let generator_cpu = measure_generator_cpu(args, &plan).await?;
     let wrk_mean = mean(true);
     let gauntlet_mean = mean(false).unwrap_or(0.0);
     if wrk_mean.is_none() && wrk_skipped.is_none() {
@@ -210,7 +249,51 @@ pub async fn bench_load(args: &BenchLoadArgs) -> Result<BenchReport, BenchError>
         gauntlet_requests_per_sec: gauntlet_mean,
         runs,
         wrk_skipped,
+        generator_cpu,
     })
+}
+
+/// Runs the generator open-model at `args.cpu_rate` and measures its own CPU time.
+async fn measure_generator_cpu(
+    args: &BenchLoadArgs,
+    closed: &LoadPlan,
+) -> Result<Result<GeneratorCpu, String>, BenchError> {
+    if args.cpu_duration.is_zero() {
+        return Ok(Err("--cpu-duration is 0".to_owned()));
+    }
+    let plan = LoadPlan {
+        model: LoadModel::Open {
+            rate: f64::from(args.cpu_rate),
+            ramp: None,
+        },
+        duration: args.cpu_duration,
+        max_in_flight: 4_096,
+        ..closed.clone()
+    };
+    let before = match CpuReading::now() {
+        Ok(r) => r,
+        Err(why) => return Ok(Err(why)),
+    };
+    let report = generator::run(&plan, LoadOptions::default()).await?;
+    let after = match CpuReading::now() {
+        Ok(r) => r,
+        Err(why) => return Ok(Err(why)),
+    };
+    let cpu = after.generator_since(&before);
+    let requests = report.summary.total;
+    let cpu_ms = u64::try_from(cpu.as_millis()).unwrap_or(u64::MAX);
+    Ok(Ok(GeneratorCpu {
+        rate: args.cpu_rate,
+        duration: args.cpu_duration,
+        requests,
+        failed: report.summary.failed,
+        cpu_ms,
+        cpu_ms_per_1000: if requests == 0 {
+            0.0
+        } else {
+            cpu_ms as f64 * 1_000.0 / requests as f64
+        },
+    }))
 }
 
 /// `Ok` if `wrk -v` runs; the error is the skip reason.
@@ -286,12 +369,12 @@ impl BenchServer {
         let addr = std_listener.local_addr()?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            .thread_name("bench-endpoint")
+            .thread_name(ENDPOINT_THREAD)
             .enable_all()
             .build()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name("bench-endpoint".to_owned())
+            .name(ENDPOINT_THREAD.to_owned())
             .spawn(move || {
                 rt.block_on(async move {
                     let app = axum::Router::new()

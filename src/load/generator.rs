@@ -1,5 +1,5 @@
 //! The load generator: an open-model scheduler (and a closed-model loop for benchmarks) on
-//! tokio + reqwest, with a fresh W3C `traceparent` on every request.
+//! tokio and [`super::engine`] (hyper), with a fresh W3C `traceparent` on every request.
 //!
 //! # Why not goose here
 //! goose 0.19 is a closed-model generator: each `GooseUser` sends its next request only after
@@ -32,12 +32,12 @@
 //! per-request timeout). The library never prints: live progress is a [`LoadSample`] per
 //! second on an optional channel (dropped, not awaited, if the receiver lags).
 
-use super::journey::{Journey, StepMethod};
+use super::engine::Engine;
+pub use super::engine::EngineError;
+use super::journey::Journey;
 use super::plan::{ArrivalSchedule, LoadModel, LoadPlan, PlanError};
-use super::record::{
-    Collector, ErrorKind, LoadReport, LoadSample, Outcome, RecordLimits, RequestRecord,
-};
-use super::traceparent::{TRACEPARENT, TraceContext};
+use super::record::{Collector, LoadReport, LoadSample, Outcome, RecordLimits, RequestRecord};
+use super::traceparent::TraceContext;
 use rand::Rng;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -68,8 +68,8 @@ pub struct LoadOptions {
 pub enum LoadError {
     #[error(transparent)]
     Plan(#[from] PlanError),
-    #[error("cannot build the http client")]
-    Client(#[source] reqwest::Error),
+    #[error("cannot set up the http client")]
+    Client(#[from] EngineError),
 }
 
 /// Runs `plan` to completion (duration or request cap).
@@ -97,21 +97,9 @@ where
         LoadModel::Open { .. } => plan.max_in_flight,
         LoadModel::Closed { connections } => connections,
     };
-    let client = reqwest::Client::builder()
-        // Never route the generator's traffic through an environment proxy.
-        .no_proxy()
-        // Nor follow redirects: the loopback guard checked the target only, and a redirect
-        // could send the load anywhere. A 3xx is recorded as the answer it is.
-        .redirect(reqwest::redirect::Policy::none())
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(max_conns)
-        .connect_timeout(plan.timeout)
-        .build()
-        .map_err(LoadError::Client)?;
+    let engine = Engine::new(plan, max_conns).await?;
     let shared = Arc::new(Shared {
-        client,
-        base: plan.target.as_str().trim_end_matches('/').to_owned(),
-        timeout: plan.timeout,
+        engine,
         start: Instant::now(),
         collector: Mutex::new(Collector::new(options.limits)),
         issued: AtomicU64::new(0),
@@ -244,37 +232,13 @@ async fn run_journey(shared: &Shared, journey: Journey, first_intended: Instant)
             return false;
         }
         let ctx = TraceContext::random(&mut rand::rng());
-        let url = format!("{}{}", shared.base, step.path);
-        let rb = match step.method {
-            StepMethod::Get => shared.client.get(url),
-            StepMethod::Post => shared
-                .client
-                .post(url)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(step.json_body.unwrap_or_default()),
-        };
-        let sent = rb
-            .header(TRACEPARENT, ctx.header_value())
-            .timeout(shared.timeout)
-            .send()
-            .await;
-        let outcome = match sent {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                // Read the body: latency ends when the response is complete, and the
-                // connection goes back to the pool.
-                match resp.bytes().await {
-                    Ok(_) => Outcome::Status(status),
-                    Err(e) => Outcome::Error(ErrorKind::of(&e)),
-                }
-            }
-            Err(e) => Outcome::Error(ErrorKind::of(&e)),
-        };
+        let route = step.route;
+        let outcome = shared.engine.send(step, &ctx).await;
         let done = Instant::now();
         let record = RequestRecord {
             trace_id: ctx.trace_id,
             journey,
-            route: step.route,
+            route,
             start_offset: intended.saturating_duration_since(shared.start),
             latency: done.saturating_duration_since(intended),
             outcome,
@@ -343,9 +307,7 @@ async fn report_progress(shared: Arc<Shared>, tx: mpsc::Sender<LoadSample>) {
 }
 
 struct Shared {
-    client: reqwest::Client,
-    base: String,
-    timeout: Duration,
+    engine: Engine,
     start: Instant,
     collector: Mutex<Collector>,
     issued: AtomicU64,

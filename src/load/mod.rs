@@ -5,13 +5,17 @@
 //! - [`plan`]: what to send, validation, the loopback guard and the arrival schedule
 //! - [`journey`]: the fixed routes of each journey
 //! - [`generator`]: the scheduler and request loop (why it is not goose: see there)
+//! - [`engine`]: the HTTP client the generator sends with
 //! - [`record`]: per-request records, aggregates, per-second series, live samples
 //! - [`histogram`]: log-linear latency histogram with exact merge
 //! - [`traceparent`]: W3C trace context ids
 //! - [`bench`]: `gauntlet bench load`, the generator against wrk on the same endpoint
+//! - [`cputime`]: the generator's own CPU time, for the benchmark
 
 pub mod bench;
+mod cputime;
 mod duration_ms;
+mod engine;
 pub mod generator;
 pub mod histogram;
 pub mod journey;

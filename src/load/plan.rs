@@ -145,20 +145,8 @@ pub async fn check_loopback(url: &Url, allow: bool) -> Result<(), PlanError> {
     if allow {
         return Ok(());
     }
-    let host = url
-        .host_str()
-        .ok_or(PlanError::Invalid(vec![PlanProblem::NoHost]))?;
-    let port = url.port_or_known_default().unwrap_or(80);
-    // Url keeps IPv6 hosts in brackets; lookup_host wants them bare.
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<IpAddr> = tokio::net::lookup_host((bare, port))
-        .await
-        .map_err(|source| PlanError::Resolve {
-            host: host.to_owned(),
-            source,
-        })?
-        .map(|a| a.ip())
-        .collect();
+    let host = url.host_str().unwrap_or_default();
+    let addrs: Vec<IpAddr> = resolve(url).await?.iter().map(|a| a.ip()).collect();
     if addrs.is_empty() || addrs.iter().any(|ip| !is_loopback(*ip)) {
         return Err(PlanError::NonLoopbackTarget {
             host: host.to_owned(),
@@ -166,6 +154,23 @@ pub async fn check_loopback(url: &Url, allow: bool) -> Result<(), PlanError> {
         });
     }
     Ok(())
+}
+
+/// Every socket address `url`'s host and port resolve to.
+pub(crate) async fn resolve(url: &Url) -> Result<Vec<std::net::SocketAddr>, PlanError> {
+    let host = url
+        .host_str()
+        .ok_or(PlanError::Invalid(vec![PlanProblem::NoHost]))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    // Url keeps IPv6 hosts in brackets; lookup_host wants them bare.
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    Ok(tokio::net::lookup_host((bare, port))
+        .await
+        .map_err(|source| PlanError::Resolve {
+            host: host.to_owned(),
+            source,
+        })?
+        .collect())
 }
 
 /// 127.0.0.0/8, ::1, or an IPv4-mapped loopback.

@@ -69,7 +69,33 @@ impl TraceContext {
 
     /// The `traceparent` header value: `00-<trace id>-<span id>-01`.
     pub fn header_value(&self) -> String {
-        format!("00-{}-{}-01", self.trace_id, self.span_id)
+        String::from_utf8_lossy(&self.encode()).into_owned()
+    }
+
+    /// The same value as a header, formatted without going through `fmt` (this runs for
+    /// every request the generator sends).
+    pub fn header(&self) -> http::HeaderValue {
+        http::HeaderValue::from_bytes(&self.encode())
+            .expect("lowercase hex and dashes are valid header bytes")
+    }
+
+    fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut out = *b"00-00000000000000000000000000000000-0000000000000000-01";
+        hex_into(&mut out[3..35], self.trace_id.0);
+        hex_into(&mut out[36..52], u128::from(self.span_id.0));
+        out
+    }
+}
+
+/// Length of `00-<32 hex>-<16 hex>-01`.
+const HEADER_LEN: usize = 55;
+
+/// Writes the low `out.len()` hex digits of `v` into `out`, most significant first.
+fn hex_into(out: &mut [u8], mut v: u128) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in out.iter_mut().rev() {
+        *b = DIGITS[(v & 0xf) as usize];
+        v >>= 4;
     }
 }
 
@@ -95,6 +121,12 @@ mod tests {
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
         }));
         assert_eq!(u128::from_str_radix(parts[1], 16).ok(), Some(a.trace_id.0));
+        assert_eq!(u64::from_str_radix(parts[2], 16).ok(), Some(a.span_id.0));
+        assert_eq!(a.header().to_str().ok(), Some(h.as_str()));
+        assert_eq!(
+            h,
+            format!("00-{:032x}-{:016x}-01", a.trace_id.0, a.span_id.0)
+        );
     }
 
     #[test]
@@ -106,6 +138,14 @@ mod tests {
         assert_eq!(
             ctx.header_value(),
             "00-00000000000000000000000000000001-0000000000000002-01"
+        );
+        let max = TraceContext {
+            trace_id: TraceId(u128::MAX),
+            span_id: SpanId(u64::MAX),
+        };
+        assert_eq!(
+            max.header_value(),
+            "00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01"
         );
     }
 }
