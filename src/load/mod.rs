@@ -9,8 +9,10 @@
 //! - [`histogram`]: log-linear latency histogram with exact merge
 //! - [`traceparent`]: W3C trace context ids
 //! - [`bench`]: `gauntlet bench load`, the generator against wrk on the same endpoint
+//! - [`closed`]: the closed-model engine (goose users with sessions), run in a child process
 
 pub mod bench;
+pub mod closed;
 mod duration_ms;
 pub mod generator;
 pub mod histogram;
