@@ -125,11 +125,19 @@ async fn users_log_in_keep_their_cookie_and_every_request_is_traced() {
         .unwrap_or(0.0)
     };
     assert!(ok("/account", "200") > 0.0, "{text}");
-    assert_eq!(ok("/account", "401"), 1.0, "only the anonymous request was refused");
+    assert_eq!(
+        ok("/account", "401"),
+        1.0,
+        "only the anonymous request was refused"
+    );
 
     // Fresh trace ids, each continued by the frontend.
     let ids: HashSet<&str> = run.requests.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(ids.len(), run.requests.len(), "a fresh trace id per request");
+    assert_eq!(
+        ids.len(),
+        run.requests.len(),
+        "a fresh trace id per request"
+    );
     for (trace_id, _) in run.requests.iter().take(5) {
         let spans = h.spans_of(trace_id, 1).await;
         assert!(spans.is_some(), "no span of trace {trace_id}");

@@ -101,7 +101,10 @@ fn run(file: PathBuf) -> Result<(), Failed> {
 /// A closed-model run's report names goose as its engine, with its users and sessions, and
 /// carries the coordinated-omission note (what Markdown and HTML print under the load table).
 fn closed_model_named(r: &gauntlet::report::ScenarioResult, users: u32) -> Result<(), Failed> {
-    let load = r.load.as_ref().ok_or("a closed-model run reported no load")?;
+    let load = r
+        .load
+        .as_ref()
+        .ok_or("a closed-model run reported no load")?;
     eprintln!(
         "  load engine {:?}: {} requests, {} failed, {} users, {:?} sessions, p95 {} ms",
         load.engine, load.requests, load.failures, users, load.sessions, load.p95_ms
@@ -115,7 +118,9 @@ fn closed_model_named(r: &gauntlet::report::ScenarioResult, users: u32) -> Resul
         || !note.contains("goose closed model")
         || !note.contains("Coordinated omission")
     {
-        return Err(format!("the report does not name the closed-model engine: {json} / {note}").into());
+        return Err(
+            format!("the report does not name the closed-model engine: {json} / {note}").into(),
+        );
     }
     Ok(())
 }

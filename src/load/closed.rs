@@ -81,9 +81,7 @@ pub enum ClosedEvent {
         failed: bool,
     },
     /// The run ended: aggregates that merge exactly, and what goose itself counted.
-    Done {
-        report: ClosedReport,
-    },
+    Done { report: ClosedReport },
     /// The run could not happen.
     Error { message: String },
 }
@@ -338,7 +336,8 @@ pub async fn run(
         let e = e.clone();
         Box::pin(async move { e.login(user).await })
     });
-    scenario = scenario.register_transaction(Transaction::new(login).set_name("login").set_on_start());
+    scenario =
+        scenario.register_transaction(Transaction::new(login).set_name("login").set_on_start());
     for journey in plan.journeys.iter().copied() {
         let e = engine.clone();
         let f: TransactionFunction = Arc::new(move |user| {
@@ -411,7 +410,10 @@ async fn report_progress(engine: Arc<Engine>) {
                 .unwrap_or_else(PoisonError::into_inner);
             (c.take_window(), c.total())
         };
-        let secs = now.saturating_duration_since(last_at).as_secs_f64().max(1e-3);
+        let secs = now
+            .saturating_duration_since(last_at)
+            .as_secs_f64()
+            .max(1e-3);
         last_at = now;
         let _ = engine.events.send(ClosedEvent::Sample {
             elapsed_ms: u64::try_from(now.saturating_duration_since(engine.start).as_millis())

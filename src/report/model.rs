@@ -604,8 +604,8 @@ impl LoadSummary {
                 "Engine: goose closed model ({} users, {} logged in). Coordinated omission: \
                  a user sends its next request only after the last answer and its think time, \
                  so when the system slows fewer requests go out and latency percentiles \
-                 under-report what an open arrival stream would see; use `model: open` to \
-                 measure latency under a fixed load.",
+                 under-report what an open arrival stream would see; use the open model \
+                 (load.rate) to measure latency under a fixed load.",
                 self.users.unwrap_or_default(),
                 self.sessions.unwrap_or_default()
             ),

@@ -14,8 +14,8 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use super::model::{
-    ExpectationKind, ExpectationResult, ExpectationStatus, LoadEngine, LogLevel, RunEvent, RunResults,
-    ScenarioResult, ScenarioStatus, SeriesPoint,
+    ExpectationKind, ExpectationResult, ExpectationStatus, LoadEngine, LogLevel, RunEvent,
+    RunResults, ScenarioResult, ScenarioStatus, SeriesPoint,
 };
 use super::text::{fmt_ms, fmt_num, fmt_opt_ms, fmt_pct, fmt_ratio_pct};
 

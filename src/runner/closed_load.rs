@@ -81,7 +81,9 @@ pub(super) fn spawn(
     let (process, stdin, stdout) =
         ManagedProcess::spawn_piped("closed-load", command, &child.log_dir)
             .map_err(|e| RunError::Internal(crate::error_chain(&e)))?;
-    Ok(tokio::spawn(drive(plan, process, stdin, stdout, sinks, stop)))
+    Ok(tokio::spawn(drive(
+        plan, process, stdin, stdout, sinks, stop,
+    )))
 }
 
 async fn drive(
@@ -191,7 +193,11 @@ fn summary(plan: &ClosedPlan, r: &ClosedReport) -> LoadSummary {
     LoadSummary {
         requests: r.total,
         failures: r.failed,
-        throughput_rps: if secs > 0.0 { r.total as f64 / secs } else { 0.0 },
+        throughput_rps: if secs > 0.0 {
+            r.total as f64 / secs
+        } else {
+            0.0
+        },
         p50_ms: ms(r.histogram.quantile(0.50)),
         p95_ms: ms(r.histogram.quantile(0.95)),
         p99_ms: ms(r.histogram.quantile(0.99)),
@@ -201,4 +207,3 @@ fn summary(plan: &ClosedPlan, r: &ClosedReport) -> LoadSummary {
         sessions: Some(r.sessions),
     }
 }
-

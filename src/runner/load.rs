@@ -53,6 +53,10 @@ pub(super) struct LoadRun {
 
 impl LoadRun {
     /// Starts the scenario's load against `target_url` (the load target's URL).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site; each is a different piece of the run the load feeds"
+    )]
     pub async fn start(
         scenario: &Scenario,
         target_url: Option<&str>,
@@ -74,28 +78,28 @@ impl LoadRun {
                 let target = target_url.ok_or_else(|| {
                     RunError::Internal(format!("no URL for load target {}", spec.target))
                 })?;
-                    if distributed.is_some() {
-                        return Err(RunError::Config(
+                if distributed.is_some() {
+                    return Err(RunError::Config(
                             "`load.model: closed` runs goose on this machine; drop `--workers` (cluster workers run the open model)".into(),
                         ));
-                    }
-                    let plan = closed_load::closed_plan(spec, closed, target);
-                    let url = reqwest::Url::parse(target)
-                        .map_err(|e| RunError::Internal(format!("load target {target}: {e}")))?;
-                    check_loopback_target(scenario, spec, &url, false).await?;
-                    ledger
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .load_start = Some(start_wall);
-                    let sinks = closed_load::Sinks {
-                        samples: sample_tx.take().ok_or_else(|| {
-                            RunError::Internal("load samples already taken".into())
-                        })?,
-                        failed,
-                        ledger,
-                        start_wall,
-                    };
-                    Some(closed_load::spawn(plan, closed_child, sinks, stop_rx)?)
+                }
+                let plan = closed_load::closed_plan(spec, closed, target);
+                let url = reqwest::Url::parse(target)
+                    .map_err(|e| RunError::Internal(format!("load target {target}: {e}")))?;
+                check_loopback_target(scenario, spec, &url, false).await?;
+                ledger
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .load_start = Some(start_wall);
+                let sinks = closed_load::Sinks {
+                    samples: sample_tx
+                        .take()
+                        .ok_or_else(|| RunError::Internal("load samples already taken".into()))?,
+                    failed,
+                    ledger,
+                    start_wall,
+                };
+                Some(closed_load::spawn(plan, closed_child, sinks, stop_rx)?)
             }
             (Some(spec), None) => {
                 let target = target_url.ok_or_else(|| {
@@ -112,7 +116,11 @@ impl LoadRun {
                     let (failure_tx, mut failure_rx) = mpsc::channel::<load::RequestRecord>(1024);
                     tokio::spawn(async move {
                         while let Some(r) = failure_rx.recv().await {
-                            keep_failed(&failed, r.trace_id.to_string(), start_wall + r.start_offset);
+                            keep_failed(
+                                &failed,
+                                r.trace_id.to_string(),
+                                start_wall + r.start_offset,
+                            );
                         }
                     });
                     let (answered_tx, mut answered_rx) =

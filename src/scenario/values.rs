@@ -32,7 +32,9 @@ pub fn parse_think_time(text: &str) -> Result<(Duration, Duration), String> {
         }
     };
     if min > max {
-        return Err(format!("think time {text:?} has its minimum above its maximum"));
+        return Err(format!(
+            "think time {text:?} has its minimum above its maximum"
+        ));
     }
     Ok((min, max))
 }

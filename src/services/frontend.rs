@@ -206,7 +206,10 @@ mod tests {
     fn the_session_cookie_is_found_among_others() {
         let mut h = HeaderMap::new();
         assert_eq!(session_user(&h), None);
-        h.insert(COOKIE, HeaderValue::from_static("a=1; gauntlet_session=42; b=2"));
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("a=1; gauntlet_session=42; b=2"),
+        );
         assert_eq!(session_user(&h), Some(42));
         h.insert(COOKIE, HeaderValue::from_static("gauntlet_session=x"));
         assert_eq!(session_user(&h), None);

@@ -113,7 +113,14 @@ impl ManagedProcess {
         name: &str,
         command: std::process::Command,
         log_dir: &Path,
-    ) -> Result<(Self, tokio::process::ChildStdin, tokio::process::ChildStdout), ProcessError> {
+    ) -> Result<
+        (
+            Self,
+            tokio::process::ChildStdin,
+            tokio::process::ChildStdout,
+        ),
+        ProcessError,
+    > {
         let (process, pipes) = Self::spawn_with(name, command, log_dir, true)?;
         let (stdin, stdout) =
             pipes.expect("spawn_with(piped = true) returns the pipes it was asked for");

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use gauntlet::report::{
     Component, ComponentKind, CpuOverhead, Environment, ExpectationKind, ExpectationPhase,
-    ExpectationResult, ExpectationStatus, FaultRecord, FiredAlert, HostFacts, LoadEngine, LoadSummary,
-    LogLevel, OverheadLimits, OverheadResult, PhaseTiming, RunEvent, RunResults, ScenarioResult,
-    ScenarioStatus, SeriesPoint, StackVersions,
+    ExpectationResult, ExpectationStatus, FaultRecord, FiredAlert, HostFacts, LoadEngine,
+    LoadSummary, LogLevel, OverheadLimits, OverheadResult, PhaseTiming, RunEvent, RunResults,
+    ScenarioResult, ScenarioStatus, SeriesPoint, StackVersions,
 };
 
 #[expect(
