@@ -103,10 +103,15 @@ async fn account(
     axum::Extension(cx): Cx,
     Path(id): Path<u64>,
 ) -> Result<Response, AppError> {
+    user_account(&ctx, &cx, id).await
+}
+
+/// The api-gateway's answer for user `id`.
+async fn user_account(ctx: &ServiceCtx, cx: &RequestCx, id: u64) -> Result<Response, AppError> {
     let path = format!("/api/users/{id}");
     forward(
-        &ctx,
-        &cx,
+        ctx,
+        cx,
         Method::GET,
         "GET api-gateway /api/users/{id}",
         &path,
@@ -145,16 +150,7 @@ async fn login(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let req: LoginRequest = json_body(&body, "login")?;
-    let path = format!("/api/users/{}", req.user_id);
-    let mut resp = forward(
-        &ctx,
-        &cx,
-        Method::GET,
-        "GET api-gateway /api/users/{id}",
-        &path,
-        None,
-    )
-    .await?;
+    let mut resp = user_account(&ctx, &cx, req.user_id).await?;
     let cookie = format!("{SESSION_COOKIE}={}; Path=/; HttpOnly", req.user_id);
     let value = HeaderValue::from_str(&cookie)
         .map_err(|e| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -174,16 +170,7 @@ async fn session_account(
             format!("no {SESSION_COOKIE} cookie: log in first (POST /login)"),
         )
     })?;
-    let path = format!("/api/users/{id}");
-    forward(
-        &ctx,
-        &cx,
-        Method::GET,
-        "GET api-gateway /api/users/{id}",
-        &path,
-        None,
-    )
-    .await
+    user_account(&ctx, &cx, id).await
 }
 
 /// The user id of the request's session cookie, if it has a well-formed one.

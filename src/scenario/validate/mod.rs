@@ -1051,17 +1051,7 @@ impl Validator {
                 None
             }
         };
-        let duration = match &r.duration {
-            Some(t) => self.positive_duration("load.duration", Some(t)),
-            None => {
-                self.error(
-                    "load",
-                    "missing field `duration`",
-                    Some("e.g. `duration: 90s`".into()),
-                );
-                None
-            }
-        };
+        let duration = self.load_duration(r);
         let ramp = self.duration("load.ramp", r.ramp.as_ref());
         if let (Some(ramp), Some(duration)) = (ramp, duration)
             && ramp >= duration
@@ -1111,6 +1101,21 @@ impl Validator {
             timeout,
             target,
         })
+    }
+
+    /// `load.duration`, required by both models.
+    fn load_duration(&mut self, r: &RawLoad) -> Option<Duration> {
+        match &r.duration {
+            Some(t) => self.positive_duration("load.duration", Some(t)),
+            None => {
+                self.error(
+                    "load",
+                    "missing field `duration`",
+                    Some("e.g. `duration: 90s`".into()),
+                );
+                None
+            }
+        }
     }
 
     /// The fields both load models share: journeys, per-request timeout, target service.
@@ -1205,17 +1210,7 @@ impl Validator {
                 }
             },
         };
-        let duration = match &r.duration {
-            Some(t) => self.positive_duration("load.duration", Some(t)),
-            None => {
-                self.error(
-                    "load",
-                    "missing field `duration`",
-                    Some("e.g. `duration: 90s`".into()),
-                );
-                None
-            }
-        };
+        let duration = self.load_duration(r);
         let (journeys, timeout, target) = self.load_common(r, services);
         let ((think_min, think_max), users, duration) = (think?, users?, duration?);
         Some(LoadSpec {
