@@ -352,3 +352,45 @@ fn config_notes_appear_in_every_format() {
     let json = serde_json::to_value(&results).expect("json");
     assert_eq!(json["scenarios"][0]["config_notes"][1], note);
 }
+
+#[test]
+fn every_format_names_the_load_engine_and_a_closed_model_carries_its_caveat() {
+    let mut results = realistic();
+    let closed = results.scenarios[1]
+        .load
+        .as_mut()
+        .expect("the fixture has load");
+    closed.engine = report::LoadEngine::Goose;
+    closed.users = Some(12);
+    closed.sessions = Some(11);
+
+    let text = json::to_string(&results).expect("serializable");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(validation_errors(&doc), Vec::<String>::new());
+    assert_eq!(doc["scenarios"][0]["load"]["engine"], "open");
+    assert_eq!(doc["scenarios"][1]["load"]["engine"], "goose");
+    assert_eq!(doc["scenarios"][1]["load"]["users"], 12);
+    assert_eq!(doc["scenarios"][1]["load"]["sessions"], 11);
+    let mut bad = doc.clone();
+    bad["scenarios"][1]["load"]["engine"] = "locust".into();
+    assert!(
+        !validation_errors(&bad).is_empty(),
+        "unknown engine accepted"
+    );
+
+    let md = markdown::render(&results).markdown;
+    let page = html::render(&results);
+    for out in [&md, &page] {
+        assert!(out.contains("Engine: gauntlet open model"), "{out}");
+        assert!(
+            out.contains("Engine: goose closed model (12 users, 11 logged in)"),
+            "{out}"
+        );
+        assert!(out.contains("Coordinated omission"), "{out}");
+        assert_eq!(
+            out.matches("Coordinated omission").count(),
+            1,
+            "only the goose run"
+        );
+    }
+}

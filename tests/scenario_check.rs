@@ -25,6 +25,18 @@ const INVALID: &[(&str, &str)] = &[
         "3:7: invalid YAML: while parsing a flow mapping, did not find expected ',' or '}'",
     ),
     (
+        "closed-model-missing.yaml",
+        "2:7: load: missing field `users` (model: closed)\n  hint: e.g. `users: 20`\n\
+         @2:7: load: missing field `think-time` (model: closed)\n  hint: e.g. `think-time: 1s` or `think-time: 500ms..2s`",
+    ),
+    (
+        "closed-model-problems.yaml",
+        "4:10: load.users: must be at least 1\n\
+         @5:15: load.think-time: invalid duration \"soon\": expected number at 0\n  hint: e.g. `think-time: 1s` or `think-time: 500ms..2s`\n\
+         @6:9: load.rate: `rate` does not apply to `model: closed`: the users set the pace\n  hint: set `users` and `think-time`, or use `model: open` for an arrival rate\n\
+         @8:22: load.journeys[1]: unknown journey \"checkuot\"\n  hint: did you mean \"checkout\"? known: browse, checkout, account, health",
+    ),
+    (
         "completeness-misplaced.yaml",
         "7:7: expect[0].completeness: `completeness` counts the whole run's telemetry after the faults, so it belongs in `recover.expect`\n  hint: move it to `recover.expect`; its deadline counts from the last rollback\n\
          @11:33: recover.expect[0].completeness.traces: 0% would be met with nothing stored\n  hint: give the share that must arrive, e.g. 99%\n\
@@ -185,6 +197,10 @@ const INVALID: &[(&str, &str)] = &[
         "2:55: load.journeys[1]: unknown journey \"chekout\"\n  hint: did you mean \"checkout\"? known: browse, checkout, account, health",
     ),
     (
+        "unknown-load-model.yaml",
+        "2:16: load.model: unknown load model \"opne\"\n  hint: did you mean \"open\"? known: open, closed",
+    ),
+    (
         "unknown-receiver.yaml",
         "7:21: expect[0].notification: unknown receiver \"sms\"\n  hint: known: pager, chat",
     ),
@@ -195,6 +211,11 @@ const INVALID: &[(&str, &str)] = &[
     (
         "unknown-top-level-field.yaml",
         "2:1: laod: unknown field `laod`\n  hint: did you mean `load`? known fields: name, description, tags, stack, services, load, steady-state, faults, expect, recover, overhead, timeout",
+    ),
+    (
+        "users-without-closed-model.yaml",
+        "2:16: load.users: `users` applies only to `model: closed`\n  hint: add `model: closed` for user sessions, or remove it\n\
+         @2:31: load.think-time: `think-time` applies only to `model: closed`\n  hint: add `model: closed` for user sessions, or remove it",
     ),
     (
         "wrong-type.yaml",

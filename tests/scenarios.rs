@@ -86,6 +86,9 @@ fn run(file: PathBuf) -> Result<(), Failed> {
             .into());
         }
     }
+    if let Some(closed) = scenario.load.as_ref().and_then(|l| l.closed) {
+        closed_model_named(r, closed.users)?;
+    }
     std::panic::catch_unwind(|| gauntlet::testing::assert_all_met(r)).map_err(|p| {
         Failed::from(
             p.downcast_ref::<String>()
@@ -93,4 +96,31 @@ fn run(file: PathBuf) -> Result<(), Failed> {
                 .unwrap_or_else(|| "scenario not met".into()),
         )
     })
+}
+
+/// A closed-model run's report names goose as its engine, with its users and sessions, and
+/// carries the coordinated-omission note (what Markdown and HTML print under the load table).
+fn closed_model_named(r: &gauntlet::report::ScenarioResult, users: u32) -> Result<(), Failed> {
+    let load = r
+        .load
+        .as_ref()
+        .ok_or("a closed-model run reported no load")?;
+    eprintln!(
+        "  load engine {:?}: {} requests, {} failed, {} users, {:?} sessions, p95 {} ms",
+        load.engine, load.requests, load.failures, users, load.sessions, load.p95_ms
+    );
+    let json = serde_json::to_value(load).map_err(|e| Failed::from(e.to_string()))?;
+    let note = load.engine_note();
+    if json["engine"] != "goose"
+        || load.users != Some(users)
+        || load.sessions.is_none_or(|s| s == 0)
+        || load.requests == 0
+        || !note.contains("goose closed model")
+        || !note.contains("Coordinated omission")
+    {
+        return Err(
+            format!("the report does not name the closed-model engine: {json} / {note}").into(),
+        );
+    }
+    Ok(())
 }

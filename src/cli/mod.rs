@@ -59,6 +59,9 @@ pub enum Command {
     /// One distributed load worker (run by the Kubernetes Job `gauntlet run --workers` creates).
     #[command(hide = true)]
     LoadWorker(crate::cluster::LoadWorkerArgs),
+    /// Closed-model (goose) load for `gauntlet run`: a plan on stdin, JSON lines on stdout.
+    #[command(hide = true)]
+    ClosedWorker,
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +139,10 @@ pub async fn run(cli: Cli) -> i32 {
         Command::LoadWorker(args) => match crate::cluster::run_load_worker(args).await {
             Ok(_) => exit_code::OK,
             Err(e) => report_err(&e, exit_code::INTERNAL_ERROR),
+        },
+        Command::ClosedWorker => match crate::load::closed::run_worker().await {
+            0 => exit_code::OK,
+            _ => exit_code::INTERNAL_ERROR,
         },
         Command::Bench(BenchCommand::Load(args)) => {
             match crate::load::bench::bench_load(&args).await {

@@ -2,6 +2,7 @@
 //!
 //! Routes are fixed by the services: `browse` = `GET /products` then `GET /products/{id}`;
 //! `checkout` = `POST /checkout`; `account` = `GET /account/{id}`; `health` = `GET /healthz`.
+//! `login` = `POST /login` starts each closed-model user's session (never named in a scenario).
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -19,10 +20,12 @@ pub enum Journey {
     Account,
     /// `GET /healthz`.
     Health,
+    /// `POST /login` with `{"user_id"}`: a closed-model user's first request (sets its cookie).
+    Login,
 }
 
 impl Journey {
-    /// Every journey, in a stable order.
+    /// Every journey a scenario can name, in a stable order (not [`Journey::Login`]).
     pub const ALL: [Journey; 4] = [
         Journey::Browse,
         Journey::Checkout,
@@ -37,6 +40,7 @@ impl Journey {
             Journey::Checkout => "checkout",
             Journey::Account => "account",
             Journey::Health => "health",
+            Journey::Login => "login",
         }
     }
 
@@ -49,7 +53,7 @@ impl Journey {
     pub fn request_count(self) -> usize {
         match self {
             Journey::Browse => 2,
-            Journey::Checkout | Journey::Account | Journey::Health => 1,
+            Journey::Checkout | Journey::Account | Journey::Health | Journey::Login => 1,
         }
     }
 
@@ -79,6 +83,14 @@ impl Journey {
                 format!("/account/{}", rng.random_range(1..=50u64)),
             ),
             (Journey::Health, 0) => Step::get("/healthz", "/healthz".to_owned()),
+            (Journey::Login, 0) => Step {
+                method: StepMethod::Post,
+                route: "/login",
+                path: "/login".to_owned(),
+                json_body: Some(
+                    serde_json::json!({ "user_id": rng.random_range(1..=50u64) }).to_string(),
+                ),
+            },
             _ => return None,
         };
         Some(s)

@@ -11,8 +11,10 @@
 //! - [`traceparent`]: W3C trace context ids
 //! - [`bench`]: `gauntlet bench load`, the generator against wrk on the same endpoint
 //! - [`cputime`]: the generator's own CPU time, for the benchmark
+//! - [`closed`]: the closed-model engine (goose users with sessions), run in a child process
 
 pub mod bench;
+pub mod closed;
 mod cputime;
 mod duration_ms;
 mod engine;

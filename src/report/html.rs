@@ -176,6 +176,7 @@ fn scenario_section(o: &mut String, s: &ScenarioResult) {
     if let Some(l) = &s.load {
         o.push_str("<h3>Load</h3>");
         write_table(o, &table::load(l));
+        let _ = write!(o, "<p>{}</p>", esc(&l.engine_note()));
     }
     if let Some(t) = table::faults(&s.faults) {
         o.push_str("<h3>Faults</h3>");

@@ -95,6 +95,7 @@ pub fn render(results: &RunResults) -> MarkdownReport {
         if let Some(l) = &s.load {
             o.push_str("\n### Load\n\n");
             write_table(&mut o, &table::load(l));
+            let _ = writeln!(o, "\n{}", c(&l.engine_note()));
         }
         if let Some(t) = table::faults(&s.faults) {
             o.push_str("\n### Faults\n\n");

@@ -571,6 +571,46 @@ pub struct LoadSummary {
     pub p99_ms: f64,
     /// Slowest request.
     pub max_ms: f64,
+    /// Which engine sent the load (reports before it was recorded were all `open`).
+    #[serde(default)]
+    pub engine: LoadEngine,
+    /// Closed model: concurrent users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<u32>,
+    /// Closed model: users whose login succeeded (their session cookie was set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<u64>,
+}
+
+/// The load engine of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadEngine {
+    /// gauntlet's open-model scheduler: arrivals at a rate, latency from the intended send.
+    #[default]
+    Open,
+    /// goose users with sessions and think time (`load.model: closed`).
+    Goose,
+}
+
+impl LoadSummary {
+    /// One sentence naming the engine and, for the closed model, what its numbers miss.
+    pub fn engine_note(&self) -> String {
+        match self.engine {
+            LoadEngine::Open => "Engine: gauntlet open model (arrivals on a fixed schedule; \
+                latency counted from the intended send time, so slowdowns are not hidden)."
+                .into(),
+            LoadEngine::Goose => format!(
+                "Engine: goose closed model ({} users, {} logged in). Coordinated omission: \
+                 a user sends its next request only after the last answer and its think time, \
+                 so when the system slows fewer requests go out and latency percentiles \
+                 under-report what an open arrival stream would see; use the open model \
+                 (load.rate) to measure latency under a fixed load.",
+                self.users.unwrap_or_default(),
+                self.sessions.unwrap_or_default()
+            ),
+        }
+    }
 }
 
 /// One load sample (ms since scenario start).

@@ -14,8 +14,8 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use super::model::{
-    ExpectationKind, ExpectationResult, ExpectationStatus, LogLevel, RunEvent, RunResults,
-    ScenarioResult, ScenarioStatus, SeriesPoint,
+    ExpectationKind, ExpectationResult, ExpectationStatus, LoadEngine, LogLevel, RunEvent,
+    RunResults, ScenarioResult, ScenarioStatus, SeriesPoint,
 };
 use super::text::{fmt_ms, fmt_num, fmt_opt_ms, fmt_pct, fmt_ratio_pct};
 
@@ -331,6 +331,9 @@ impl<W: Write> TerminalReporter<W> {
                 ))?;
                 if let Some(v) = &s.stack_versions {
                     self.line(&format!("  stack: {}", v.describe()))?;
+                }
+                if let Some(l) = s.load.as_ref().filter(|l| l.engine == LoadEngine::Goose) {
+                    self.line(&format!("  load: {}", l.engine_note()))?;
                 }
                 for note in &s.config_notes {
                     self.line(&format!("  config: {note}"))?;

@@ -1,6 +1,6 @@
-//! The run's load: the open-model generator on loopback (or a Job of cluster workers), its
-//! live samples for the reports, and the failed requests' trace ids (with their send times)
-//! that correlation checks follow.
+//! The run's load: the open-model generator on loopback (or a Job of cluster workers, or the
+//! closed-model goose child of `closed_load.rs`), its live samples for the reports, and the
+//! failed requests' trace ids (with their send times) that correlation checks follow.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::attach::KubeStack;
 use super::clock::Clock;
+use super::closed_load::{self, ClosedChild};
 use super::run::{RunError, WorkerSettings};
 use crate::error_chain;
 use crate::fault::FaultRegistry;
@@ -20,6 +21,16 @@ use crate::scenario::Scenario;
 
 /// Failed requests kept for correlation, newest last.
 pub(super) type FailedRequests = Arc<Mutex<Vec<(String, SystemTime)>>>;
+
+/// Keeps one failed request's trace id, dropping the oldest half past 10,000: correlation
+/// checks the newest.
+pub(super) fn keep_failed(failed: &FailedRequests, trace_id: String, at: SystemTime) {
+    let mut ids = failed.lock().unwrap_or_else(PoisonError::into_inner);
+    if ids.len() >= 10_000 {
+        ids.drain(..5_000);
+    }
+    ids.push((trace_id, at));
+}
 
 /// Aborts a spawned task when dropped, so an early return never leaves it running.
 struct AbortOnDrop<T>(JoinHandle<T>);
@@ -42,6 +53,10 @@ pub(super) struct LoadRun {
 
 impl LoadRun {
     /// Starts the scenario's load against `target_url` (the load target's URL).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site; each is a different piece of the run the load feeds"
+    )]
     pub async fn start(
         scenario: &Scenario,
         target_url: Option<&str>,
@@ -50,14 +65,43 @@ impl LoadRun {
         clock: &Clock,
         failed: FailedRequests,
         ledger: super::completeness::SharedLedger,
+        closed_child: &ClosedChild,
     ) -> Result<LoadRun, RunError> {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let (sample_tx, mut sample_rx) = mpsc::channel(64);
         // Owned by the load task when there is load; dropped otherwise so the forwarder ends.
         let mut sample_tx = Some(sample_tx);
         let start_wall = SystemTime::now();
-        let task = match &scenario.load {
-            Some(spec) => {
+        let closed = scenario.load.as_ref().and_then(|l| l.closed);
+        let task = match (&scenario.load, closed) {
+            (Some(spec), Some(closed)) => {
+                let target = target_url.ok_or_else(|| {
+                    RunError::Internal(format!("no URL for load target {}", spec.target))
+                })?;
+                if distributed.is_some() {
+                    return Err(RunError::Config(
+                            "`load.model: closed` runs goose on this machine; drop `--workers` (cluster workers run the open model)".into(),
+                        ));
+                }
+                let plan = closed_load::closed_plan(spec, closed, target);
+                let url = reqwest::Url::parse(target)
+                    .map_err(|e| RunError::Internal(format!("load target {target}: {e}")))?;
+                check_loopback_target(scenario, spec, &url, false).await?;
+                ledger
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .load_start = Some(start_wall);
+                let sinks = closed_load::Sinks {
+                    samples: sample_tx
+                        .take()
+                        .ok_or_else(|| RunError::Internal("load samples already taken".into()))?,
+                    failed,
+                    ledger,
+                    start_wall,
+                };
+                Some(closed_load::spawn(plan, closed_child, sinks, stop_rx)?)
+            }
+            (Some(spec), None) => {
                 let target = target_url.ok_or_else(|| {
                     RunError::Internal(format!("no URL for load target {}", spec.target))
                 })?;
@@ -67,31 +111,16 @@ impl LoadRun {
                         scenario, workers, kube, registry, plan,
                     )?)
                 } else {
-                    if let Err(e) =
-                        load::plan::check_loopback(&plan.target, plan.allow_non_loopback).await
-                    {
-                        let hint = if scenario.stack.provider
-                            == crate::scenario::Provider::Kubernetes
-                        {
-                            "; run the load inside the cluster with `--workers N --worker-image IMAGE`, or port-forward the service and give its 127.0.0.1 endpoint"
-                        } else {
-                            "; give the service's 127.0.0.1 endpoint (a port-forward or tunnel)"
-                        };
-                        return Err(RunError::Config(format!(
-                            "load target {}: {}{hint}",
-                            spec.target,
-                            error_chain(&e)
-                        )));
-                    }
+                    check_loopback_target(scenario, spec, &plan.target, plan.allow_non_loopback)
+                        .await?;
                     let (failure_tx, mut failure_rx) = mpsc::channel::<load::RequestRecord>(1024);
                     tokio::spawn(async move {
                         while let Some(r) = failure_rx.recv().await {
-                            let mut ids = failed.lock().unwrap_or_else(PoisonError::into_inner);
-                            // Keep the most recent failures only; correlation checks the newest.
-                            if ids.len() >= 10_000 {
-                                ids.drain(..5_000);
-                            }
-                            ids.push((r.trace_id.to_string(), start_wall + r.start_offset));
+                            keep_failed(
+                                &failed,
+                                r.trace_id.to_string(),
+                                start_wall + r.start_offset,
+                            );
                         }
                     });
                     let (answered_tx, mut answered_rx) =
@@ -125,7 +154,7 @@ impl LoadRun {
                     }))
                 }
             }
-            None => None,
+            (None, _) => None,
         };
         drop(sample_tx);
         let start = Instant::now();
@@ -184,6 +213,29 @@ impl LoadRun {
     }
 }
 
+/// Load goes only to loopback unless the plan allows otherwise; the error says how to reach
+/// a service elsewhere.
+async fn check_loopback_target(
+    scenario: &Scenario,
+    spec: &crate::scenario::LoadSpec,
+    target: &reqwest::Url,
+    allow_non_loopback: bool,
+) -> Result<(), RunError> {
+    let Err(e) = load::plan::check_loopback(target, allow_non_loopback).await else {
+        return Ok(());
+    };
+    let hint = if scenario.stack.provider == crate::scenario::Provider::Kubernetes {
+        "; run the load inside the cluster with `--workers N --worker-image IMAGE`, or port-forward the service and give its 127.0.0.1 endpoint"
+    } else {
+        "; give the service's 127.0.0.1 endpoint (a port-forward or tunnel)"
+    };
+    Err(RunError::Config(format!(
+        "load target {}: {}{hint}",
+        spec.target,
+        error_chain(&e)
+    )))
+}
+
 fn load_summary(s: &load::LoadSummary) -> LoadSummary {
     LoadSummary {
         requests: s.total,
@@ -193,6 +245,9 @@ fn load_summary(s: &load::LoadSummary) -> LoadSummary {
         p95_ms: s.p95_us as f64 / 1000.0,
         p99_ms: s.p99_us as f64 / 1000.0,
         max_ms: s.max_us as f64 / 1000.0,
+        engine: crate::report::LoadEngine::Open,
+        users: None,
+        sessions: None,
     }
 }
 

@@ -19,6 +19,7 @@
 
 pub mod attach;
 mod clock;
+mod closed_load;
 pub mod completeness;
 mod expectations;
 pub mod explain;

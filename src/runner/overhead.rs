@@ -138,7 +138,11 @@ pub(super) async fn measure_overhead(
     };
     let rate = spec
         .rate
-        .or(scenario.load.as_ref().map(|l| l.rate))
+        .or(scenario
+            .load
+            .as_ref()
+            .filter(|l| l.closed.is_none())
+            .map(|l| l.rate))
         .unwrap_or(200.0)
         .round()
         .max(1.0) as u32;

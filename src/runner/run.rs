@@ -596,6 +596,14 @@ impl Run<'_> {
             clock,
             observers.failed_trace_ids.clone(),
             observers.ledger.clone(),
+            &super::closed_load::ClosedChild {
+                exe: self.ctx.exe.clone(),
+                log_dir: self
+                    .ctx
+                    .report_dir
+                    .join("logs")
+                    .join(sanitize(&scenario.name)),
+            },
         )
         .await?;
         let load_start = load.start;

@@ -206,8 +206,11 @@ pub const PROXY_FAULT_KINDS: &[&str] = &["http-errors", "latency", "http-abort"]
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadSpec {
-    /// Arrivals per second (open model).
+    /// Arrivals per second (open model; 0 for the closed model).
     pub rate: f64,
+    /// `Some` for `model: closed`: goose users with sessions instead of an arrival rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed: Option<ClosedLoad>,
     #[serde(with = "humantime_serde_compat")]
     pub duration: Duration,
     #[serde(with = "humantime_serde_compat::option")]
@@ -217,6 +220,17 @@ pub struct LoadSpec {
     #[serde(with = "humantime_serde_compat")]
     pub timeout: Duration,
     pub target: String,
+}
+
+/// `load.model: closed`: `users` goose users, each logging in once, then running the
+/// journeys in turn with `think-time` after each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ClosedLoad {
+    pub users: u32,
+    #[serde(with = "humantime_serde_compat")]
+    pub think_min: Duration,
+    #[serde(with = "humantime_serde_compat")]
+    pub think_max: Duration,
 }
 
 /// A timed window with expectations (steady state, recovery).

@@ -131,6 +131,10 @@ pub struct RawFaultProxy {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawLoad {
+    /// `open` (default: arrivals at `rate`) or `closed` (`users` with `think-time`).
+    pub model: Option<String>,
+    pub users: Option<u64>,
+    pub think_time: Option<String>,
     pub rate: Option<String>,
     pub duration: Option<String>,
     pub ramp: Option<String>,

@@ -22,6 +22,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `1s` (fixed) or `500ms..2s` (uniform in the range) → (minimum, maximum).
+pub fn parse_think_time(text: &str) -> Result<(Duration, Duration), String> {
+    let (min, max) = match text.split_once("..") {
+        Some((a, b)) => (parse_duration(a)?, parse_duration(b)?),
+        None => {
+            let d = parse_duration(text)?;
+            (d, d)
+        }
+    };
+    if min > max {
+        return Err(format!(
+            "think time {text:?} has its minimum above its maximum"
+        ));
+    }
+    Ok((min, max))
+}
+
 /// `200/s`, `12000/m`, `3/h` or a bare number (per second) → arrivals per second.
 pub fn parse_rate(text: &str) -> Result<f64, String> {
     let t = text.trim();

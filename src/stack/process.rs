@@ -84,6 +84,8 @@ pub fn live_groups() -> Vec<(i32, String)> {
         .collect()
 }
 
+type Pipes = (tokio::process::ChildStdin, tokio::process::ChildStdout);
+
 /// A child process in its own process group, killed with its group on `stop()` or `Drop`.
 #[derive(Debug)]
 pub struct ManagedProcess {
@@ -99,9 +101,38 @@ impl ManagedProcess {
     /// appended to `<log_dir>/<name>.log`.
     pub fn spawn(
         name: &str,
-        mut command: std::process::Command,
+        command: std::process::Command,
         log_dir: &Path,
     ) -> Result<Self, ProcessError> {
+        Self::spawn_with(name, command, log_dir, false).map(|(p, _)| p)
+    }
+
+    /// [`spawn`](Self::spawn), but with stdin and stdout piped to the caller (stderr still
+    /// goes to the log), for children that speak a line protocol.
+    pub fn spawn_piped(
+        name: &str,
+        command: std::process::Command,
+        log_dir: &Path,
+    ) -> Result<
+        (
+            Self,
+            tokio::process::ChildStdin,
+            tokio::process::ChildStdout,
+        ),
+        ProcessError,
+    > {
+        let (process, pipes) = Self::spawn_with(name, command, log_dir, true)?;
+        let (stdin, stdout) =
+            pipes.expect("spawn_with(piped = true) returns the pipes it was asked for");
+        Ok((process, stdin, stdout))
+    }
+
+    fn spawn_with(
+        name: &str,
+        mut command: std::process::Command,
+        log_dir: &Path,
+        piped: bool,
+    ) -> Result<(Self, Option<Pipes>), ProcessError> {
         let log_path = log_dir.join(format!("{name}.log"));
         let log_err = |source| ProcessError::LogFile {
             path: log_path.clone(),
@@ -115,15 +146,16 @@ impl ManagedProcess {
             .map_err(log_err)?;
         let err = out.try_clone().map_err(log_err)?;
         let program = command.get_program().to_string_lossy().into_owned();
-        command
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
+        if piped {
+            command.stdin(Stdio::piped()).stdout(Stdio::piped());
+        } else {
+            command.stdin(Stdio::null()).stdout(out);
+        }
+        command.stderr(err).process_group(0);
         let mut command = tokio::process::Command::from(command);
         // Our Drop kills the whole group; tokio's kill_on_drop would only kill the leader.
         command.kill_on_drop(false);
-        let child = command.spawn().map_err(|source| ProcessError::Spawn {
+        let mut child = command.spawn().map_err(|source| ProcessError::Spawn {
             name: name.to_string(),
             program: program.clone(),
             source,
@@ -138,13 +170,20 @@ impl ManagedProcess {
             },
         );
         tracing::debug!(name, pid, %program, log = %log_path.display(), "started process");
-        Ok(Self {
-            name: name.to_string(),
-            program,
-            pid,
-            log_path,
-            child: Some(child),
-        })
+        let pipes = match (piped, child.stdin.take(), child.stdout.take()) {
+            (true, Some(stdin), Some(stdout)) => Some((stdin, stdout)),
+            _ => None,
+        };
+        Ok((
+            Self {
+                name: name.to_string(),
+                program,
+                pid,
+                log_path,
+                child: Some(child),
+            },
+            pipes,
+        ))
     }
 
     /// The name given at spawn (also the log file's stem).

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use gauntlet::report::{
     Component, ComponentKind, CpuOverhead, Environment, ExpectationKind, ExpectationPhase,
-    ExpectationResult, ExpectationStatus, FaultRecord, FiredAlert, HostFacts, LoadSummary,
-    LogLevel, OverheadLimits, OverheadResult, PhaseTiming, RunEvent, RunResults, ScenarioResult,
-    ScenarioStatus, SeriesPoint, StackVersions,
+    ExpectationResult, ExpectationStatus, FaultRecord, FiredAlert, HostFacts, LoadEngine,
+    LoadSummary, LogLevel, OverheadLimits, OverheadResult, PhaseTiming, RunEvent, RunResults,
+    ScenarioResult, ScenarioStatus, SeriesPoint, StackVersions,
 };
 
 #[expect(
@@ -274,6 +274,9 @@ fn orders() -> ScenarioResult {
             p95_ms: 14.8,
             p99_ms: 41.2,
             max_ms: 212.5,
+            engine: LoadEngine::Open,
+            users: None,
+            sessions: None,
         }),
         timeseries: series(90, 200.0, (inj, rb), 0.3, 16.0),
         overhead: Some(OverheadResult {
@@ -448,6 +451,9 @@ fn checkout() -> ScenarioResult {
             p95_ms: 318.0,
             p99_ms: 342.7,
             max_ms: 391.2,
+            engine: LoadEngine::Open,
+            users: None,
+            sessions: None,
         }),
         timeseries,
         overhead: None,

@@ -27,7 +27,9 @@ use crate::scenario::model::*;
 use crate::scenario::raw::*;
 use crate::scenario::references::{self, References};
 use crate::scenario::source::{SourceMap, join_index, join_key};
-use crate::scenario::values::{parse_duration, parse_percent, parse_rate, show, similar};
+use crate::scenario::values::{
+    parse_duration, parse_percent, parse_rate, parse_think_time, show, similar,
+};
 
 const DEFAULT_SCRAPE: Duration = Duration::from_secs(15);
 const DEFAULT_EVALUATION: Duration = Duration::from_secs(15);
@@ -36,6 +38,8 @@ const DEFAULT_TELEMETRY_FLUSH: Duration = Duration::from_secs(1);
 const DEFAULT_OVERHEAD_ROUNDS: u32 = 5;
 const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Each closed-model user is a goose task with its own HTTP client and cookie store.
+const MAX_CLOSED_USERS: u64 = 10_000;
 /// Added to the planned timeline for stack start-up and teardown.
 const TIMEOUT_MARGIN: Duration = Duration::from_secs(120);
 
@@ -1005,6 +1009,31 @@ impl Validator {
     }
 
     fn load(&mut self, r: &RawLoad, services: &[String]) -> Option<LoadSpec> {
+        let closed = match r.model.as_deref() {
+            None | Some("open") => {
+                for (field, given) in [
+                    ("users", r.users.is_some()),
+                    ("think-time", r.think_time.is_some()),
+                ] {
+                    if given {
+                        self.error(
+                            &format!("load.{field}"),
+                            format!("`{field}` applies only to `model: closed`"),
+                            Some("add `model: closed` for user sessions, or remove it".into()),
+                        );
+                    }
+                }
+                false
+            }
+            Some("closed") => true,
+            Some(other) => {
+                self.unknown_name("load.model", "load model", other, &["open", "closed"]);
+                return None;
+            }
+        };
+        if closed {
+            return self.closed_load(r, services);
+        }
         let rate = match &r.rate {
             Some(t) => match parse_rate(t) {
                 Ok(v) => Some(v),
@@ -1022,17 +1051,7 @@ impl Validator {
                 None
             }
         };
-        let duration = match &r.duration {
-            Some(t) => self.positive_duration("load.duration", Some(t)),
-            None => {
-                self.error(
-                    "load",
-                    "missing field `duration`",
-                    Some("e.g. `duration: 90s`".into()),
-                );
-                None
-            }
-        };
+        let duration = self.load_duration(r);
         let ramp = self.duration("load.ramp", r.ramp.as_ref());
         if let (Some(ramp), Some(duration)) = (ramp, duration)
             && ramp >= duration
@@ -1047,30 +1066,7 @@ impl Validator {
                 None,
             );
         }
-        let journeys = r
-            .journeys
-            .clone()
-            .unwrap_or_else(|| vec!["browse".to_string()]);
-        if journeys.is_empty() {
-            self.error(
-                "load.journeys",
-                "must name at least one journey",
-                Some(format!("known: {}", JOURNEYS.join(", "))),
-            );
-        }
-        for (i, j) in journeys.iter().enumerate() {
-            if !JOURNEYS.contains(&j.as_str()) {
-                self.unknown_name(&join_index("load.journeys", i), "journey", j, JOURNEYS);
-            }
-        }
-        let timeout = self
-            .positive_duration("load.timeout", r.timeout.as_ref())
-            .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
-        let target = r.target.clone().unwrap_or_else(|| "frontend".to_string());
-        if !services.contains(&target) {
-            let known: Vec<&str> = services.iter().map(String::as_str).collect();
-            self.unknown_name("load.target", "service", &target, &known);
-        }
+        let (journeys, timeout, target) = self.load_common(r, services);
         if r.max_requests == Some(0) {
             self.error("load.max-requests", "must be at least 1", None);
         }
@@ -1097,10 +1093,137 @@ impl Validator {
         });
         Some(LoadSpec {
             rate,
+            closed: None,
             duration,
             ramp,
             journeys,
             max_requests,
+            timeout,
+            target,
+        })
+    }
+
+    /// `load.duration`, required by both models.
+    fn load_duration(&mut self, r: &RawLoad) -> Option<Duration> {
+        match &r.duration {
+            Some(t) => self.positive_duration("load.duration", Some(t)),
+            None => {
+                self.error(
+                    "load",
+                    "missing field `duration`",
+                    Some("e.g. `duration: 90s`".into()),
+                );
+                None
+            }
+        }
+    }
+
+    /// The fields both load models share: journeys, per-request timeout, target service.
+    fn load_common(&mut self, r: &RawLoad, services: &[String]) -> (Vec<String>, Duration, String) {
+        let journeys = r
+            .journeys
+            .clone()
+            .unwrap_or_else(|| vec!["browse".to_string()]);
+        if journeys.is_empty() {
+            self.error(
+                "load.journeys",
+                "must name at least one journey",
+                Some(format!("known: {}", JOURNEYS.join(", "))),
+            );
+        }
+        for (i, j) in journeys.iter().enumerate() {
+            if !JOURNEYS.contains(&j.as_str()) {
+                self.unknown_name(&join_index("load.journeys", i), "journey", j, JOURNEYS);
+            }
+        }
+        let timeout = self
+            .positive_duration("load.timeout", r.timeout.as_ref())
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+        let target = r.target.clone().unwrap_or_else(|| "frontend".to_string());
+        if !services.contains(&target) {
+            let known: Vec<&str> = services.iter().map(String::as_str).collect();
+            self.unknown_name("load.target", "service", &target, &known);
+        }
+        (journeys, timeout, target)
+    }
+
+    /// `model: closed`: goose users with sessions; `rate`, `ramp` and `max-requests` belong
+    /// to the open model (users set the pace).
+    fn closed_load(&mut self, r: &RawLoad, services: &[String]) -> Option<LoadSpec> {
+        for (field, given) in [
+            ("rate", r.rate.is_some()),
+            ("ramp", r.ramp.is_some()),
+            ("max-requests", r.max_requests.is_some()),
+        ] {
+            if given {
+                self.error(
+                    &format!("load.{field}"),
+                    format!("`{field}` does not apply to `model: closed`: the users set the pace"),
+                    Some(
+                        "set `users` and `think-time`, or use `model: open` for an arrival rate"
+                            .into(),
+                    ),
+                );
+            }
+        }
+        let users = match r.users {
+            None => {
+                self.error(
+                    "load",
+                    "missing field `users` (model: closed)",
+                    Some("e.g. `users: 20`".into()),
+                );
+                None
+            }
+            Some(0) => {
+                self.error("load.users", "must be at least 1", None);
+                None
+            }
+            Some(n) if n > MAX_CLOSED_USERS => {
+                self.error(
+                    "load.users",
+                    format!("{n} users is above the maximum {MAX_CLOSED_USERS} for one machine"),
+                    None,
+                );
+                None
+            }
+            Some(n) => u32::try_from(n).ok(),
+        };
+        let think = match &r.think_time {
+            None => {
+                self.error(
+                    "load",
+                    "missing field `think-time` (model: closed)",
+                    Some("e.g. `think-time: 1s` or `think-time: 500ms..2s`".into()),
+                );
+                None
+            }
+            Some(t) => match parse_think_time(t) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    self.error(
+                        "load.think-time",
+                        e,
+                        Some("e.g. `think-time: 1s` or `think-time: 500ms..2s`".into()),
+                    );
+                    None
+                }
+            },
+        };
+        let duration = self.load_duration(r);
+        let (journeys, timeout, target) = self.load_common(r, services);
+        let ((think_min, think_max), users, duration) = (think?, users?, duration?);
+        Some(LoadSpec {
+            rate: 0.0,
+            closed: Some(ClosedLoad {
+                users,
+                think_min,
+                think_max,
+            }),
+            duration,
+            ramp: None,
+            journeys,
+            max_requests: u64::MAX,
             timeout,
             target,
         })
