@@ -103,6 +103,10 @@ const INVALID: &[(&str, &str)] = &[
          @7:15: expect[0].metric: PromQL does not parse: unclosed left parenthesis",
     ),
     (
+        "overhead-sampling.yaml",
+        "3:46: overhead.sampling: invalid sampling \"ratio=1.5\": use always-on, parent-ratio=R or ratio=R with 0 <= R <= 1\n  hint: e.g. `sampling: ratio=0.1` measures 10% of traces sampled",
+    ),
+    (
         "missing-deadline.yaml",
         "5:5: expect[0]: missing deadline `within`\n  hint: how long the stack may take to react, e.g. `within: 20s`",
     ),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::fault::{FaultProxy, HttpFaultProxy, HttpProxyConfig, ProxyConfig};
-use crate::scenario::{FaultAction, Instrumentation, Scenario, ServicesMode};
+use crate::scenario::{FaultAction, Instrumentation, Scenario, ServicesMode, ServicesSpec};
 use crate::services::{self, ServiceName};
 use crate::stack::process::ManagedProcess;
 
@@ -144,6 +144,12 @@ impl Fleet {
                     deployment_id: settings.deployment_id.to_string(),
                     export_interval: spec.export_interval,
                     dialect: spec.dialect,
+                    // Validated when the scenario was read.
+                    sampling: spec
+                        .sampling
+                        .as_deref()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or_default(),
                     ..services::FleetConfig::default()
                 };
                 let running = services::start_fleet(cfg)
@@ -190,19 +196,7 @@ impl Fleet {
             let service: ServiceName = name
                 .parse()
                 .map_err(|_| FleetError::Unknown(name.to_string()))?;
-            let mut args = vec![
-                "services".to_string(),
-                "--only".into(),
-                name.to_string(),
-                "--instrumentation".into(),
-                instrumentation_flag(spec.instrumentation).into(),
-                "--export-interval".into(),
-                format!("{}ms", spec.export_interval.as_millis()),
-                "--deployment-id".into(),
-                settings.deployment_id.to_string(),
-                "--dialect".into(),
-                spec.dialect.as_str().into(),
-            ];
+            let mut args = service_args(name, spec, settings.deployment_id);
             let otlp = match links.get(&(name.to_string(), "collector".to_string())) {
                 Some(link) => fleet.proxy_for(link, settings.otlp_http).await?,
                 None => settings.otlp_http.to_string(),
@@ -461,6 +455,27 @@ fn instrumentation_flag(level: Instrumentation) -> &'static str {
 fn host_port(url: &str) -> Option<SocketAddr> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.split('/').next()?.parse().ok()
+}
+
+/// The `gauntlet services` arguments every process of `name` gets, before its links.
+pub(super) fn service_args(name: &str, spec: &ServicesSpec, deployment_id: &str) -> Vec<String> {
+    let mut args = vec![
+        "services".to_string(),
+        "--only".into(),
+        name.to_string(),
+        "--instrumentation".into(),
+        instrumentation_flag(spec.instrumentation).into(),
+        "--export-interval".into(),
+        format!("{}ms", spec.export_interval.as_millis()),
+        "--deployment-id".into(),
+        deployment_id.to_string(),
+        "--dialect".into(),
+        spec.dialect.as_str().into(),
+    ];
+    if let Some(sampling) = &spec.sampling {
+        args.extend(["--sampling".into(), sampling.clone()]);
+    }
+    args
 }
 
 /// Waits for `READY <name> <url>` in the service's log; returns its address or the log tail.

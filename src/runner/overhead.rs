@@ -48,7 +48,11 @@ fn describe(spec: &OverheadSpec) -> String {
     if let Some(t) = spec.max_throughput_drop_pct {
         parts.push(format!("≤ {t}% throughput"));
     }
-    format!("instrumentation costs {}", parts.join(" and "))
+    let level = match &spec.sampling {
+        Some(s) => format!("instrumentation (traces sampled {s}) costs"),
+        None => "instrumentation costs".to_string(),
+    };
+    format!("{level} {}", parts.join(" and "))
 }
 
 /// The overhead expectation before it is measured: missed, "not measured".
@@ -148,16 +152,8 @@ pub(super) async fn measure_overhead(
         .max(1.0) as u32;
     let duration = spec.duration.unwrap_or(Duration::from_secs(5));
 
-    let fleet = |level: Instrumentation, tag: &str| {
-        let mut s = scenario.clone();
-        s.name = format!("{}-overhead-{tag}", scenario.name);
-        s.faults.clear();
-        s.services.mode = ServicesMode::PerProcess;
-        s.services.instrumentation = level;
-        s
-    };
-    let off = fleet(Instrumentation::Off, "off");
-    let full = fleet(Instrumentation::Full, "full");
+    let off = fleet(scenario, spec, Instrumentation::Off, "off");
+    let full = fleet(scenario, spec, Instrumentation::Full, "full");
     let otlp = otlp_http.as_str().trim_end_matches('/').to_string();
     let settings_a = FleetSettings {
         exe: env.exe,
@@ -379,6 +375,21 @@ fn mean_u64(v: &[u64]) -> f64 {
     }
 }
 
+/// The scenario one side of the comparison runs: its own processes, no faults, the given
+/// instrumentation, and for the instrumented side the sampling the check asks for.
+fn fleet(scenario: &Scenario, spec: &OverheadSpec, level: Instrumentation, tag: &str) -> Scenario {
+    let mut s = scenario.clone();
+    s.name = format!("{}-overhead-{tag}", scenario.name);
+    s.faults.clear();
+    s.services.mode = ServicesMode::PerProcess;
+    s.services.instrumentation = level;
+    s.services.sampling = match level {
+        Instrumentation::Full => spec.sampling.clone(),
+        _ => None,
+    };
+    s
+}
+
 /// The bootstrap interval of the mean over `values` (resampling rounds with replacement).
 fn bootstrap(values: &[f64]) -> [f64; 2] {
     let n = values.len();
@@ -444,6 +455,27 @@ fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_instrumented_fleet_samples_as_asked() {
+        let text = "name: o\nstack: { provider: native }\noverhead: { max-cpu-increase: 20%, sampling: ratio=0.1 }\n";
+        let scenario = crate::scenario::validate_text(std::path::Path::new("o.yaml"), text)
+            .expect("valid scenario");
+        let spec = scenario.overhead.clone().expect("overhead section");
+        let full = fleet(&scenario, &spec, Instrumentation::Full, "full");
+        let off = fleet(&scenario, &spec, Instrumentation::Off, "off");
+        assert_eq!(full.services.sampling.as_deref(), Some("ratio=0.1"));
+        assert_eq!(off.services.sampling, None);
+        assert!(describe(&spec).contains("traces sampled ratio=0.1"));
+        let args = super::super::fleet::service_args("frontend", &full.services, "d");
+        let at = args
+            .iter()
+            .position(|a| a == "--sampling")
+            .expect("--sampling passed");
+        assert_eq!(args[at + 1], "ratio=0.1");
+        let args = super::super::fleet::service_args("frontend", &off.services, "d");
+        assert!(!args.iter().any(|a| a == "--sampling"));
+    }
 
     #[test]
     fn bootstrap_brackets_the_mean_and_collapses_on_constant_rounds() {

@@ -166,6 +166,9 @@ pub struct ServicesSpec {
     pub endpoints: BTreeMap<String, String>,
     #[serde(with = "humantime_serde_compat")]
     pub export_interval: Duration,
+    /// Trace sampling of the sample services, as their `--sampling` takes it; `None` is their
+    /// default (every trace). Set by the overhead check for its instrumented fleet.
+    pub sampling: Option<String>,
     /// HTTP fault proxies in front of services gauntlet does not own (external mode), by
     /// service name: load goes to `listen`, the proxy forwards to `upstream`, and the
     /// service's HTTP faults act there. A name without an endpoint is an upstream only its
@@ -576,6 +579,9 @@ pub struct OverheadSpec {
     pub rate: Option<f64>,
     #[serde(with = "humantime_serde_compat::option")]
     pub duration: Option<Duration>,
+    /// Trace sampling of the instrumented fleet, as the services' `--sampling` takes it
+    /// (validated); `None` samples every trace.
+    pub sampling: Option<String>,
 }
 
 /// Serializes durations as humantime strings ("1m 30s") in JSON output.

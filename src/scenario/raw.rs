@@ -257,6 +257,8 @@ pub struct RawOverhead {
     pub rate: Option<String>,
     pub duration: Option<String>,
     pub rounds: Option<u32>,
+    /// Trace sampling of the instrumented fleet (`always-on`, `ratio=R`, `parent-ratio=R`).
+    pub sampling: Option<String>,
 }
 
 /// `no-alerts: any` or `no-alerts: [HighErrorRate, ServiceDown]`.

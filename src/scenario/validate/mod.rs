@@ -991,6 +991,7 @@ impl Validator {
             names,
             endpoints,
             export_interval,
+            sampling: None,
             dialect: shape.dialect,
             jobs: shape.jobs,
             replicas: shape.replicas,
@@ -1277,6 +1278,20 @@ impl Validator {
             None => None,
         };
         let duration = self.positive_duration("overhead.duration", r.duration.as_ref());
+        let sampling = match &r.sampling {
+            Some(text) => match text.parse::<crate::services::config::TraceSampling>() {
+                Ok(s) => Some(s.to_string()),
+                Err(e) => {
+                    self.error(
+                        "overhead.sampling",
+                        e.to_string(),
+                        Some("e.g. `sampling: ratio=0.1` measures 10% of traces sampled".into()),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
         Some(OverheadSpec {
             max_cpu_increase_pct: cpu,
             max_latency_p99_increase_pct: p99,
@@ -1284,6 +1299,7 @@ impl Validator {
             rounds,
             rate,
             duration,
+            sampling,
         })
     }
 
