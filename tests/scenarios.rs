@@ -3,6 +3,10 @@
 //!
 //! Scenarios run one at a time by default (`--test-threads N` to change): each starts a whole
 //! stack, and timing on a 2-core machine is part of what is tested.
+//!
+//! `GAUNTLET_SCENARIOS=ci` (set by `.ci/run`) runs only [`CI_SUBSET`] and lists the others as
+//! ignored, so a cold CI run stays inside its time budget; `.ci/nightly` runs every scenario
+//! (on both Prometheus versions). Unset or `all`: every scenario.
 
 use std::path::PathBuf;
 
@@ -10,6 +14,33 @@ use gauntlet::report::ExpectationStatus;
 use gauntlet::stack::binaries::Binary;
 use gauntlet::stack::native::NativeBinaries;
 use libtest_mimic::{Arguments, Failed, Trial};
+
+/// The scenarios CI runs: one per check family and fault mechanism. The rest run nightly;
+/// `error-burst`, `service-down`, `latency-spike` and `slo-fast-burn` also run in CI on
+/// Prometheus 3.16 (`tests/prometheus_versions.rs`).
+const CI_SUBSET: &[&str] = &[
+    "smoke",               // the quick start: metric, alert, page, resolve, trace, log, dashboard
+    "overhead",            // CPU per request with its A/A noise floor (#16's CI promise)
+    "closed-sessions",     // goose users with sessions, in a child process
+    "telemetry-loss",      // completeness per fault window: collector killed, log store cut
+    "opensearch-traces",   // Jaeger with OpenSearch as its span store
+    "network-partition",   // the TCP fault proxy between services
+    "hang",                // SIGSTOP / SIGCONT of a service process
+    "replica-errors-otel", // replicas, per-replica faults, the otel-semconv dialect
+    "slo-sloth",           // public Sloth-generated SLO rules, unchanged
+    "dashboard-reacts",    // dashboard panels queried as Grafana would
+];
+
+/// Which scenarios this run takes: `Some(list)` for a subset, `None` for all.
+fn selected() -> Result<Option<&'static [&'static str]>, String> {
+    match std::env::var("GAUNTLET_SCENARIOS").as_deref() {
+        Err(_) | Ok("all") | Ok("") => Ok(None),
+        Ok("ci") => Ok(Some(CI_SUBSET)),
+        Ok(other) => Err(format!(
+            "GAUNTLET_SCENARIOS={other:?}: use `ci` (the CI subset) or `all`"
+        )),
+    }
+}
 
 fn main() {
     let mut args = Arguments::from_args();
@@ -26,14 +57,49 @@ fn main() {
             std::process::exit(101);
         }
     };
+    let subset = match selected() {
+        Ok(subset) => subset,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(101);
+        }
+    };
+    let stems: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    if let Some(subset) = subset {
+        // A renamed or deleted scenario must not shrink CI silently.
+        let missing: Vec<&&str> = subset
+            .iter()
+            .filter(|n| !stems.iter().any(|s| s == *n))
+            .collect();
+        if !missing.is_empty() {
+            eprintln!("error: the CI subset names scenarios that do not exist: {missing:?}");
+            std::process::exit(101);
+        }
+        let nightly: Vec<&str> = stems
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !subset.contains(s))
+            .collect();
+        eprintln!(
+            "GAUNTLET_SCENARIOS=ci: {} of {} scenarios run; nightly only (ignored here): {}",
+            subset.len(),
+            stems.len(),
+            nightly.join(", ")
+        );
+    }
     let trials = files
         .into_iter()
-        .map(|file| {
-            let name = file
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Trial::test(name, move || run(file))
+        .zip(stems)
+        .map(|(file, name)| {
+            let ignored = subset.is_some_and(|s| !s.contains(&name.as_str()));
+            Trial::test(name, move || run(file)).with_ignored_flag(ignored)
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();
