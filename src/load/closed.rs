@@ -39,7 +39,7 @@ use tokio::time::Instant;
 
 use super::histogram::Histogram;
 use super::journey::{Journey, StepMethod};
-use super::record::{Collector, ErrorKind, LoadReport, Outcome, RecordLimits, RequestRecord};
+use super::record::{Collector, LoadReport, Outcome, RecordLimits, RequestRecord, SecondSampler};
 use super::traceparent::{TRACEPARENT, TraceContext};
 
 /// What the child runs (the parent writes it as the first stdin line).
@@ -177,16 +177,7 @@ impl Engine {
             .build();
         let sent = Instant::now();
         let response = user.request(request).await?;
-        let outcome = match response.response {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                match resp.bytes().await {
-                    Ok(_) => Outcome::Status(status),
-                    Err(e) => Outcome::Error(ErrorKind::of(&e)),
-                }
-            }
-            Err(e) => Outcome::Error(ErrorKind::of(&e)),
-        };
+        let outcome = super::engine::outcome_of(response.response).await;
         let done = Instant::now();
         let record = RequestRecord {
             trace_id: ctx.trace_id,
@@ -395,37 +386,15 @@ pub async fn run(
 }
 
 async fn report_progress(engine: Arc<Engine>) {
-    let mut tick = tokio::time::interval_at(
-        engine.start + Duration::from_secs(1),
-        Duration::from_secs(1),
-    );
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last_at = engine.start;
+    let mut sampler = SecondSampler::new(engine.start);
     loop {
-        let now = tick.tick().await;
-        let (window, total) = {
-            let mut c = engine
-                .collector
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            (c.take_window(), c.total())
-        };
-        let secs = now
-            .saturating_duration_since(last_at)
-            .as_secs_f64()
-            .max(1e-3);
-        last_at = now;
+        let sample = sampler.next(&engine.collector).await;
         let _ = engine.events.send(ClosedEvent::Sample {
-            elapsed_ms: u64::try_from(now.saturating_duration_since(engine.start).as_millis())
-                .unwrap_or(u64::MAX),
-            requests_per_sec: window.requests as f64 / secs,
-            error_rate: if window.requests == 0 {
-                0.0
-            } else {
-                window.errors as f64 / window.requests as f64
-            },
-            p95_us: window.histogram.quantile(0.95),
-            total,
+            elapsed_ms: u64::try_from(sample.elapsed.as_millis()).unwrap_or(u64::MAX),
+            requests_per_sec: sample.requests_per_sec,
+            error_rate: sample.error_rate,
+            p95_us: sample.p95_us,
+            total: sample.total,
         });
     }
 }

@@ -109,18 +109,7 @@ impl Engine {
                     .timeout(self.timeout)
                     .send()
                     .await;
-                match sent {
-                    Ok(resp) => {
-                        let status = resp.status().as_u16();
-                        // Read the body: latency ends when the response is complete, and
-                        // the connection goes back to the pool.
-                        match resp.bytes().await {
-                            Ok(_) => Outcome::Status(status),
-                            Err(e) => Outcome::Error(ErrorKind::of(&e)),
-                        }
-                    }
-                    Err(e) => Outcome::Error(ErrorKind::of(&e)),
-                }
+                outcome_of(sent).await
             }
         }
     }
@@ -236,5 +225,21 @@ impl Plain {
             }
         });
         Ok(sender)
+    }
+}
+
+/// The outcome of a request sent with reqwest (the `https` path here, and goose's requests).
+/// The body is read: latency ends when the response is complete, and the connection goes
+/// back to the pool.
+pub(super) async fn outcome_of(sent: Result<reqwest::Response, reqwest::Error>) -> Outcome {
+    match sent {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            match resp.bytes().await {
+                Ok(_) => Outcome::Status(status),
+                Err(e) => Outcome::Error(ErrorKind::of(&e)),
+            }
+        }
+        Err(e) => Outcome::Error(ErrorKind::of(&e)),
     }
 }

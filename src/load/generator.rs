@@ -36,7 +36,9 @@ use super::engine::Engine;
 pub use super::engine::EngineError;
 use super::journey::Journey;
 use super::plan::{ArrivalSchedule, LoadModel, LoadPlan, PlanError};
-use super::record::{Collector, LoadReport, LoadSample, Outcome, RecordLimits, RequestRecord};
+use super::record::{
+    Collector, LoadReport, LoadSample, Outcome, RecordLimits, RequestRecord, SecondSampler,
+};
 use super::traceparent::TraceContext;
 use rand::Rng;
 use std::future::Future;
@@ -266,40 +268,9 @@ async fn run_journey(shared: &Shared, journey: Journey, first_intended: Instant)
 }
 
 async fn report_progress(shared: Arc<Shared>, tx: mpsc::Sender<LoadSample>) {
-    let mut tick = tokio::time::interval_at(
-        shared.start + Duration::from_secs(1),
-        Duration::from_secs(1),
-    );
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last_total = 0u64;
-    let mut last_at = shared.start;
+    let mut sampler = SecondSampler::new(shared.start);
     loop {
-        let now = tick.tick().await;
-        let (window, total) = {
-            let mut c = shared
-                .collector
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            (c.take_window(), c.total())
-        };
-        let secs = now
-            .saturating_duration_since(last_at)
-            .as_secs_f64()
-            .max(1e-3);
-        let done = total - last_total;
-        let sample = LoadSample {
-            elapsed: now.saturating_duration_since(shared.start),
-            requests_per_sec: done as f64 / secs,
-            error_rate: if window.requests == 0 {
-                0.0
-            } else {
-                window.errors as f64 / window.requests as f64
-            },
-            p95_us: window.histogram.quantile(0.95),
-            total,
-        };
-        last_total = total;
-        last_at = now;
+        let sample = sampler.next(&shared.collector).await;
         if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(sample) {
             return;
         }

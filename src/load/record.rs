@@ -134,6 +134,54 @@ pub struct LoadSample {
     pub total: u64,
 }
 
+/// One [`LoadSample`] a second from the start of a run: what the collector recorded since the
+/// previous one. Both engines report their live series through it.
+pub(crate) struct SecondSampler {
+    tick: tokio::time::Interval,
+    start: tokio::time::Instant,
+    last_at: tokio::time::Instant,
+}
+
+impl SecondSampler {
+    pub(crate) fn new(start: tokio::time::Instant) -> Self {
+        let mut tick =
+            tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Self {
+            tick,
+            start,
+            last_at: start,
+        }
+    }
+
+    /// Waits for the next second, then takes the collector's window.
+    pub(crate) async fn next(&mut self, collector: &std::sync::Mutex<Collector>) -> LoadSample {
+        let now = self.tick.tick().await;
+        let (window, total) = {
+            let mut c = collector
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (c.take_window(), c.total())
+        };
+        let secs = now
+            .saturating_duration_since(self.last_at)
+            .as_secs_f64()
+            .max(1e-3);
+        self.last_at = now;
+        LoadSample {
+            elapsed: now.saturating_duration_since(self.start),
+            requests_per_sec: window.requests as f64 / secs,
+            error_rate: if window.requests == 0 {
+                0.0
+            } else {
+                window.errors as f64 / window.requests as f64
+            },
+            p95_us: window.histogram.quantile(0.95),
+            total,
+        }
+    }
+}
+
 /// Whole-run aggregates.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoadSummary {
