@@ -9,7 +9,7 @@
 #   - Prometheus 3.16 (prometheus-3.16, promtool-3.16) and Alertmanager 0.31 (alertmanager-0.31,
 #     amtool-0.31) the same way, beside Debian's 2.42 / 0.25 (`stack.prometheus-version`).
 #   - The local Kubernetes control plane (`gauntlet cluster up`, tests/kube_control_plane.rs):
-#     etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok from the tools
+#     etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kwok from the tools
 #     modules tools/go/{etcd,kubernetes,kwok}, the same way (cached by the pinned version; a cold
 #     build is about 1,000 CPU-seconds and needs about 3 GB of memory per compile job).
 #   - The OpenSearch launcher (tools/java/opensearch-launcher, Maven on Java 17), for
@@ -161,8 +161,10 @@ for t in alertmanager amtool; do
 done
 # --- Local Kubernetes control plane (etcd, kube-*, kwok) ------------------------------------
 # What `gauntlet cluster up` and the Kubernetes tests start: a real API server with RBAC, its
-# controllers and scheduler, and kwok as the kubelet stand-in (pods run no containers).
-kube_binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+# controllers and scheduler, and kwok as the kubelet stand-in (pods run no containers); and a
+# real kubelet for the pods that must run (`gauntlet cluster up --kubelet`: load-worker
+# containers through Debian's containerd and runc, which docker.io brings).
+kube_binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kwok)
 if [[ "${GAUNTLET_SKIP_KUBE:-0}" == 1 ]]; then
   log "kubernetes: skipped (GAUNTLET_SKIP_KUBE=1)"
 else
@@ -176,7 +178,7 @@ else
   kube_v="k8s.io/component-base/version"
   kube_ldflags="-s -w -X $kube_v.gitVersion=$kube_version -X $kube_v.gitMajor=1 \
 -X $kube_v.gitMinor=$kube_minor -X $kube_v.gitTreeState=clean -X $kube_v.buildDate=1970-01-01T00:00:00Z"
-  for t in kube-apiserver kube-controller-manager kube-scheduler; do
+  for t in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
     build_go_tool_as "$t" kubernetes k8s.io/kubernetes "k8s.io/kubernetes/cmd/$t" \
       "$t $kube_version" -trimpath -ldflags "$kube_ldflags"
   done

@@ -63,7 +63,17 @@ impl Rig {
     /// binaries are missing.
     async fn start() -> Option<Rig> {
         gauntlet::testing::require("native stack", NativeBinaries::available())?;
-        let cluster = Cluster::start().await?;
+        Some(Self::with(Cluster::start().await?).await)
+    }
+
+    /// [`start`](Self::start) on a real node: `deployment/users`' pod and the Services'
+    /// pods are containers run by a real kubelet; port-forwards go through it.
+    async fn start_real_kubelet() -> Option<Rig> {
+        gauntlet::testing::require("native stack", NativeBinaries::available())?;
+        Some(Self::with(Cluster::start_real_kubelet().await?).await)
+    }
+
+    async fn with(cluster: Cluster) -> Rig {
         let (stack, rules) = start_stack(cluster.dir.path()).await;
         let urls = stack.urls().clone();
         cluster.observe_stack(&urls).await;
@@ -93,12 +103,12 @@ impl Rig {
             .expect("scrape target");
         cluster.running_pods("shop", "app=users", 1).await;
         wait_up(port).await;
-        Some(Rig {
+        Rig {
             stack,
             cluster,
             rules,
             port,
-        })
+        }
     }
 
     fn kubeconfig(&self) -> &Path {
@@ -446,4 +456,159 @@ expect:
         .expect("jobs");
     assert_eq!(jobs["items"], json!([]), "{jobs:#}");
     rig.stack.stop().await;
+}
+
+/// The container id (`containerd://…`) of a pod's first container, once it has one.
+fn container_id(pod: &serde_json::Value) -> Option<String> {
+    pod["status"]["containerStatuses"][0]["containerID"]
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
+/// What the watcher saw of one worker pod.
+#[derive(Debug, Clone, Default)]
+struct WorkerPodSeen {
+    container: Option<String>,
+    host_network: bool,
+    exit_code: Option<i64>,
+}
+
+/// On a real node (containerd and a kubelet, no kwok): `deployment/users` and the load
+/// Job's two workers are containers of the image made from this gauntlet binary, and the
+/// observability Services are reached by port-forwards through the kubelet. Scaling users to
+/// zero stops its container, so the workers' requests really fail and the real ServiceDown
+/// alert fires; the rollback's new container brings it back and the alert resolves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_real_kubelet_worker_containers_load_users_while_its_scale_to_zero_fires_service_down()
+{
+    let Some(rig) = Rig::start_real_kubelet().await else {
+        return;
+    };
+    let admin = rig.cluster.admin();
+    let image = rig
+        .cluster
+        .plane()
+        .images()
+        .expect("a real node has images")
+        .gauntlet
+        .clone();
+    let users_pods = "/api/v1/namespaces/shop/pods?labelSelector=app%3Dusers";
+    let before = get(&admin, users_pods).await.expect("users pods");
+    let first_users = container_id(&before["items"][0]).expect("users runs in a container");
+    assert!(first_users.starts_with("containerd://"), "{first_users}");
+
+    let scenario = rig.scenario(
+        "kubelet-workers",
+        r#"load: { rate: 20/s, duration: 30s, target: users, journeys: [health] }
+faults:
+  - { name: users-down, at: 5s, for: 10s, kind: scale-to-zero, workload: deployment/users }
+expect:
+  - { alert: ServiceDown, labels: { service: users }, state: firing, after: users-down, within: 20s }
+recover:
+  expect:
+    - { alert: ServiceDown, labels: { service: users }, state: resolved, within: 30s }
+"#,
+    );
+    // The Job is deleted at the end of the run: watch its pods while it lives.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
+        String,
+        WorkerPodSeen,
+    >::new()));
+    let watcher = {
+        let (admin, seen) = (admin.clone(), seen.clone());
+        tokio::spawn(async move {
+            let path = "/api/v1/namespaces/shop/pods?labelSelector=app.kubernetes.io%2Fname%3Dgauntlet-load-worker";
+            for _ in 0..600 {
+                if let Some(list) = get(&admin, path).await {
+                    for pod in list["items"].as_array().into_iter().flatten() {
+                        let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+                        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                        let entry = seen.entry(name.to_owned()).or_default();
+                        entry.host_network = pod["spec"]["hostNetwork"] == true;
+                        if let Some(id) = container_id(pod) {
+                            entry.container = Some(id);
+                        }
+                        if let Some(code) =
+                            pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"]
+                                .as_i64()
+                        {
+                            entry.exit_code = Some(code);
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let report_dir = rig.cluster.dir.path().join("report");
+    let out = gauntlet_run(
+        &scenario,
+        &report_dir,
+        rig.kubeconfig(),
+        &[
+            "--workers",
+            "2",
+            "--worker-image",
+            &image,
+            "--worker-host-network",
+        ],
+    )
+    .output()
+    .await
+    .expect("runs gauntlet");
+    watcher.abort();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let results = results(&report_dir);
+    let s = &results.scenarios[0];
+    assert_eq!(s.status, ScenarioStatus::Met, "{s:#?}");
+    for e in &s.expectations {
+        assert_eq!(e.status, ExpectationStatus::Met, "{e:?}");
+        assert_eq!(e.backend, "prometheus", "{e:?}");
+    }
+    // The workers' merged load: 20/s for 30 s, and the requests sent while users had no
+    // container failed.
+    let load = s.load.as_ref().expect("merged load");
+    assert!((450..=700).contains(&load.requests), "{load:?}");
+    assert!(
+        load.failures > 20 && load.failures < load.requests / 2,
+        "{load:?}"
+    );
+    // Both workers were containers in the host's network and exited 0.
+    let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    eprintln!(
+        "real kubelet: startup {:?}; load {load:?}; workers {seen:#?}; detection {:?} ms",
+        rig.cluster.plane().startup(),
+        s.expectations[0].time_to_detect_ms
+    );
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    for (pod, w) in &seen {
+        assert!(w.host_network, "{pod}: {w:?}");
+        assert!(
+            w.container
+                .as_deref()
+                .is_some_and(|c| c.starts_with("containerd://")),
+            "{pod}: {w:?}"
+        );
+        assert_eq!(w.exit_code, Some(0), "{pod}: {w:?}");
+    }
+    let jobs = get(&admin, "/apis/batch/v1/namespaces/shop/jobs")
+        .await
+        .expect("jobs");
+    assert_eq!(jobs["items"], json!([]), "{jobs:#}");
+    // The rollback's pod is a new container, serving again.
+    let after = rig.cluster.running_pods("shop", "app=users", 1).await;
+    let after = serde_json::to_value(&after[0]).expect("pod json");
+    let second_users = container_id(&after).expect("a container");
+    assert_ne!(first_users, second_users);
+    wait_up(rig.port).await;
+
+    // Stopping the plane removes every container, mount and cgroup it made.
+    let Rig { stack, cluster, .. } = rig;
+    stack.stop().await;
+    let layout = cluster.plane().node_layout().expect("a real node").clone();
+    cluster.stop().await;
+    kube_real::assert_node_gone(&layout);
 }

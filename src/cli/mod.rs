@@ -62,6 +62,10 @@ pub enum Command {
     /// Closed-model (goose) load for `gauntlet run`: a plan on stdin, JSON lines on stdout.
     #[command(hide = true)]
     ClosedWorker,
+    /// The pod sandbox of `gauntlet cluster up --kubelet` (its `pause` image): waits for
+    /// SIGTERM or SIGINT, then exits 0.
+    #[command(hide = true)]
+    Pause,
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +148,7 @@ pub async fn run(cli: Cli) -> i32 {
             0 => exit_code::OK,
             _ => exit_code::INTERNAL_ERROR,
         },
+        Command::Pause => pause().await,
         Command::Bench(BenchCommand::Load(args)) => {
             match crate::load::bench::bench_load(&args).await {
                 Ok(report) => {
@@ -202,4 +207,23 @@ pub(crate) fn report_err(e: &dyn std::error::Error, code: i32) -> i32 {
         source = s.source();
     }
     code
+}
+
+/// Holds a pod's namespaces open until the runtime stops it. As PID 1 of its pod, a signal
+/// without a handler would be ignored, so both are handled.
+async fn pause() -> i32 {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            exit_code::OK
+        }
+        (Err(e), _) | (_, Err(e)) => report_err(&e, exit_code::INTERNAL_ERROR),
+    }
 }

@@ -43,6 +43,10 @@ pub struct RunArgs {
     /// The load workers' image: `gauntlet` on its PATH, running as a non-root user.
     #[arg(long, value_name = "IMAGE", env = "GAUNTLET_WORKER_IMAGE")]
     pub worker_image: Option<String>,
+    /// Run the worker pods with `hostNetwork: true`: for targets on the node's own loopback,
+    /// as with `gauntlet cluster up --kubelet` (whose pods have no network of their own).
+    #[arg(long, requires = "workers")]
+    pub worker_host_network: bool,
     /// Exit 0 when nothing was missed even though some checks could not be evaluated
     /// (skipped, e.g. no trace store in an external stack). Without it such a run exits 5.
     #[arg(long)]
@@ -95,6 +99,7 @@ pub async fn run(args: RunArgs, no_progress: bool) -> i32 {
         (Some(workers), Some(image)) => Some(crate::runner::WorkerSettings {
             workers,
             image: image.clone(),
+            host_network: args.worker_host_network,
         }),
         _ => None,
     };
@@ -340,9 +345,10 @@ fn dry_run(
             }
             if let (Some(w), Some(load)) = (workers, &s.load) {
                 println!(
-                    "  load: a Job of {} worker pod(s) (image {}) in namespace {}, {:.1}/s each for {}, results merged; the Job is deleted afterwards",
+                    "  load: a Job of {} worker pod(s) (image {}{}) in namespace {}, {:.1}/s each for {}, results merged; the Job is deleted afterwards",
                     w.workers,
                     w.image,
+                    if w.host_network { ", host network" } else { "" },
                     s.stack.namespace.as_deref().unwrap_or_default(),
                     load.rate / f64::from(w.workers),
                     humantime::format_duration(load.duration)

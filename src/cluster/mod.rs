@@ -24,7 +24,9 @@ pub use api::{ApiCall, ApiError, Method, Name, Selector, Workload, WorkloadKind,
 pub use discover::{Component, ForwardLimits, PortForwards};
 pub use faults::{Injection, KubeFault, KubeFaultError, KubeFaults};
 pub use guard::{GuardError, Mode, PlanError, PlannedAction, Refusal, plan, render_plan};
-pub use local::{KubeBinaries, LocalControlPlane, LocalError, LocalOptions, StartupTimes};
+pub use local::{
+    KubeBinaries, KubeletOptions, LocalControlPlane, LocalError, LocalOptions, StartupTimes,
+};
 pub use workers::{
     DistributedLoad, DistributedReport, JobConfig, LoadWorkerArgs, MergedLoad, WorkerError,
     WorkerLine, WorkerPlan, merge, run_load_worker,

@@ -437,6 +437,9 @@ pub struct JobConfig {
     pub log_tail_lines: u32,
     /// Upper bound on bytes read from one pod's log.
     pub log_limit_bytes: u64,
+    /// `hostNetwork: true` on the pods: the workers share the node's network namespace, so
+    /// they reach targets on its loopback (and need no pod network).
+    pub host_network: bool,
 }
 
 impl JobConfig {
@@ -454,6 +457,7 @@ impl JobConfig {
             grace: Duration::from_secs(120),
             log_tail_lines: 50,
             log_limit_bytes: 8 * 1024 * 1024,
+            host_network: false,
         }
     }
 }
@@ -485,6 +489,7 @@ pub fn render_job(
         ("workers", config.workers.to_string()),
         ("deadline_seconds", deadline.as_secs().max(1).to_string()),
         ("image", json_string(&config.image)),
+        ("host_network", config.host_network.to_string()),
         ("plan", json_string(&plan_json)),
     ]
     .into_iter()
@@ -1017,6 +1022,14 @@ mod tests {
         };
         let job = render_job(&cfg, &name, &plan, Duration::from_secs(150)).expect("renders");
         let typed: Job = serde_json::from_value(job.clone()).expect("a Job");
+        let pod_spec = |job: &serde_json::Value| job["spec"]["template"]["spec"].clone();
+        assert_eq!(pod_spec(&job)["hostNetwork"], false);
+        let host = JobConfig {
+            host_network: true,
+            ..cfg.clone()
+        };
+        let host_job = render_job(&host, &name, &plan, Duration::from_secs(150)).expect("renders");
+        assert_eq!(pod_spec(&host_job)["hostNetwork"], true);
         let spec = typed.spec.expect("spec");
         assert_eq!(spec.parallelism, Some(4));
         assert_eq!(spec.completions, Some(4));

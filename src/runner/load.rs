@@ -264,10 +264,10 @@ fn spawn_distributed_load(
     let namespace = scenario.stack.namespace.as_deref().unwrap_or_default();
     let namespace = crate::cluster::Name::parse("namespace", namespace)
         .map_err(|e| RunError::Config(format!("stack.namespace: {e}")))?;
-    let job = crate::cluster::DistributedLoad::new(
-        kube.client.clone(),
-        crate::cluster::JobConfig::new(namespace, workers.image.clone(), workers.workers),
-    );
+    let mut config =
+        crate::cluster::JobConfig::new(namespace, workers.image.clone(), workers.workers);
+    config.host_network = workers.host_network;
+    let job = crate::cluster::DistributedLoad::new(kube.client.clone(), config);
     let registry = registry.clone();
     Ok(tokio::spawn(async move {
         let report = job

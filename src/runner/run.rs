@@ -104,6 +104,8 @@ pub struct WorkerSettings {
     pub workers: u32,
     /// An image with `gauntlet` on its PATH.
     pub image: String,
+    /// Run the worker pods in the node's network namespace (`hostNetwork`).
+    pub host_network: bool,
 }
 
 /// The scenario's outcome plus the components it ran against.

@@ -46,6 +46,12 @@ pub async fn local_control_plane(
         "local kubernetes control plane",
         crate::cluster::KubeBinaries::find().map_err(|e| e.to_string()),
     )?;
+    if options.kubelet.is_some() {
+        require(
+            "a real kubelet node",
+            crate::cluster::local::node::NodeBinaries::find().map_err(|e| e.to_string()),
+        )?;
+    }
     match crate::cluster::LocalControlPlane::start_with(&binaries, options).await {
         Ok(plane) => Some(plane),
         Err(e) => panic!(

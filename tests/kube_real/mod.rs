@@ -8,7 +8,12 @@
 //! run Jobs (completions, `activeDeadlineSeconds`), the scheduler, and the apiserver's
 //! `pods/log` and `pods/portforward` protocols proxied to the node.
 //!
-//! Simulated, and only this:
+//! [`Cluster::start_real_kubelet`] replaces kwok and the process kubelet with a real node
+//! (containerd and a kubelet; `gauntlet::cluster::local::node`): pods are real containers
+//! of the image made from this test's `gauntlet` binary, in the host's network namespace,
+//! and a port-forward reaches the pod's port through the kubelet and containerd.
+//!
+//! Simulated with kwok ([`Cluster::start`]), and only this:
 //! - kwok runs no containers: it marks scheduled pods Running and Ready with a fake IP.
 //! - [`ProcessKubelet`] runs the container's command as a local process for each Running pod
 //!   whose command starts with `gauntlet`, writes its output as the pod's log (CRI format,
@@ -36,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use gauntlet::cluster::{LocalControlPlane, LocalOptions};
+use gauntlet::cluster::{KubeletOptions, LocalControlPlane, LocalOptions};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
@@ -191,7 +196,8 @@ fn collection(kind: &str, namespace: Option<&str>) -> String {
 /// client. Dropping it kills the processes and stops the plane.
 pub struct Cluster {
     // Field order is drop order: the kubelet's processes first, then the plane.
-    kubelet: ProcessKubelet,
+    /// `None` with a real kubelet.
+    kubelet: Option<ProcessKubelet>,
     admin: kube::Client,
     gauntlet: kube::Client,
     gauntlet_kubeconfig: PathBuf,
@@ -217,9 +223,37 @@ impl Cluster {
         };
         let plane = gauntlet::testing::local_control_plane(&options).await?;
         let dir = tempfile::tempdir().expect("tempdir");
+        let admin = plane.admin_client().await.expect("admin client");
+        let kubelet = Some(ProcessKubelet::start(
+            admin.clone(),
+            exe,
+            &dir.path().join("pod-logs"),
+        ));
+        Some(Self::set_up(plane, dir, kubelet).await)
+    }
+
+    /// The plane with a real node (containerd and a kubelet) instead of kwok, otherwise as
+    /// [`start`](Self::start); `None` (skipped, with the reason) when the node's binaries
+    /// are missing or this is not root on cgroup v1.
+    pub async fn start_real_kubelet() -> Option<Cluster> {
+        let options = LocalOptions {
+            kubelet: Some(KubeletOptions {
+                gauntlet_binary: PathBuf::from(env!("CARGO_BIN_EXE_gauntlet")),
+            }),
+            ..LocalOptions::default()
+        };
+        let plane = gauntlet::testing::local_control_plane(&options).await?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        Some(Self::set_up(plane, dir, None).await)
+    }
+
+    async fn set_up(
+        plane: LocalControlPlane,
+        dir: tempfile::TempDir,
+        kubelet: Option<ProcessKubelet>,
+    ) -> Cluster {
         eprintln!("control plane up: {:?}", plane.startup());
         let admin = plane.admin_client().await.expect("admin client");
-        let kubelet = ProcessKubelet::start(admin.clone(), exe, &dir.path().join("pod-logs"));
         let mut cluster = Cluster {
             kubelet,
             admin: admin.clone(),
@@ -235,7 +269,24 @@ impl Cluster {
         let (client, kubeconfig) = cluster.service_account_client().await;
         cluster.gauntlet = client;
         cluster.gauntlet_kubeconfig = kubeconfig;
-        Some(cluster)
+        cluster
+    }
+
+    /// The plane (its node's layout, images, directory).
+    pub fn plane(&self) -> &LocalControlPlane {
+        &self.plane
+    }
+
+    /// Stops the plane as a user's Ctrl-C would (`LocalControlPlane::stop`).
+    pub async fn stop(self) {
+        let Cluster { kubelet, plane, .. } = self;
+        drop(kubelet);
+        plane.stop().await;
+    }
+
+    /// With a real kubelet: the image pods run (`gauntlet` on its PATH).
+    fn real_image(&self) -> Option<String> {
+        self.plane.images().map(|i| i.gauntlet.clone())
     }
 
     /// Cluster-admin, for setting the scene and reading the outcome.
@@ -253,8 +304,11 @@ impl Cluster {
         &self.gauntlet_kubeconfig
     }
 
+    /// The process kubelet (kwok clusters only).
     pub fn kubelet(&self) -> &ProcessKubelet {
-        &self.kubelet
+        self.kubelet
+            .as_ref()
+            .expect("a kwok cluster: a real kubelet runs no process kubelet")
     }
 
     /// Creates namespace `name` with `labels` and waits for its `default` ServiceAccount
@@ -315,6 +369,12 @@ impl Cluster {
         pod_labels: &BTreeMap<String, String>,
         command: &[String],
     ) {
+        // A real node runs the command in a container of the plane's image, in the host's
+        // network (so its port is on this machine's loopback, as with the process kubelet).
+        let (image, host_network) = match self.real_image() {
+            Some(image) => (image, true),
+            None => ("gauntlet:test".to_owned(), false),
+        };
         create(
             &self.admin,
             &format!("/apis/apps/v1/namespaces/{namespace}/deployments"),
@@ -329,7 +389,8 @@ impl Cluster {
                         "spec": {
                             "automountServiceAccountToken": false,
                             "terminationGracePeriodSeconds": 1,
-                            "containers": [{"name": "main", "image": "gauntlet:test", "command": command}]
+                            "hostNetwork": host_network,
+                            "containers": [{"name": "main", "image": image, "command": command}]
                         }
                     }
                 }
@@ -434,6 +495,11 @@ impl Cluster {
     ) {
         let selector = labels(&[("app.kubernetes.io/name", name)]);
         let pod = format!("{name}-0");
+        if let Some(image) = self.real_image() {
+            return self
+                .real_observed_service(namespace, name, port, backend, &image)
+                .await;
+        }
         create(
             &self.admin,
             &format!("/apis/kwok.x-k8s.io/v1alpha1/namespaces/{namespace}/portforwards"),
@@ -474,4 +540,80 @@ impl Cluster {
         let selector = format!("app.kubernetes.io/name={name}");
         self.running_pods(namespace, &selector, 1).await;
     }
+
+    /// [`observed_service`](Self::observed_service) on a real node: the pod is a real
+    /// container (`gauntlet pause`) in the host's network whose named port `http` is the
+    /// backend's port, so a port-forward through the kubelet and containerd reaches the
+    /// backend; the Service's `targetPort` names that port.
+    async fn real_observed_service(
+        &self,
+        namespace: &str,
+        name: &str,
+        port: u16,
+        backend: SocketAddr,
+        image: &str,
+    ) {
+        assert!(
+            backend.ip().is_loopback(),
+            "{backend}: pods share the host's loopback"
+        );
+        let selector = labels(&[("app.kubernetes.io/name", name)]);
+        create(
+            &self.admin,
+            &format!("/api/v1/namespaces/{namespace}/services"),
+            json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": name, "labels": selector},
+                "spec": {"selector": selector, "ports": [
+                    {"name": "http", "port": port, "targetPort": "http"}
+                ]}
+            }),
+        )
+        .await;
+        create(
+            &self.admin,
+            &format!("/api/v1/namespaces/{namespace}/pods"),
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("{name}-0"), "labels": selector},
+                "spec": {
+                    "automountServiceAccountToken": false,
+                    "hostNetwork": true,
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [{"name": name, "image": image, "command": ["gauntlet", "pause"],
+                        "ports": [{"containerPort": backend.port(), "name": "http"}]}]
+                }
+            }),
+        )
+        .await;
+        let selector = format!("app.kubernetes.io/name={name}");
+        self.running_pods(namespace, &selector, 1).await;
+    }
+}
+
+/// Nothing of a real node is left: no process started by its containerd, no mount under its
+/// directory, no cgroup under its cgroup root in any hierarchy, no directory.
+#[track_caller]
+pub fn assert_node_gone(layout: &gauntlet::cluster::local::node::NodeLayout) {
+    use gauntlet::cluster::local::node;
+    assert_eq!(node::mounts_under(&layout.dir), Vec::<PathBuf>::new());
+    let cgroups: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .expect("cgroup hierarchies")
+        .flatten()
+        .map(|h| h.path().join(&layout.cgroup_root))
+        .filter(|d| d.exists())
+        .collect();
+    assert_eq!(cgroups, Vec::<PathBuf>::new());
+    // containerd and the kubelet name files in the node's directory, the shims its socket.
+    let dir = layout.dir.to_string_lossy().into_owned();
+    let processes: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&dir))
+        .collect();
+    assert_eq!(processes, Vec::<String>::new());
+    assert!(!layout.dir.exists(), "{}", layout.dir.display());
 }

@@ -23,9 +23,15 @@ pub struct ClusterUpArgs {
     /// documents); repeatable.
     #[arg(long = "kwok-config", value_name = "FILE")]
     pub kwok_config: Vec<PathBuf>,
-    /// Leave pods owned by a Job Running instead of letting them succeed at once.
+    /// Leave pods owned by a Job Running instead of letting them succeed at once (kwok).
     #[arg(long)]
     pub keep_job_pods_running: bool,
+    /// Run a real node instead of kwok's fake one: Debian's containerd and a kubelet (root,
+    /// cgroup v1), so pods run real containers. Pods must use `hostNetwork`; the image
+    /// `gauntlet.local/gauntlet:<tag>` (this gauntlet binary) is imported, for
+    /// `gauntlet run --workers N --worker-image IMAGE --worker-host-network`.
+    #[arg(long, conflicts_with_all = ["kwok_config", "keep_job_pods_running"])]
+    pub kubelet: bool,
 }
 
 /// `cluster up` failed.
@@ -39,6 +45,8 @@ pub enum ClusterCliError {
     },
     #[error("the local control plane did not start")]
     Start(#[source] LocalError),
+    #[error("cannot find this gauntlet binary to make the node's image")]
+    CurrentExe(#[source] std::io::Error),
     #[error("cannot write to stdout")]
     Output(#[source] std::io::Error),
 }
@@ -60,6 +68,12 @@ pub async fn cluster_up(args: &ClusterUpArgs, out: &mut dyn Write) -> Result<(),
         job_pods_complete: !args.keep_job_pods_running,
         ready_timeout: args.timeout,
         kwok_crds: Vec::new(),
+        kubelet: match args.kubelet {
+            true => Some(super::KubeletOptions {
+                gauntlet_binary: std::env::current_exe().map_err(ClusterCliError::CurrentExe)?,
+            }),
+            false => None,
+        },
     };
     // Registered before starting, so a Ctrl-C during the start also ends in a clean stop.
     let mut shutdown = ShutdownListener::new();
@@ -69,10 +83,22 @@ pub async fn cluster_up(args: &ClusterUpArgs, out: &mut dyn Write) -> Result<(),
     };
     let startup = plane.startup();
     let kubeconfig = plane.kubeconfig_path().display().to_string();
+    let node = match plane.images() {
+        Some(images) => format!(
+            "{} (a real kubelet with containerd: pods must use hostNetwork; NetworkPolicies are not enforced)\n\
+             \x20 image       {} (this gauntlet binary, imported; no registry)",
+            plane.node_name(),
+            images.gauntlet
+        ),
+        None => format!(
+            "{} (kwok: pods are marked Running; no containers run, NetworkPolicies are not enforced)",
+            plane.node_name()
+        ),
+    };
     let text = format!(
         "kubernetes control plane up in {:.1?} (API server ready after {:.1?}), {} MiB resident\n\
          \x20 server      {}\n\
-         \x20 node        {} (kwok: pods are marked Running; no containers run, NetworkPolicies are not enforced)\n\
+         \x20 node        {node}\n\
          \x20 logs        {}\n\
          kubeconfig: {kubeconfig}\n\
          export KUBECONFIG={kubeconfig}\n\
@@ -81,7 +107,6 @@ pub async fn cluster_up(args: &ClusterUpArgs, out: &mut dyn Write) -> Result<(),
         startup.api_ready,
         plane.rss_bytes() / (1024 * 1024),
         plane.server(),
-        plane.node_name(),
         plane.log_dir().display(),
     );
     out.write_all(text.as_bytes())

@@ -13,11 +13,13 @@
 //! without running containers; there is no CNI, so NetworkPolicies are stored but not enforced.
 
 pub mod cli;
+pub mod image;
 mod kwok;
+pub mod node;
 mod pki;
 mod plane;
 
-pub use plane::{KubeBinaries, LocalControlPlane, LocalOptions, StartupTimes};
+pub use plane::{KubeBinaries, KubeletOptions, LocalControlPlane, LocalOptions, StartupTimes};
 
 use std::path::PathBuf;
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{LocalError, kwok, pki};
+use super::node::{self, NodeBinaries, NodeCleanup, NodeLayout};
+use super::{LocalError, image, kwok, pki};
 use crate::stack::ManagedProcess;
 use crate::stack::binaries::find_executable;
 use crate::stack::process::{pid_exists, process_state};
@@ -13,6 +14,9 @@ use crate::verdict::poll::{Backoff, Probe, poll_until};
 
 /// The name of the one fake node kwok runs pods on.
 pub const NODE_NAME: &str = "kwok-node-0";
+
+/// The node's images, written in the run directory and imported into containerd.
+const IMAGE_ARCHIVE: &str = "images.tar";
 
 /// Bytes of a component's log quoted when it fails to start.
 const LOG_TAIL_BYTES: u64 = 3000;
@@ -104,6 +108,17 @@ pub struct LocalOptions {
     pub kwok_crds: Vec<String>,
     /// Limit for the whole start, from etcd to the node being Ready.
     pub ready_timeout: Duration,
+    /// Run a real node (containerd and a kubelet) instead of kwok's fake one, so pods run real
+    /// containers; `None` keeps kwok.
+    pub kubelet: Option<KubeletOptions>,
+}
+
+/// A real node: see [`super::node`] for what it needs and what it leaves out.
+#[derive(Debug, Clone)]
+pub struct KubeletOptions {
+    /// The `gauntlet` binary the node's images are made of (`gauntlet.local/gauntlet:<tag>`
+    /// for pods, `gauntlet.local/pause:<tag>` as the sandbox).
+    pub gauntlet_binary: PathBuf,
 }
 
 impl Default for LocalOptions {
@@ -114,6 +129,7 @@ impl Default for LocalOptions {
             job_pods_complete: true,
             kwok_crds: Vec::new(),
             ready_timeout: Duration::from_secs(180),
+            kubelet: None,
         }
     }
 }
@@ -123,8 +139,22 @@ impl Default for LocalOptions {
 pub struct StartupTimes {
     /// The API server answered `/readyz`.
     pub api_ready: Duration,
-    /// The fake node was Ready and untainted (pods can run from here on).
+    /// The node was Ready and untainted (pods can run from here on).
     pub node_ready: Duration,
+}
+
+/// The node pods run on.
+#[derive(Debug)]
+enum Node {
+    /// kwok's fake node: pods are marked Running, nothing runs.
+    Kwok { port: u16 },
+    /// containerd and a kubelet: pods run real containers. Cleanup runs when dropped, after
+    /// the processes.
+    Kubelet {
+        cleanup: NodeCleanup,
+        images: image::LocalImages,
+        ctr: PathBuf,
+    },
 }
 
 /// The run directory, removed when dropped (after the processes, which are declared first).
@@ -147,11 +177,13 @@ impl Drop for RunDir {
 pub struct LocalControlPlane {
     // Declared before `dir`: fields drop in order, so processes die before their files go.
     processes: Vec<ManagedProcess>,
+    // After `processes` (the kubelet and containerd die first), before `dir` (it unmounts
+    // what is under the directory before the directory goes).
+    node: Node,
     dir: RunDir,
     server: String,
     ca_cert: PathBuf,
     kubeconfig: PathBuf,
-    kwok_port: u16,
     startup: StartupTimes,
 }
 
@@ -175,6 +207,10 @@ impl LocalControlPlane {
         binaries: &KubeBinaries,
         options: &LocalOptions,
     ) -> Result<Self, LocalError> {
+        let node_binaries = match &options.kubelet {
+            Some(_) => Some(NodeBinaries::find()?),
+            None => None,
+        };
         let dir = run_dir(options.dir.as_deref())?;
         let root = dir.0.clone();
         let io = |path: &Path| {
@@ -215,8 +251,10 @@ impl LocalControlPlane {
             kcm_port,
             sched_port,
             kwok_port,
-        ] = <[u16; 6]>::try_from(crate::stack::ports::allocate_ports(6)?)
-            .expect("allocate_ports(6) returns six ports");
+            kubelet_port,
+            kubelet_healthz_port,
+        ] = <[u16; 8]>::try_from(crate::stack::ports::allocate_ports(8)?)
+            .expect("allocate_ports(8) returns eight ports");
         let server = format!("https://127.0.0.1:{api_port}");
         let kubeconfig = root.join("admin.kubeconfig");
         let mut component_configs = Vec::new();
@@ -230,6 +268,19 @@ impl LocalControlPlane {
             pki::write_kubeconfig(&path, &server, &pki.ca_cert, pki::Credential::Cert(id))?;
             component_configs.push(path);
         }
+        let (node, node_binaries) = match (&options.kubelet, node_binaries) {
+            (Some(kubelet), Some(binaries)) => {
+                let images =
+                    image::write_archive(&kubelet.gauntlet_binary, &root.join(IMAGE_ARCHIVE))?;
+                let node = Node::Kubelet {
+                    cleanup: NodeCleanup(NodeLayout::new(&root)),
+                    images,
+                    ctr: binaries.ctr.clone(),
+                };
+                (node, Some(binaries))
+            }
+            _ => (Node::Kwok { port: kwok_port }, None),
+        };
         let kwok_config = root.join("kwok.yaml");
         pki::write_private(
             &kwok_config,
@@ -244,7 +295,7 @@ impl LocalControlPlane {
             server: server.clone(),
             ca_cert: pki.ca_cert.clone(),
             kubeconfig,
-            kwok_port,
+            node,
             startup: StartupTimes {
                 api_ready: Duration::ZERO,
                 node_ready: Duration::ZERO,
@@ -318,7 +369,12 @@ impl LocalControlPlane {
                 "--kubelet-certificate-authority={}",
                 pki.ca_cert.display()
             ))
-            .arg("--kubelet-preferred-address-types=InternalIP")
+            // kwok's node has InternalIP 127.0.0.1; the real kubelet's is `localhost` by name
+            // (its InternalIP is the machine's own address, where it does not listen).
+            .arg(match plane.node {
+                Node::Kwok { .. } => "--kubelet-preferred-address-types=InternalIP",
+                Node::Kubelet { .. } => "--kubelet-preferred-address-types=Hostname,InternalIP",
+            })
             .arg("--profiling=false");
         plane.spawn("kube-apiserver", api, &logs)?;
         plane
@@ -357,6 +413,29 @@ impl LocalControlPlane {
         common(&mut sched_cmd, &component_configs[2], sched_port);
         sched_cmd.arg(format!("--cert-dir={}", root.join("scheduler").display()));
         plane.spawn("kube-scheduler", sched_cmd, &logs)?;
+        if let Some(node_binaries) = node_binaries {
+            plane
+                .start_kubelet_node(
+                    &node_binaries,
+                    &pki,
+                    &pki_dir,
+                    node::KubeletPorts {
+                        server: kubelet_port,
+                        healthz: kubelet_healthz_port,
+                    },
+                    deadline,
+                )
+                .await?;
+            plane.startup.node_ready = started.elapsed();
+            tracing::info!(
+                dir = %root.display(),
+                server = %plane.server,
+                api_ready = ?plane.startup.api_ready,
+                node_ready = ?plane.startup.node_ready,
+                "local control plane up with a real kubelet"
+            );
+            return Ok(plane);
+        }
         let mut kwok_cmd = std::process::Command::new(&binaries.kwok);
         kwok_cmd
             .arg(format!("--kubeconfig={}", component_configs[3].display()))
@@ -400,7 +479,7 @@ impl LocalControlPlane {
         plane
             .wait("kwok", deadline, || {
                 let admin = admin.clone();
-                async move { node_ready(&admin).await }
+                async move { node_ready(&admin, NODE_NAME).await }
             })
             .await?;
         plane.startup.node_ready = started.elapsed();
@@ -412,6 +491,80 @@ impl LocalControlPlane {
             "local control plane up"
         );
         Ok(plane)
+    }
+
+    /// Starts containerd, imports the images, starts the kubelet and waits until its node is
+    /// Ready.
+    async fn start_kubelet_node(
+        &mut self,
+        binaries: &NodeBinaries,
+        pki: &pki::Pki,
+        pki_dir: &Path,
+        ports: node::KubeletPorts,
+        deadline: Instant,
+    ) -> Result<(), LocalError> {
+        let Node::Kubelet {
+            cleanup, images, ..
+        } = &self.node
+        else {
+            return Ok(());
+        };
+        let (layout, images) = (cleanup.0.clone(), images.clone());
+        let logs = self.log_dir();
+        let containerd_config = layout.prepare(&images.pause)?;
+        let mut containerd = std::process::Command::new(&binaries.containerd);
+        containerd
+            .arg(format!("--config={}", containerd_config.display()))
+            .arg("--log-level=warn");
+        self.spawn("containerd", containerd, &logs)?;
+        self.wait("containerd", deadline, || {
+            let mut version = tokio::process::Command::from(layout.ctr(&binaries.ctr));
+            version.arg("version");
+            async move { run_ok(version).await }
+        })
+        .await?;
+        let mut import = tokio::process::Command::from(layout.ctr(&binaries.ctr));
+        import
+            .args(["images", "import"])
+            .arg(self.dir.0.join(IMAGE_ARCHIVE));
+        run_ok(import)
+            .await
+            .map_err(|problem| LocalError::NotReady {
+                component: "containerd".into(),
+                problem: format!("cannot import the node's images: {problem}"),
+                log: logs.join("containerd.log"),
+                log_tail: crate::stack::process::log_tail(
+                    &logs.join("containerd.log"),
+                    LOG_TAIL_BYTES,
+                ),
+            })?;
+
+        let identity = pki::client(
+            pki_dir,
+            "kubelet",
+            &format!("system:node:{}", node::NODE_NAME),
+            "system:nodes",
+        )?;
+        let kubeconfig = self.dir.0.join("kubelet.kubeconfig");
+        pki::write_kubeconfig(
+            &kubeconfig,
+            &self.server,
+            &pki.ca_cert,
+            pki::Credential::Cert(&identity),
+        )?;
+        let config = layout.write_kubelet_config(
+            ports,
+            &pki.ca_cert,
+            (&pki.serving_cert, &pki.serving_key),
+        )?;
+        let kubelet = layout.kubelet_command(&binaries.kubelet, &config, &kubeconfig);
+        self.spawn("kubelet", kubelet, &logs)?;
+        let admin = self.admin_client().await?;
+        self.wait("kubelet", deadline, || {
+            let admin = admin.clone();
+            async move { node_ready(&admin, node::NODE_NAME).await }
+        })
+        .await
     }
 
     /// Creates the CustomResourceDefinitions of kwok `kinds` and waits until the API serves
@@ -578,14 +731,39 @@ impl LocalControlPlane {
         &self.kubeconfig
     }
 
-    /// The fake node's name.
+    /// The node's name: kwok's fake node, or `localhost` for the real kubelet.
     pub fn node_name(&self) -> &str {
-        NODE_NAME
+        match self.node {
+            Node::Kwok { .. } => NODE_NAME,
+            Node::Kubelet { .. } => node::NODE_NAME,
+        }
     }
 
-    /// The port of kwok's kubelet endpoint (pod logs, port-forward), on 127.0.0.1.
-    pub fn kwok_port(&self) -> u16 {
-        self.kwok_port
+    /// The port of kwok's kubelet endpoint (pod logs, port-forward), on 127.0.0.1; `None`
+    /// with a real kubelet.
+    pub fn kwok_port(&self) -> Option<u16> {
+        match self.node {
+            Node::Kwok { port } => Some(port),
+            Node::Kubelet { .. } => None,
+        }
+    }
+
+    /// With a real kubelet: the images imported into its containerd (`gauntlet` for pods,
+    /// `pause` for sandboxes).
+    pub fn images(&self) -> Option<&image::LocalImages> {
+        match &self.node {
+            Node::Kwok { .. } => None,
+            Node::Kubelet { images, .. } => Some(images),
+        }
+    }
+
+    /// With a real kubelet: its cgroup root (`gauntlet-<random>`) and the node's directory,
+    /// for checks that nothing outlives the plane.
+    pub fn node_layout(&self) -> Option<&NodeLayout> {
+        match &self.node {
+            Node::Kwok { .. } => None,
+            Node::Kubelet { cleanup, .. } => Some(&cleanup.0),
+        }
     }
 
     /// How long the start took.
@@ -668,6 +846,15 @@ impl LocalControlPlane {
     /// Stops every component (kwok and the controllers first, etcd last) and removes the run
     /// directory.
     pub async fn stop(mut self) {
+        // The kubelet goes first (it would restart what is removed), then its containers go
+        // through containerd, so the shims unmount and exit by themselves; `NodeCleanup`
+        // forces whatever is left.
+        if let Node::Kubelet { cleanup, ctr, .. } = &self.node {
+            if let Some(i) = self.processes.iter().position(|p| p.name() == "kubelet") {
+                self.processes.remove(i).stop().await;
+            }
+            node::remove_containers(&cleanup.0, ctr).await;
+        }
         while let Some(mut p) = self.processes.pop() {
             p.stop().await;
         }
@@ -735,6 +922,21 @@ async fn client_from(kubeconfig: &Path) -> Result<kube::Client, LocalError> {
     kube::Client::try_from(config).map_err(|e| err(Box::new(e)))
 }
 
+/// `Ok` when `command` exits 0, else its exit status and stderr.
+async fn run_ok(mut command: tokio::process::Command) -> Result<(), String> {
+    command.stdin(std::process::Stdio::null());
+    match tokio::time::timeout(Duration::from_secs(60), command.output()).await {
+        Ok(Ok(out)) if out.status.success() => Ok(()),
+        Ok(Ok(out)) => Err(format!(
+            "{}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer in 60 s".into()),
+    }
+}
+
 /// `Ok` when `url` answers 2xx, else what it answered.
 async fn http_ok(client: &reqwest::Client, url: &str) -> Result<(), String> {
     match client.get(url).send().await {
@@ -744,9 +946,9 @@ async fn http_ok(client: &reqwest::Client, url: &str) -> Result<(), String> {
     }
 }
 
-/// Whether the fake node reports `Ready=True`.
-async fn node_ready(admin: &kube::Client) -> Result<(), String> {
-    let request = http::Request::get(format!("/api/v1/nodes/{NODE_NAME}"))
+/// Whether node `name` reports `Ready=True` and is no longer tainted not-ready.
+async fn node_ready(admin: &kube::Client, name: &str) -> Result<(), String> {
+    let request = http::Request::get(format!("/api/v1/nodes/{name}"))
         .body(Vec::new())
         .expect("a GET with a static path is a valid request");
     let node: serde_json::Value = admin
@@ -768,11 +970,11 @@ async fn node_ready(admin: &kube::Client) -> Result<(), String> {
         .any(|t| t["key"] == "node.kubernetes.io/not-ready");
     match ready.as_deref() {
         Some("True") if tainted => Err(format!(
-            "node {NODE_NAME} is Ready but still tainted node.kubernetes.io/not-ready"
+            "node {name} is Ready but still tainted node.kubernetes.io/not-ready"
         )),
         Some("True") => Ok(()),
-        Some(other) => Err(format!("node {NODE_NAME} Ready={other}")),
-        None => Err(format!("node {NODE_NAME} has no Ready condition yet")),
+        Some(other) => Err(format!("node {name} Ready={other}")),
+        None => Err(format!("node {name} has no Ready condition yet")),
     }
 }
 
