@@ -8,8 +8,10 @@
 //! load-worker` processes.
 //!
 //! What is simulated (kwok pods, the process kubelet, NetworkPolicy not enforced) is listed in
-//! `tests/kube_real/mod.rs`; what only a user's own cluster shows, in `deploy/README.md`. Run
-//! with `--test-threads=1` (one control plane per test).
+//! `tests/kube_real/mod.rs`; what only a user's own cluster shows, in `deploy/README.md`. The
+//! last test runs on a real node instead (containerd and a kubelet): users, the Services' pods
+//! and the load workers are containers. Run with `--test-threads=1` (one control plane per
+//! test).
 
 mod kube_real;
 

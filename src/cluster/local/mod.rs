@@ -1,7 +1,9 @@
 //! A real Kubernetes control plane on this machine, for tests and for users without a cluster:
 //! etcd, kube-apiserver (client certificates, `--authorization-mode=Node,RBAC`),
-//! kube-controller-manager, kube-scheduler, and kwok as the kubelet stand-in with one fake
-//! node. `scripts/provision.sh` builds the binaries into `$GAUNTLET_HOME/bin`.
+//! kube-controller-manager, kube-scheduler, and either kwok as the kubelet stand-in with one
+//! fake node, or ([`LocalOptions::kubelet`]) a real node: containerd and a kubelet
+//! ([`node`]) running images made from the gauntlet binary ([`image`]).
+//! `scripts/provision.sh` builds the binaries into `$GAUNTLET_HOME/bin`.
 //!
 //! Everything binds 127.0.0.1 on OS-chosen ports, runs as [`ManagedProcess`]es (own process
 //! groups, killed on stop, drop, panic and signals) and keeps its files in one run directory
@@ -9,8 +11,9 @@
 //!
 //! What is real: the API server, its storage, authentication, RBAC and admission, the
 //! controllers (Deployments, ReplicaSets, StatefulSets, Jobs, namespaces, ServiceAccount
-//! tokens, garbage collection) and scheduling. What is simulated: kwok marks pods Running
-//! without running containers; there is no CNI, so NetworkPolicies are stored but not enforced.
+//! tokens, garbage collection) and scheduling. What is simulated with kwok: pods are marked
+//! Running without running containers. With the real node, pods are containers but must use
+//! `hostNetwork`. Either way there is no CNI, so NetworkPolicies are stored but not enforced.
 
 pub mod cli;
 pub mod image;
