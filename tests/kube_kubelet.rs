@@ -244,3 +244,123 @@ async fn dropping_the_plane_with_a_running_container_leaves_nothing() {
     assert_node_gone(&layout);
     assert_dead(&pids).await;
 }
+
+/// `gauntlet cluster up --kubelet` as a user runs it: it prints the image it imported, a pod
+/// of that image runs, and Ctrl-C twice in a row (the forced path, where nothing is dropped)
+/// still leaves no container, mount or cgroup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_up_with_a_kubelet_runs_its_image_and_a_forced_ctrl_c_leaves_nothing() {
+    use std::io::BufRead as _;
+    let binaries = gauntlet::cluster::KubeBinaries::find()
+        .and_then(|_| gauntlet::cluster::local::node::NodeBinaries::find())
+        .map_err(|e| e.to_string());
+    if gauntlet::testing::require("a real kubelet node", binaries).is_none() {
+        return;
+    }
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let dir = scratch.path().join("cluster");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(["cluster", "up", "--kubelet", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gauntlet cluster up starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    while !printed.iter().any(|l| l.starts_with("running;")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => printed.push(line),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("cluster up did not say running ({e}): {printed:#?}");
+            }
+        }
+    }
+    let image = printed
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("image"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the image line")
+        .to_owned();
+    assert!(
+        image.starts_with("gauntlet.local/gauntlet:"),
+        "{printed:#?}"
+    );
+    let dir = dir.canonicalize().expect("dir exists");
+    let kubeconfig = dir.join("admin.kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig parses"),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("kubeconfig loads");
+    let admin = kube::Client::try_from(config).expect("client");
+    create(
+        &admin,
+        "/api/v1/namespaces/default/pods",
+        json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sleeper"},
+            "spec": {"hostNetwork": true, "automountServiceAccountToken": false,
+                "containers": [{"name": "main", "image": image, "command": ["gauntlet", "pause"]}]}
+        }),
+    )
+    .await;
+    let uid = eventually("pod sleeper runs", SETTLE, || async {
+        let p = pod_status(&admin, "sleeper").await;
+        (p["status"]["phase"] == "Running")
+            .then(|| p["metadata"]["uid"].as_str().unwrap_or_default().to_owned())
+    })
+    .await;
+    // The container's process, and from its cgroup the node's cgroup root.
+    let (pid, cgroup_root) = eventually("the sleeper's process", SETTLE, || async {
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+            let memory = cgroup.lines().find_map(|l| l.split_once(":memory:"))?.1;
+            if !memory.contains(&format!("pod{uid}")) {
+                return None;
+            }
+            let root = memory.trim_start_matches('/').split('/').next()?.to_owned();
+            Some((pid, root))
+        })
+    })
+    .await;
+    assert!(cgroup_root.starts_with("gauntlet-"), "{cgroup_root}");
+
+    let pid_of_gauntlet = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+    nix::sys::signal::kill(pid_of_gauntlet, nix::sys::signal::Signal::SIGINT).expect("signal");
+    // The second Ctrl-C lands while the graceful stop runs: the forced path starts, and
+    // whichever of the two finishes first ends the process (130 forced, 0 graceful). The
+    // node's cleanup runs once either way: the forced path waits for a cleanup under way.
+    let stopping = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("cluster up says it is stopping");
+    assert_eq!(stopping, "stopping the control plane");
+    nix::sys::signal::kill(pid_of_gauntlet, nix::sys::signal::Signal::SIGINT).expect("signal");
+    let status = child.wait().expect("wait");
+    eprintln!("cluster up after two Ctrl-C: {status}");
+    assert!(matches!(status.code(), Some(0 | 130)), "{status}");
+    let layout = gauntlet::cluster::local::node::NodeLayout {
+        dir: dir.join("node"),
+        cgroup_root,
+        containerd_socket: dir.join("node/containerd/containerd.sock"),
+    };
+    // Either way: nothing running, mounted or grouped, and the run directory (with its keys)
+    // is gone.
+    assert_node_gone(&layout);
+    assert!(!dir.exists(), "{}", dir.display());
+    assert_dead(&[pid]).await;
+}

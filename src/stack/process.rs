@@ -359,9 +359,96 @@ pub fn log_tail(path: &Path, max_bytes: u64) -> String {
     }
 }
 
+/// Cleanup that must also run when the process is killed on the forced path (a second
+/// Ctrl-C, a panic on the main thread): what outlives its process groups (mounts, cgroups).
+/// It runs once: whoever comes first (the owner's drop, or the exit path) runs it, and the
+/// other waits for it to finish, so `exit` never cuts an owner's cleanup short.
+struct ExitCleanup {
+    done: Mutex<bool>,
+    run: Box<dyn Fn() + Send + Sync>,
+}
+
+impl ExitCleanup {
+    fn run_once(&self) {
+        let mut done = self
+            .done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !*done {
+            (self.run)();
+            *done = true;
+        }
+    }
+}
+
+fn exit_cleanups() -> MutexGuard<'static, BTreeMap<u64, std::sync::Arc<ExitCleanup>>> {
+    static CLEANUPS: OnceLock<Mutex<BTreeMap<u64, std::sync::Arc<ExitCleanup>>>> = OnceLock::new();
+    CLEANUPS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A registered exit cleanup. [`run`](Self::run) it from the owner's `Drop`; dropping the
+/// guard unregisters it.
+pub struct ExitCleanupGuard {
+    id: u64,
+    cleanup: std::sync::Arc<ExitCleanup>,
+}
+
+impl std::fmt::Debug for ExitCleanupGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExitCleanupGuard")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExitCleanupGuard {
+    /// Runs the cleanup now unless it ran already (or waits while the exit path runs it).
+    pub fn run(&self) {
+        self.cleanup.run_once();
+    }
+}
+
+impl Drop for ExitCleanupGuard {
+    fn drop(&mut self) {
+        exit_cleanups().remove(&self.id);
+    }
+}
+
+/// Registers `cleanup` to run from [`kill_all_registered`], after every process group is
+/// killed, for as long as the guard lives.
+pub fn register_exit_cleanup(cleanup: impl Fn() + Send + Sync + 'static) -> ExitCleanupGuard {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let id = NEXT.fetch_add(1, Ordering::SeqCst) as u64;
+    let cleanup = std::sync::Arc::new(ExitCleanup {
+        done: Mutex::new(false),
+        run: Box::new(cleanup),
+    });
+    exit_cleanups().insert(id, cleanup.clone());
+    ExitCleanupGuard { id, cleanup }
+}
+
 /// Kills every registered process group (SIGTERM + SIGCONT, a short pause, SIGKILL) without
-/// waiting on an async runtime, so it can run from a panic hook or signal path.
+/// waiting on an async runtime, so it can run from a panic hook or signal path; then runs the
+/// registered exit cleanups.
 pub fn kill_all_registered(grace: Duration) {
+    kill_all_groups(grace);
+    run_exit_cleanups();
+}
+
+fn run_exit_cleanups() {
+    // Cloned out first: a cleanup must not run while holding the lock its guard's drop takes.
+    // Newest first, as drops would run: what was set up last is undone first.
+    let cleanups: Vec<std::sync::Arc<ExitCleanup>> =
+        exit_cleanups().values().rev().cloned().collect();
+    for cleanup in cleanups {
+        cleanup.run_once();
+    }
+}
+
+fn kill_all_groups(grace: Duration) {
     let groups: Vec<i32> = registry().keys().copied().collect();
     if groups.is_empty() {
         return;
@@ -493,6 +580,37 @@ mod tests {
         let mut c = std::process::Command::new("sh");
         c.arg("-c").arg(script);
         c
+    }
+
+    #[test]
+    fn exit_cleanups_run_once_newest_first_and_not_after_their_owner_ran_them() {
+        use std::sync::atomic::AtomicU32;
+        static ORDER: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+        static RUNS: AtomicU32 = AtomicU32::new(0);
+        let first = register_exit_cleanup(|| {
+            ORDER.lock().expect("lock").push("first");
+            RUNS.fetch_add(1, Ordering::SeqCst);
+        });
+        let second = register_exit_cleanup(|| {
+            ORDER.lock().expect("lock").push("second");
+            RUNS.fetch_add(1, Ordering::SeqCst);
+        });
+        let owned = register_exit_cleanup(|| {
+            ORDER.lock().expect("lock").push("owned");
+            RUNS.fetch_add(1, Ordering::SeqCst);
+        });
+        // The owner cleans up itself: the exit path must not run it again.
+        owned.run();
+        // Not kill_all_registered: it would kill other tests' process groups.
+        run_exit_cleanups();
+        run_exit_cleanups();
+        assert_eq!(RUNS.load(Ordering::SeqCst), 3);
+        // Other tests may register their own meanwhile; ours ran in reverse order.
+        let order: Vec<&str> = ORDER.lock().expect("lock").clone();
+        assert_eq!(order, ["owned", "second", "first"]);
+        drop((first, second, owned));
+        run_exit_cleanups();
+        assert_eq!(RUNS.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]

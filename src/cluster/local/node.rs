@@ -205,6 +205,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             },
             "imageGCHighThresholdPercent": 100,
             "imageGCLowThresholdPercent": 99,
+            // The kubelet would otherwise add KUBE-FIREWALL and canary chains to the host's
+            // iptables, which outlive it; nothing here needs them (no kube-proxy).
+            "makeIPTablesUtilChains": false,
             "nodeStatusUpdateFrequency": "2s",
             "syncFrequency": "5s",
             "serializeImagePulls": false,
@@ -296,6 +299,51 @@ impl NodeBinaries {
             missing.join(", "),
             crate::stack::config::gauntlet_home().join("bin").display(),
         )))
+    }
+}
+
+/// The kubelet's device-plugin socket and checkpoint: fixed paths, not under `--root-dir`, so
+/// only one kubelet can run on a machine at a time ([`NodeLock`]).
+const DEVICE_PLUGINS: &str = "/var/lib/kubelet/device-plugins";
+
+/// The machine-wide lock a real node holds while it lives: the kubelet's device-plugin
+/// socket has a fixed path, so a second kubelet would fail to start.
+#[derive(Debug)]
+pub struct NodeLock(
+    #[allow(dead_code, reason = "held for its flock")] nix::fcntl::Flock<std::fs::File>,
+);
+
+impl NodeLock {
+    /// Waits until no other real node (in this or another process) runs, up to `deadline`.
+    pub async fn acquire(deadline: tokio::time::Instant) -> Result<Self, LocalError> {
+        let path = std::env::temp_dir().join("gauntlet-kubelet-node.lock");
+        loop {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => return Ok(NodeLock(lock)),
+                Err((_, nix::errno::Errno::EWOULDBLOCK))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err((_, errno)) => {
+                    return Err(LocalError::NotReady {
+                        component: "kubelet".into(),
+                        problem: format!(
+                            "another real kubelet node holds {} ({errno}); one runs at a time (its device-plugin socket has a fixed path)",
+                            path.display()
+                        ),
+                        log: PathBuf::new(),
+                        log_tail: String::new(),
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -392,16 +440,36 @@ pub async fn remove_containers(layout: &NodeLayout, ctr: &Path) {
 }
 
 /// Undoes, when dropped, what a node leaves behind once its processes are gone. Declared
-/// after the plane's processes, so the kubelet and containerd are dead first.
+/// after the plane's processes, so the kubelet and containerd are dead first. Also registered
+/// to run on the forced exit path (`kill_all_registered`), where nothing is dropped.
 #[derive(Debug)]
-pub struct NodeCleanup(pub NodeLayout);
+pub struct NodeCleanup {
+    layout: NodeLayout,
+    on_exit: crate::stack::process::ExitCleanupGuard,
+}
+
+impl NodeCleanup {
+    pub fn new(layout: NodeLayout) -> Self {
+        let on_exit = {
+            let layout = layout.clone();
+            crate::stack::process::register_exit_cleanup(move || {
+                let report = cleanup(&layout);
+                if !report.is_clean() {
+                    tracing::warn!(?report, "the node's cleanup left something behind");
+                }
+            })
+        };
+        NodeCleanup { layout, on_exit }
+    }
+
+    pub fn layout(&self) -> &NodeLayout {
+        &self.layout
+    }
+}
 
 impl Drop for NodeCleanup {
     fn drop(&mut self) {
-        let report = cleanup(&self.0);
-        if !report.is_clean() {
-            tracing::warn!(?report, "the node's cleanup left something behind");
-        }
+        self.on_exit.run();
     }
 }
 
@@ -443,7 +511,7 @@ pub fn cleanup(layout: &NodeLayout) -> CleanupReport {
     let mut left;
     loop {
         left = cgroup_processes(&roots);
-        left.extend(shims_of(&socket));
+        left.extend(clients_of(&socket));
         left.sort_unstable();
         left.dedup();
         if left.is_empty() || std::time::Instant::now() >= deadline {
@@ -478,6 +546,13 @@ pub fn cleanup(layout: &NodeLayout) -> CleanupReport {
         }
     }
     remove_log_links(&layout.dir);
+    // What the kubelet leaves at its fixed paths; the directories only if now empty (a
+    // kubelet of the machine's own would keep files there).
+    for file in ["kubelet.sock", "kubelet_internal_checkpoint"] {
+        let _ = std::fs::remove_file(Path::new(DEVICE_PLUGINS).join(file));
+    }
+    let _ = std::fs::remove_dir(DEVICE_PLUGINS);
+    let _ = std::fs::remove_dir("/var/lib/kubelet");
     CleanupReport {
         processes_left: left,
         mounts_left: mounts_under(&layout.dir),
@@ -517,20 +592,22 @@ fn cgroup_processes(roots: &[PathBuf]) -> Vec<u32> {
     pids
 }
 
-/// containerd shims started by the containerd at `socket` (their command line names it).
-fn shims_of(socket: &str) -> Vec<u32> {
+/// Processes that talk to the containerd at `socket` (their command line names it): its
+/// shims, and a `ctr` of [`remove_containers`] cut short by a forced exit.
+fn clients_of(socket: &str) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
+    let own = std::process::id();
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != own)
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-                let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-                args.first()
-                    .is_some_and(|a| String::from_utf8_lossy(a).contains("containerd-shim"))
-                    && args.contains(&socket.as_bytes())
+                cmdline
+                    .split(|b| *b == 0)
+                    .any(|arg| arg == socket.as_bytes())
             })
         })
         .collect()

@@ -154,20 +154,47 @@ enum Node {
         cleanup: NodeCleanup,
         images: image::LocalImages,
         ctr: PathBuf,
+        // Declared after `cleanup`: released once the node is cleaned up.
+        _lock: node::NodeLock,
     },
 }
 
-/// The run directory, removed when dropped (after the processes, which are declared first).
+/// The run directory, removed when dropped (after the processes, which are declared first),
+/// and on the forced exit path (its certificates and keys must not outlive the run).
 #[derive(Debug)]
-struct RunDir(PathBuf);
+struct RunDir {
+    path: PathBuf,
+    on_exit: crate::stack::process::ExitCleanupGuard,
+}
+
+impl RunDir {
+    fn new(dir: PathBuf) -> Self {
+        let on_exit = {
+            let dir = dir.clone();
+            crate::stack::process::register_exit_cleanup(move || remove_run_dir(&dir))
+        };
+        RunDir { path: dir, on_exit }
+    }
+}
 
 impl Drop for RunDir {
     fn drop(&mut self) {
-        if let Err(error) = std::fs::remove_dir_all(&self.0)
-            && error.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(%error, dir = %self.0.display(), "cannot remove the control plane's run directory");
-        }
+        self.on_exit.run();
+    }
+}
+
+/// Removes `dir`, unless something is still mounted under it: deleting through a mount
+/// (a pod's volume) would delete what the mount shows, not the run's files.
+fn remove_run_dir(dir: &Path) {
+    let mounts = node::mounts_under(dir);
+    if !mounts.is_empty() {
+        tracing::warn!(dir = %dir.display(), ?mounts, "not removing the control plane's run directory: mounts remain under it");
+        return;
+    }
+    if let Err(error) = std::fs::remove_dir_all(dir)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(%error, dir = %dir.display(), "cannot remove the control plane's run directory");
     }
 }
 
@@ -211,8 +238,15 @@ impl LocalControlPlane {
             Some(_) => Some(NodeBinaries::find()?),
             None => None,
         };
+        let deadline = Instant::now() + options.ready_timeout;
+        // A real node waits (within the same limit) for any other one to stop.
+        let lock = match &options.kubelet {
+            Some(_) => Some(node::NodeLock::acquire(deadline).await?),
+            None => None,
+        };
+        let started = Instant::now();
         let dir = run_dir(options.dir.as_deref())?;
-        let root = dir.0.clone();
+        let root = dir.path.clone();
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| LocalError::Io { path, source }
@@ -268,14 +302,15 @@ impl LocalControlPlane {
             pki::write_kubeconfig(&path, &server, &pki.ca_cert, pki::Credential::Cert(id))?;
             component_configs.push(path);
         }
-        let (node, node_binaries) = match (&options.kubelet, node_binaries) {
-            (Some(kubelet), Some(binaries)) => {
+        let (node, node_binaries) = match (&options.kubelet, node_binaries, lock) {
+            (Some(kubelet), Some(binaries), Some(lock)) => {
                 let images =
                     image::write_archive(&kubelet.gauntlet_binary, &root.join(IMAGE_ARCHIVE))?;
                 let node = Node::Kubelet {
-                    cleanup: NodeCleanup(NodeLayout::new(&root)),
+                    cleanup: NodeCleanup::new(NodeLayout::new(&root)),
                     images,
                     ctr: binaries.ctr.clone(),
+                    _lock: lock,
                 };
                 (node, Some(binaries))
             }
@@ -287,8 +322,6 @@ impl LocalControlPlane {
             &kwok::config(options.job_pods_complete, &options.kwok_config),
         )?;
 
-        let started = Instant::now();
-        let deadline = started + options.ready_timeout;
         let mut plane = LocalControlPlane {
             processes: Vec::new(),
             dir,
@@ -509,7 +542,7 @@ impl LocalControlPlane {
         else {
             return Ok(());
         };
-        let (layout, images) = (cleanup.0.clone(), images.clone());
+        let (layout, images) = (cleanup.layout().clone(), images.clone());
         let logs = self.log_dir();
         let containerd_config = layout.prepare(&images.pause)?;
         let mut containerd = std::process::Command::new(&binaries.containerd);
@@ -526,7 +559,7 @@ impl LocalControlPlane {
         let mut import = tokio::process::Command::from(layout.ctr(&binaries.ctr));
         import
             .args(["images", "import"])
-            .arg(self.dir.0.join(IMAGE_ARCHIVE));
+            .arg(self.dir.path.join(IMAGE_ARCHIVE));
         run_ok(import)
             .await
             .map_err(|problem| LocalError::NotReady {
@@ -545,7 +578,7 @@ impl LocalControlPlane {
             &format!("system:node:{}", node::NODE_NAME),
             "system:nodes",
         )?;
-        let kubeconfig = self.dir.0.join("kubelet.kubeconfig");
+        let kubeconfig = self.dir.path.join("kubelet.kubeconfig");
         pki::write_kubeconfig(
             &kubeconfig,
             &self.server,
@@ -713,12 +746,12 @@ impl LocalControlPlane {
 
     /// The run directory (certificates, kubeconfigs, `logs/`, etcd's data).
     pub fn dir(&self) -> &Path {
-        &self.dir.0
+        &self.dir.path
     }
 
     /// The components' logs, one `<name>.log` each.
     pub fn log_dir(&self) -> PathBuf {
-        self.dir.0.join("logs")
+        self.dir.path.join("logs")
     }
 
     /// The cluster CA's certificate (PEM), which signed the API server's certificate.
@@ -762,7 +795,7 @@ impl LocalControlPlane {
     pub fn node_layout(&self) -> Option<&NodeLayout> {
         match &self.node {
             Node::Kwok { .. } => None,
-            Node::Kubelet { cleanup, .. } => Some(&cleanup.0),
+            Node::Kubelet { cleanup, .. } => Some(cleanup.layout()),
         }
     }
 
@@ -822,7 +855,7 @@ impl LocalControlPlane {
         let Some(token) = answer["status"]["token"].as_str().filter(|t| !t.is_empty()) else {
             return Err(LocalError::NoToken(format!("{ns}/{sa}")));
         };
-        let path = self.dir.0.join(format!("sa-{ns}-{sa}.kubeconfig"));
+        let path = self.dir.path.join(format!("sa-{ns}-{sa}.kubeconfig"));
         pki::write_kubeconfig(
             &path,
             &self.server,
@@ -853,7 +886,7 @@ impl LocalControlPlane {
             if let Some(i) = self.processes.iter().position(|p| p.name() == "kubelet") {
                 self.processes.remove(i).stop().await;
             }
-            node::remove_containers(&cleanup.0, ctr).await;
+            node::remove_containers(cleanup.layout(), ctr).await;
         }
         while let Some(mut p) = self.processes.pop() {
             p.stop().await;
@@ -897,14 +930,14 @@ fn run_dir(dir: Option<&Path>) -> Result<RunDir, LocalError> {
             }
             std::fs::create_dir_all(dir).map_err(io(dir))?;
             let dir = std::fs::canonicalize(dir).map_err(io(dir))?;
-            Ok(RunDir(dir))
+            Ok(RunDir::new(dir))
         }
         None => {
             let tmp = tempfile::Builder::new()
                 .prefix("gauntlet-cluster-")
                 .tempdir()
                 .map_err(io(&std::env::temp_dir()))?;
-            Ok(RunDir(tmp.keep()))
+            Ok(RunDir::new(tmp.keep()))
         }
     }
 }
