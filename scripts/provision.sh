@@ -11,7 +11,9 @@
 #   - The local Kubernetes control plane (`gauntlet cluster up`, tests/kube_control_plane.rs):
 #     etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kwok from the tools
 #     modules tools/go/{etcd,kubernetes,kwok}, the same way (cached by the pinned version; a cold
-#     build is about 1,000 CPU-seconds and needs about 3 GB of memory per compile job).
+#     build is about 1,000 CPU-seconds and needs about 3 GB of memory per compile job; the
+#     kubelet adds about 45 CPU-seconds after the others). The real node (`cluster up
+#     --kubelet`) also needs containerd and runc, which the docker.io package brings.
 #   - The OpenSearch launcher (tools/java/opensearch-launcher, Maven on Java 17), for
 #     `stack.trace-store: opensearch`: jars in ${GAUNTLET_HOME}/opensearch/<version>/ and a
 #     `bin/opensearch-launcher` wrapper (skipped when its stamp records the same version and

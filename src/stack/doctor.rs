@@ -118,6 +118,27 @@ pub const COMPONENTS: &[Component] = &[
         lookup: Lookup::Binary(Binary::OpenSearch),
         required: false,
     },
+    // The local Kubernetes cluster (`gauntlet cluster up`, the Kubernetes tests).
+    optional(
+        "kube-apiserver",
+        "local control plane (`gauntlet cluster up`), with etcd, controllers, scheduler",
+        &["kube-apiserver"],
+    ),
+    optional(
+        "kwok",
+        "local cluster's fake node (pods run no containers)",
+        &["kwok"],
+    ),
+    optional(
+        "kubelet",
+        "local cluster's real node (`gauntlet cluster up --kubelet`)",
+        &["kubelet"],
+    ),
+    optional(
+        "containerd",
+        "the real node's container runtime (Debian's, with runc)",
+        &["containerd"],
+    ),
     Component {
         name: "gauntlet",
         role: "sample services, load, fault proxy, webhook sink",
