@@ -498,7 +498,19 @@ impl Validator {
         let known = &ctx.refs.alerts;
         if !known.is_empty() && !known.contains_key(alert) {
             let names: Vec<&str> = known.keys().map(String::as_str).collect();
-            self.unknown_name(field, "alert", alert, &names);
+            // The usual cause: the rule is the user's, in a file the scenario does not name.
+            let hint = match similar(alert, names.iter().copied()) {
+                Some(s) => format!("did you mean {s:?}? "),
+                None => String::new(),
+            };
+            self.error(
+                field,
+                format!("unknown alert {alert:?}: no rule in the scenario's rule files defines it"),
+                Some(format!(
+                    "{hint}add the file that defines it to `stack.rules` (without it, gauntlet's default rules apply); known: {}",
+                    names.join(", ")
+                )),
+            );
         }
     }
 
