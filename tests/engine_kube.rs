@@ -183,6 +183,20 @@ fn gauntlet_run(
     c
 }
 
+/// Runs `command`, asserts its exit code (showing its output otherwise) and reads the run's
+/// results.
+async fn run_expecting(
+    mut command: tokio::process::Command,
+    report_dir: &Path,
+    code: i32,
+) -> RunResults {
+    let out = command.output().await.expect("runs gauntlet");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stdout}\n{stderr}");
+    results(report_dir)
+}
+
 fn results(report_dir: &Path) -> RunResults {
     let text = std::fs::read_to_string(report_dir.join("results.json")).expect("results.json");
     serde_json::from_str(&text).expect("results.json parses")
@@ -244,18 +258,15 @@ recover:
         }
     });
     let report_dir = rig.cluster.dir.path().join("report");
-    let out = gauntlet_run(&scenario, &report_dir, rig.kubeconfig(), &[])
-        .output()
-        .await
-        .expect("runs gauntlet");
-    traced.abort();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
     // The notification check is skipped (the cluster's Alertmanager notifies its own
-    // receivers): nothing missed, but not everything proven, so the run is incomplete.
-    assert_eq!(out.status.code(), Some(5), "{stdout}\n{stderr}");
-
-    let results = results(&report_dir);
+    // receivers): nothing missed, but not everything proven, so the run is incomplete (5).
+    let results = run_expecting(
+        gauntlet_run(&scenario, &report_dir, rig.kubeconfig(), &[]),
+        &report_dir,
+        5,
+    )
+    .await;
+    traced.abort();
     let s = &results.scenarios[0];
     assert_eq!(s.status, ScenarioStatus::Incomplete, "{s:#?}");
     let by_desc = |needle: &str| {
@@ -417,7 +428,7 @@ expect:
 "#,
     );
     let report_dir = rig.cluster.dir.path().join("report");
-    let out = gauntlet_run(
+    let run = gauntlet_run(
         &scenario,
         &report_dir,
         rig.kubeconfig(),
@@ -429,13 +440,8 @@ expect:
             // Correlation is skipped with workers; the user accepts that here.
             "--accept-incomplete",
         ],
-    )
-    .output()
-    .await
-    .expect("runs gauntlet");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    let results = results(&report_dir);
+    );
+    let results = run_expecting(run, &report_dir, 0).await;
     let s = &results.scenarios[0];
     assert_eq!(s.status, ScenarioStatus::Incomplete, "{s:#?}");
     // Two workers at 10/s for 5 s: the merged count is the run's load.
@@ -544,7 +550,7 @@ recover:
         })
     };
     let report_dir = rig.cluster.dir.path().join("report");
-    let out = gauntlet_run(
+    let run = gauntlet_run(
         &scenario,
         &report_dir,
         rig.kubeconfig(),
@@ -555,15 +561,9 @@ recover:
             &image,
             "--worker-host-network",
         ],
-    )
-    .output()
-    .await
-    .expect("runs gauntlet");
+    );
+    let results = run_expecting(run, &report_dir, 0).await;
     watcher.abort();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let results = results(&report_dir);
     let s = &results.scenarios[0];
     assert_eq!(s.status, ScenarioStatus::Met, "{s:#?}");
     for e in &s.expectations {

@@ -6,6 +6,8 @@
 //! Nothing here is mocked. Skipped with the reason when the binaries are not provisioned
 //! (`scripts/provision.sh`); a failure under `GAUNTLET_REQUIRE_STACK=1`.
 
+mod kube_real;
+
 use std::time::Duration;
 
 use gauntlet::cluster::{ApiCall, LocalControlPlane, LocalOptions, Method, Name, plan};
@@ -521,7 +523,6 @@ async fn rbac_yaml_allows_every_call_gauntlet_makes_and_forbids_the_rest() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cluster_up_prints_a_working_kubeconfig_and_sigterm_removes_everything() {
-    use std::io::BufRead as _;
     if gauntlet::testing::require(
         "local kubernetes control plane",
         gauntlet::cluster::KubeBinaries::find().map_err(|e| e.to_string()),
@@ -532,39 +533,7 @@ async fn cluster_up_prints_a_working_kubeconfig_and_sigterm_removes_everything()
     }
     let scratch = tempfile::tempdir().expect("tempdir");
     let dir = scratch.path().join("cluster");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
-        .args(["cluster", "up", "--dir"])
-        .arg(&dir)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("gauntlet cluster up starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut printed = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    while !printed.iter().any(|l: &String| l.starts_with("running;")) {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => printed.push(line),
-            Err(e) => {
-                let _ = child.kill();
-                panic!(
-                    "cluster up did not say running ({e}); printed:\n{}",
-                    printed.join("\n")
-                );
-            }
-        }
-    }
+    let (mut child, rx, printed) = kube_real::cluster_up(&[], &dir);
     let kubeconfig = dir
         .canonicalize()
         .expect("dir exists")

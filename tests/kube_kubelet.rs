@@ -57,6 +57,26 @@ async fn pod_status(admin: &kube::Client, name: &str) -> Value {
         .unwrap_or_else(|| panic!("pod {name} exists"))
 }
 
+/// The uid of pod `name` in `default`, once it is Running.
+async fn running_uid(admin: &kube::Client, name: &str) -> String {
+    eventually(&format!("pod {name} runs"), SETTLE, || async {
+        let p = pod_status(admin, name).await;
+        (p["status"]["phase"] == "Running")
+            .then(|| p["metadata"]["uid"].as_str().unwrap_or_default().to_owned())
+    })
+    .await
+}
+
+/// The host pids of pod `sleeper`'s containers, once it runs.
+async fn sleeper_pids(plane: &LocalControlPlane, admin: &kube::Client) -> Vec<u32> {
+    let uid = running_uid(admin, "sleeper").await;
+    eventually("the sleeper's processes", SETTLE, || async {
+        let pids = container_pids(plane, &uid);
+        (!pids.is_empty()).then_some(pids)
+    })
+    .await
+}
+
 /// The host pids in pod `uid`'s cgroups (`pod<uid>` under the node's cgroup root).
 fn container_pids(plane: &LocalControlPlane, uid: &str) -> Vec<u32> {
     let layout = plane.node_layout().expect("a real node");
@@ -145,17 +165,7 @@ async fn pods_are_real_containers_with_cgroup_limits_and_logs_and_stop_leaves_no
 
     // A running container is a process on this machine, as user 65532, under a memory cgroup
     // with the pod's limit.
-    let uid = eventually("pod sleeper runs", SETTLE, || async {
-        let p = pod_status(&admin, "sleeper").await;
-        (p["status"]["phase"] == "Running")
-            .then(|| p["metadata"]["uid"].as_str().unwrap_or_default().to_owned())
-    })
-    .await;
-    let pids = eventually("the sleeper's processes", SETTLE, || async {
-        let pids = container_pids(&plane, &uid);
-        (!pids.is_empty()).then_some(pids)
-    })
-    .await;
+    let pids = sleeper_pids(&plane, &admin).await;
     let commands: Vec<String> = pids
         .iter()
         .filter_map(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
@@ -227,17 +237,7 @@ async fn dropping_the_plane_with_a_running_container_leaves_nothing() {
         pod(&plane, "sleeper", true, &["gauntlet", "pause"]),
     )
     .await;
-    let uid = eventually("pod sleeper runs", SETTLE, || async {
-        let p = pod_status(&admin, "sleeper").await;
-        (p["status"]["phase"] == "Running")
-            .then(|| p["metadata"]["uid"].as_str().unwrap_or_default().to_owned())
-    })
-    .await;
-    let pids = eventually("the sleeper's processes", SETTLE, || async {
-        let pids = container_pids(&plane, &uid);
-        (!pids.is_empty()).then_some(pids)
-    })
-    .await;
+    let pids = sleeper_pids(&plane, &admin).await;
     let layout = plane.node_layout().expect("a real node").clone();
     assert!(!gauntlet::cluster::local::node::mounts_under(&layout.dir).is_empty());
     drop(plane);
@@ -250,7 +250,6 @@ async fn dropping_the_plane_with_a_running_container_leaves_nothing() {
 /// still leaves no container, mount or cgroup.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_up_with_a_kubelet_runs_its_image_and_a_forced_ctrl_c_leaves_nothing() {
-    use std::io::BufRead as _;
     let binaries = gauntlet::cluster::KubeBinaries::find()
         .and_then(|_| gauntlet::cluster::local::node::NodeBinaries::find())
         .map_err(|e| e.to_string());
@@ -259,36 +258,7 @@ async fn cluster_up_with_a_kubelet_runs_its_image_and_a_forced_ctrl_c_leaves_not
     }
     let scratch = tempfile::tempdir().expect("tempdir");
     let dir = scratch.path().join("cluster");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
-        .args(["cluster", "up", "--kubelet", "--dir"])
-        .arg(&dir)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("gauntlet cluster up starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut printed: Vec<String> = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    while !printed.iter().any(|l| l.starts_with("running;")) {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => printed.push(line),
-            Err(e) => {
-                let _ = child.kill();
-                panic!("cluster up did not say running ({e}): {printed:#?}");
-            }
-        }
-    }
+    let (mut child, rx, printed) = kube_real::cluster_up(&["--kubelet"], &dir);
     let image = printed
         .iter()
         .find_map(|l| l.trim().strip_prefix("image"))
@@ -318,12 +288,7 @@ async fn cluster_up_with_a_kubelet_runs_its_image_and_a_forced_ctrl_c_leaves_not
         }),
     )
     .await;
-    let uid = eventually("pod sleeper runs", SETTLE, || async {
-        let p = pod_status(&admin, "sleeper").await;
-        (p["status"]["phase"] == "Running")
-            .then(|| p["metadata"]["uid"].as_str().unwrap_or_default().to_owned())
-    })
-    .await;
+    let uid = running_uid(&admin, "sleeper").await;
     // The container's process, and from its cgroup the node's cgroup root.
     let (pid, cgroup_root) = eventually("the sleeper's process", SETTLE, || async {
         std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {

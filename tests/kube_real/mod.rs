@@ -485,7 +485,11 @@ impl Cluster {
 
     /// A Service `name` in `namespace` (port `port`, named `http`, selecting
     /// `app.kubernetes.io/name=<name>`) with one pod `<name>-0` whose port-forward reaches
-    /// `backend` (a kwok `PortForward` object); returns once the pod is Running and Ready.
+    /// `backend`; returns once the pod is Running and Ready. With kwok, a kwok `PortForward`
+    /// object sends the pod's port to `backend`. On a real node the pod is a real container
+    /// (`gauntlet pause`) in the host's network whose port `http` is the backend's own, so a
+    /// port-forward through the kubelet and containerd reaches it; the Service's `targetPort`
+    /// names that port.
     pub async fn observed_service(
         &self,
         namespace: &str,
@@ -495,22 +499,38 @@ impl Cluster {
     ) {
         let selector = labels(&[("app.kubernetes.io/name", name)]);
         let pod = format!("{name}-0");
-        if let Some(image) = self.real_image() {
-            return self
-                .real_observed_service(namespace, name, port, backend, &image)
+        let real_image = self.real_image();
+        let (target_port, container) = match &real_image {
+            Some(image) => {
+                assert!(
+                    backend.ip().is_loopback(),
+                    "{backend}: pods share the host's loopback"
+                );
+                (
+                    json!("http"),
+                    json!({"name": name, "image": image, "command": ["gauntlet", "pause"],
+                        "ports": [{"containerPort": backend.port(), "name": "http"}]}),
+                )
+            }
+            None => {
+                create(
+                    &self.admin,
+                    &format!("/apis/kwok.x-k8s.io/v1alpha1/namespaces/{namespace}/portforwards"),
+                    json!({
+                        "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "PortForward",
+                        "metadata": {"name": pod, "namespace": namespace},
+                        "spec": {"forwards": [{"ports": [port],
+                            "target": {"port": backend.port(), "address": backend.ip().to_string()}}]}
+                    }),
+                )
                 .await;
-        }
-        create(
-            &self.admin,
-            &format!("/apis/kwok.x-k8s.io/v1alpha1/namespaces/{namespace}/portforwards"),
-            json!({
-                "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "PortForward",
-                "metadata": {"name": pod, "namespace": namespace},
-                "spec": {"forwards": [{"ports": [port],
-                    "target": {"port": backend.port(), "address": backend.ip().to_string()}}]}
-            }),
-        )
-        .await;
+                (
+                    json!(port),
+                    json!({"name": name, "image": format!("{name}:test"),
+                        "ports": [{"containerPort": port, "name": "http"}]}),
+                )
+            }
+        };
         create(
             &self.admin,
             &format!("/api/v1/namespaces/{namespace}/services"),
@@ -518,7 +538,7 @@ impl Cluster {
                 "apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": name, "labels": selector},
                 "spec": {"selector": selector, "ports": [
-                    {"name": "http", "port": port, "targetPort": port}
+                    {"name": "http", "port": port, "targetPort": target_port}
                 ]}
             }),
         )
@@ -531,57 +551,9 @@ impl Cluster {
                 "metadata": {"name": pod, "labels": selector},
                 "spec": {
                     "automountServiceAccountToken": false,
-                    "containers": [{"name": name, "image": format!("{name}:test"),
-                        "ports": [{"containerPort": port, "name": "http"}]}]
-                }
-            }),
-        )
-        .await;
-        let selector = format!("app.kubernetes.io/name={name}");
-        self.running_pods(namespace, &selector, 1).await;
-    }
-
-    /// [`observed_service`](Self::observed_service) on a real node: the pod is a real
-    /// container (`gauntlet pause`) in the host's network whose named port `http` is the
-    /// backend's port, so a port-forward through the kubelet and containerd reaches the
-    /// backend; the Service's `targetPort` names that port.
-    async fn real_observed_service(
-        &self,
-        namespace: &str,
-        name: &str,
-        port: u16,
-        backend: SocketAddr,
-        image: &str,
-    ) {
-        assert!(
-            backend.ip().is_loopback(),
-            "{backend}: pods share the host's loopback"
-        );
-        let selector = labels(&[("app.kubernetes.io/name", name)]);
-        create(
-            &self.admin,
-            &format!("/api/v1/namespaces/{namespace}/services"),
-            json!({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": name, "labels": selector},
-                "spec": {"selector": selector, "ports": [
-                    {"name": "http", "port": port, "targetPort": "http"}
-                ]}
-            }),
-        )
-        .await;
-        create(
-            &self.admin,
-            &format!("/api/v1/namespaces/{namespace}/pods"),
-            json!({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": format!("{name}-0"), "labels": selector},
-                "spec": {
-                    "automountServiceAccountToken": false,
-                    "hostNetwork": true,
+                    "hostNetwork": real_image.is_some(),
                     "terminationGracePeriodSeconds": 1,
-                    "containers": [{"name": name, "image": image, "command": ["gauntlet", "pause"],
-                        "ports": [{"containerPort": backend.port(), "name": "http"}]}]
+                    "containers": [container]
                 }
             }),
         )
@@ -616,4 +588,50 @@ pub fn assert_node_gone(layout: &gauntlet::cluster::local::node::NodeLayout) {
         .collect();
     assert_eq!(processes, Vec::<String>::new());
     assert!(!layout.dir.exists(), "{}", layout.dir.display());
+}
+
+/// Starts `gauntlet cluster up <args> --dir <dir>` and waits (up to 180 s) until it prints
+/// `running;`: the child, the receiver of its later stdout lines, and the lines so far.
+pub fn cluster_up(
+    args: &[&str],
+    dir: &Path,
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    Vec<String>,
+) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gauntlet"))
+        .args(["cluster", "up"])
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gauntlet cluster up starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !printed.iter().any(|l| l.starts_with("running;")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => printed.push(line),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("cluster up did not say running ({e}): {printed:#?}");
+            }
+        }
+    }
+    (child, rx, printed)
 }

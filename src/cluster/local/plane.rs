@@ -446,32 +446,63 @@ impl LocalControlPlane {
         common(&mut sched_cmd, &component_configs[2], sched_port);
         sched_cmd.arg(format!("--cert-dir={}", root.join("scheduler").display()));
         plane.spawn("kube-scheduler", sched_cmd, &logs)?;
-        if let Some(node_binaries) = node_binaries {
-            plane
-                .start_kubelet_node(
-                    &node_binaries,
-                    &pki,
-                    &pki_dir,
-                    node::KubeletPorts {
-                        server: kubelet_port,
-                        healthz: kubelet_healthz_port,
-                    },
-                    deadline,
-                )
-                .await?;
-            plane.startup.node_ready = started.elapsed();
-            tracing::info!(
-                dir = %root.display(),
-                server = %plane.server,
-                api_ready = ?plane.startup.api_ready,
-                node_ready = ?plane.startup.node_ready,
-                "local control plane up with a real kubelet"
-            );
-            return Ok(plane);
+        match node_binaries {
+            Some(node_binaries) => {
+                plane
+                    .start_kubelet_node(
+                        &node_binaries,
+                        &pki,
+                        &pki_dir,
+                        node::KubeletPorts {
+                            server: kubelet_port,
+                            healthz: kubelet_healthz_port,
+                        },
+                        deadline,
+                    )
+                    .await?
+            }
+            None => {
+                plane
+                    .start_kwok_node(
+                        binaries,
+                        &component_configs[3],
+                        &kwok_config,
+                        &pki,
+                        options,
+                        deadline,
+                    )
+                    .await?
+            }
         }
+        plane.startup.node_ready = started.elapsed();
+        tracing::info!(
+            dir = %root.display(),
+            server = %plane.server,
+            node = plane.node_name(),
+            api_ready = ?plane.startup.api_ready,
+            node_ready = ?plane.startup.node_ready,
+            "local control plane up"
+        );
+        Ok(plane)
+    }
+
+    /// Starts kwok, creates its fake node and waits until it is Ready.
+    async fn start_kwok_node(
+        &mut self,
+        binaries: &KubeBinaries,
+        kubeconfig: &Path,
+        kwok_config: &Path,
+        pki: &pki::Pki,
+        options: &LocalOptions,
+        deadline: Instant,
+    ) -> Result<(), LocalError> {
+        let Node::Kwok { port: kwok_port } = self.node else {
+            return Ok(());
+        };
+        let logs = self.log_dir();
         let mut kwok_cmd = std::process::Command::new(&binaries.kwok);
         kwok_cmd
-            .arg(format!("--kubeconfig={}", component_configs[3].display()))
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .arg(format!("--config={}", kwok_config.display()))
             .arg(format!(
                 "--manage-nodes-with-annotation-selector={}={}",
@@ -489,14 +520,12 @@ impl LocalControlPlane {
             .arg("--cidr=10.244.0.0/16")
             .arg("--node-lease-duration-seconds=40");
         if !options.kwok_crds.is_empty() {
-            plane
-                .install_kwok_crds(&options.kwok_crds, deadline)
-                .await?;
+            self.install_kwok_crds(&options.kwok_crds, deadline).await?;
             kwok_cmd.arg(format!("--enable-crds={}", options.kwok_crds.join(",")));
         }
-        plane.spawn("kwok", kwok_cmd, &logs)?;
+        self.spawn("kwok", kwok_cmd, &logs)?;
 
-        let admin = plane.admin_client().await?;
+        let admin = self.admin_client().await?;
         let node = kwok::node(NODE_NAME);
         let create = http::Request::post("/api/v1/nodes")
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -509,21 +538,11 @@ impl LocalControlPlane {
                 what: format!("cannot create the fake node {NODE_NAME}"),
                 source: Box::new(source),
             })?;
-        plane
-            .wait("kwok", deadline, || {
-                let admin = admin.clone();
-                async move { node_ready(&admin, NODE_NAME).await }
-            })
-            .await?;
-        plane.startup.node_ready = started.elapsed();
-        tracing::info!(
-            dir = %root.display(),
-            server = %plane.server,
-            api_ready = ?plane.startup.api_ready,
-            node_ready = ?plane.startup.node_ready,
-            "local control plane up"
-        );
-        Ok(plane)
+        self.wait("kwok", deadline, || {
+            let admin = admin.clone();
+            async move { node_ready(&admin, NODE_NAME).await }
+        })
+        .await
     }
 
     /// Starts containerd, imports the images, starts the kubelet and waits until its node is
