@@ -574,6 +574,25 @@ recover:
     // container failed.
     let load = s.load.as_ref().expect("merged load");
     assert!((450..=700).contains(&load.requests), "{load:?}");
+    // The reports say where the load came from.
+    let workers = load
+        .cluster_workers
+        .as_ref()
+        .expect("cluster workers recorded");
+    assert_eq!(
+        (workers.workers, workers.host_network),
+        (2, true),
+        "{workers:?}"
+    );
+    assert_eq!(workers.image, image);
+    let markdown = std::fs::read_to_string(report_dir.join("report.md")).expect("report.md");
+    assert!(
+        markdown.contains(&format!(
+            "Sent from inside the cluster by Job {}",
+            workers.job
+        )),
+        "{markdown}"
+    );
     assert!(
         load.failures > 20 && load.failures < load.requests / 2,
         "{load:?}"

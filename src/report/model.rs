@@ -580,6 +580,21 @@ pub struct LoadSummary {
     /// Closed model: users whose login succeeded (their session cookie was set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<u64>,
+    /// Sent from inside a Kubernetes cluster by worker pods (`--workers`), not from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_workers: Option<ClusterWorkers>,
+}
+
+/// Where distributed load ran: the Job and its pods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterWorkers {
+    /// The Job's name (deleted after the run).
+    pub job: String,
+    pub workers: u32,
+    pub image: String,
+    /// The pods ran in the node's network namespace (`--worker-host-network`).
+    pub host_network: bool,
 }
 
 /// The load engine of a run.
@@ -594,8 +609,28 @@ pub enum LoadEngine {
 }
 
 impl LoadSummary {
-    /// One sentence naming the engine and, for the closed model, what its numbers miss.
+    /// One sentence naming the engine and, for the closed model, what its numbers miss; and
+    /// where the load came from when cluster workers sent it.
     pub fn engine_note(&self) -> String {
+        let engine = self.engine_sentence();
+        match &self.cluster_workers {
+            None => engine,
+            Some(w) => format!(
+                "{engine} Sent from inside the cluster by Job {}: {} worker pod(s) of image {}{}, \
+                 their histograms merged exactly.",
+                w.job,
+                w.workers,
+                w.image,
+                if w.host_network {
+                    " in the node's network"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+
+    fn engine_sentence(&self) -> String {
         match self.engine {
             LoadEngine::Open => "Engine: gauntlet open model (arrivals on a fixed schedule; \
                 latency counted from the intended send time, so slowdowns are not hidden)."
@@ -781,6 +816,38 @@ pub enum RunEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_engine_note_says_when_cluster_workers_sent_the_load() {
+        let mut load = LoadSummary {
+            requests: 600,
+            failures: 0,
+            throughput_rps: 20.0,
+            p50_ms: 1.0,
+            p95_ms: 2.0,
+            p99_ms: 3.0,
+            max_ms: 4.0,
+            engine: LoadEngine::Open,
+            users: None,
+            sessions: None,
+            cluster_workers: None,
+        };
+        assert!(!load.engine_note().contains("cluster"));
+        load.cluster_workers = Some(ClusterWorkers {
+            job: "gauntlet-load-ab12".into(),
+            workers: 2,
+            image: "gauntlet.local/gauntlet:0123".into(),
+            host_network: true,
+        });
+        let note = load.engine_note();
+        assert!(note.starts_with("Engine: gauntlet open model"), "{note}");
+        assert!(
+            note.contains("Job gauntlet-load-ab12: 2 worker pod(s) of image gauntlet.local/gauntlet:0123 in the node's network"),
+            "{note}"
+        );
+        let json = serde_json::to_value(&load).expect("json");
+        assert_eq!(json["cluster_workers"]["workers"], 2);
+    }
 
     #[test]
     fn rfc3339_is_utc_with_millis() {

@@ -332,7 +332,11 @@ impl<W: Write> TerminalReporter<W> {
                 if let Some(v) = &s.stack_versions {
                     self.line(&format!("  stack: {}", v.describe()))?;
                 }
-                if let Some(l) = s.load.as_ref().filter(|l| l.engine == LoadEngine::Goose) {
+                if let Some(l) = s
+                    .load
+                    .as_ref()
+                    .filter(|l| l.engine == LoadEngine::Goose || l.cluster_workers.is_some())
+                {
                     self.line(&format!("  load: {}", l.engine_note()))?;
                 }
                 for note in &s.config_notes {

@@ -205,5 +205,6 @@ fn summary(plan: &ClosedPlan, r: &ClosedReport) -> LoadSummary {
         engine: LoadEngine::Goose,
         users: Some(plan.users),
         sessions: Some(r.sessions),
+        cluster_workers: None,
     }
 }

@@ -248,6 +248,7 @@ fn load_summary(s: &load::LoadSummary) -> LoadSummary {
         engine: crate::report::LoadEngine::Open,
         users: None,
         sessions: None,
+        cluster_workers: None,
     }
 }
 
@@ -267,6 +268,8 @@ fn spawn_distributed_load(
     let mut config =
         crate::cluster::JobConfig::new(namespace, workers.image.clone(), workers.workers);
     config.host_network = workers.host_network;
+    let (image, host_network, count) =
+        (workers.image.clone(), workers.host_network, workers.workers);
     let job = crate::cluster::DistributedLoad::new(kube.client.clone(), config);
     let registry = registry.clone();
     Ok(tokio::spawn(async move {
@@ -277,7 +280,15 @@ fn spawn_distributed_load(
         if let Some(e) = &report.cleanup_error {
             tracing::warn!(job = %report.job, error = %e, "the load Job could not be deleted");
         }
-        Ok(load_summary(&report.merged.summary))
+        Ok(LoadSummary {
+            cluster_workers: Some(crate::report::ClusterWorkers {
+                job: report.job.clone(),
+                workers: count,
+                image,
+                host_network,
+            }),
+            ..load_summary(&report.merged.summary)
+        })
     }))
 }
 

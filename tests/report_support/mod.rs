@@ -277,6 +277,7 @@ fn orders() -> ScenarioResult {
             engine: LoadEngine::Open,
             users: None,
             sessions: None,
+            cluster_workers: None,
         }),
         timeseries: series(90, 200.0, (inj, rb), 0.3, 16.0),
         overhead: Some(OverheadResult {
@@ -454,6 +455,13 @@ fn checkout() -> ScenarioResult {
             engine: LoadEngine::Open,
             users: None,
             sessions: None,
+            // Sent by cluster workers, so the schema and every format see the field.
+            cluster_workers: Some(gauntlet::report::ClusterWorkers {
+                job: "gauntlet-load-7f3a".into(),
+                workers: 2,
+                image: "registry.example/gauntlet:0.1".into(),
+                host_network: false,
+            }),
         }),
         timeseries,
         overhead: None,
