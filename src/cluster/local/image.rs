@@ -182,21 +182,9 @@ fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>, LocalError> {
             source: std::io::Error::other(format!("ldd failed: {}", stderr.trim())),
         });
     }
-    Ok(parse_ldd(&String::from_utf8_lossy(&output.stdout)))
-}
-
-/// `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)` and `/lib64/ld-linux-x86-64.so.2
-/// (0x…)` name files; `linux-vdso.so.1 (0x…)` is the kernel's.
-fn parse_ldd(text: &str) -> Vec<PathBuf> {
-    text.lines()
-        .filter_map(|line| {
-            let path = match line.split_once("=>") {
-                Some((_, right)) => right.split_whitespace().next()?,
-                None => line.split_whitespace().next()?,
-            };
-            path.starts_with('/').then(|| PathBuf::from(path))
-        })
-        .collect()
+    Ok(crate::stack::compose::docker::parse_ldd(
+        &String::from_utf8_lossy(&output.stdout),
+    ))
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
@@ -209,22 +197,6 @@ fn hex_sha256(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ldd_output_names_the_libraries_and_the_loader_but_not_the_vdso() {
-        let text = "\tlinux-vdso.so.1 (0x00007ffd)\n\
-                    \tlibgcc_s.so.1 => /lib/x86_64-linux-gnu/libgcc_s.so.1 (0x00007f)\n\
-                    \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\
-                    \t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n";
-        assert_eq!(
-            parse_ldd(text),
-            vec![
-                PathBuf::from("/lib/x86_64-linux-gnu/libgcc_s.so.1"),
-                PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"),
-                PathBuf::from("/lib64/ld-linux-x86-64.so.2"),
-            ]
-        );
-    }
 
     #[test]
     fn the_archive_holds_both_tags_over_one_layer_whose_digest_the_configs_name() {
